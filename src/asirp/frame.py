@@ -1,0 +1,201 @@
+"""The one type that flows through asirp: :class:`Frame`.
+
+A frame is a 2-D image ``(ny, nx)`` or a stack of them ``(n, ny, nx)`` (time series,
+tomography projections) with everything a restoration needs to be trustworthy:
+
+* ``data``: float32 values (counts, normalised intensities, attenuation...);
+* ``valid``: boolean mask, True where the pixel was measured. It comes from the file
+  (detector ``pixel_mask``, sentinel values, NaN/inf) and is **never inferred from
+  zeros**: a zero count is a measurement;
+* ``kind``: what the data is (see :data:`KINDS`), used to choose methods;
+* ``pixel_size``: physical pixel or scan-step size with units;
+* ``geometry``: the detector geometry (pyFAI PONI), when known;
+* ``meta``: free metadata (source file, its sha256, detector saturation...);
+* ``history``: the ordered provenance steps.
+
+Frames are immutable: arrays are read-only views, and methods return new frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from .errors import InputError
+from .geometry import Geometry
+from .history import HistoryStep
+from .units import PixelSize
+
+Kind = Literal["xrf_map", "diffraction", "scattering", "pdf", "tomo_projection", "image"]
+#: The kinds of data asirp knows; methods declare which of them they suit.
+KINDS: tuple[str, ...] = get_args(Kind)
+#: Kinds whose values are photon counts (Poisson statistics, non-negative).
+COUNTING_KINDS: frozenset[str] = frozenset({"xrf_map", "diffraction", "scattering", "pdf"})
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """An image or image stack with its validity mask, physics and provenance.
+
+    Build frames with :meth:`Frame.from_array` (which masks NaN/inf for you) or the
+    constructor (which insists the data are clean). Invalid pixels hold 0 in ``data``
+    so that array maths never meets a NaN; always read them through ``valid``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = Frame.from_array(np.array([[1.0, np.nan], [3.0, 4.0]]), kind="image")
+    >>> f.valid.tolist()
+    [[True, False], [True, True]]
+    >>> float(f.data[0, 1])
+    0.0
+    """
+
+    data: np.ndarray
+    valid: np.ndarray | None = None
+    kind: Kind = "image"
+    pixel_size: PixelSize | None = None
+    geometry: Geometry | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[HistoryStep, ...] = ()
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        source = self.meta.get("source") if isinstance(self.meta, Mapping) else None
+        if data.dtype.kind not in "fiu":
+            raise InputError(
+                f"data of dtype {data.dtype} cannot be restored; expected real numbers "
+                "(integer counts or floating point)",
+                source,
+            )
+        if data.ndim not in (2, 3):
+            raise InputError(
+                f"expected a 2-D image (ny, nx) or a 3-D stack (n, ny, nx), got {data.ndim}-D data "
+                f"of shape {data.shape}",
+                source,
+            )
+        if min(data.shape) < 1 or min(data.shape[-2:]) < 2:
+            raise InputError(f"frame of shape {data.shape} is too small to be an image", source)
+        data = data.astype(np.float32, copy=False)
+        if self.valid is None:
+            valid = np.ones(data.shape, dtype=bool)
+        else:
+            valid = np.asarray(self.valid)
+            if valid.dtype != bool:
+                raise InputError(f"valid mask must be boolean, got {valid.dtype}", source)
+            if valid.shape != data.shape:
+                raise InputError(f"valid mask shape {valid.shape} differs from data shape {data.shape}", source)
+        if not np.isfinite(data[valid]).all():
+            raise InputError("data contain NaN or inf at pixels marked valid; use Frame.from_array to mask them", source)
+        if self.kind not in KINDS:
+            raise InputError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}", source)
+        if not valid.any():
+            raise InputError("every pixel is masked: nothing to restore", source)
+        if not valid.all() and np.any(data[~valid] != 0):
+            data = np.where(valid, data, np.float32(0))
+        if self.geometry is not None:
+            self.geometry.check_shape(data.shape[-2:], source)
+        object.__setattr__(self, "data", _readonly(data))
+        object.__setattr__(self, "valid", _readonly(valid))
+        object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
+        object.__setattr__(self, "history", tuple(self.history))
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_array(
+        cls,
+        data: np.ndarray,
+        valid: np.ndarray | None = None,
+        *,
+        kind: Kind = "image",
+        pixel_size: PixelSize | None = None,
+        geometry: Geometry | None = None,
+        meta: Mapping[str, Any] | None = None,
+        history: tuple[HistoryStep, ...] = (),
+    ) -> Frame:
+        """Build a frame from an array, masking non-finite values.
+
+        NaN and ±inf are treated as "not measured" and added to the mask (they are
+        what many pipelines write in detector gaps). Everything else is validated by
+        the constructor.
+        """
+        array = np.asarray(data)
+        if array.dtype.kind in "fc":
+            finite = np.isfinite(array)
+            valid = finite if valid is None else (np.asarray(valid, dtype=bool) & finite)
+        return cls(array, valid, kind, pixel_size, geometry, dict(meta or {}), history)
+
+    def derive(self, data: np.ndarray, step: HistoryStep, *, valid: np.ndarray | None = None, **changes: Any) -> Frame:
+        """A new frame holding ``data`` produced from this one by ``step``.
+
+        Keeps kind, pixel size, geometry and metadata unless overridden in
+        ``changes``; the mask is kept when the shape is unchanged and ``valid`` is not
+        given. The step is appended to the history.
+        """
+        if valid is None:
+            valid = self.valid if np.shape(data) == self.shape else np.ones(np.shape(data), dtype=bool)
+        return replace(self, data=np.asarray(data), valid=np.asarray(valid), history=self.history + (step,), **changes)
+
+    # -- views ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def is_stack(self) -> bool:
+        """True for a stack of frames ``(n, ny, nx)``."""
+        return self.data.ndim == 3
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """Shape ``(ny, nx)`` of one image."""
+        ny, nx = self.data.shape[-2:]
+        return int(ny), int(nx)
+
+    @property
+    def mask_fraction(self) -> float:
+        """Fraction of pixels that are masked (not measured)."""
+        return float(1.0 - self.valid.mean())
+
+    @property
+    def is_counting(self) -> bool:
+        """True when values are photon counts (Poisson statistics)."""
+        return self.kind in COUNTING_KINDS
+
+    def images(self) -> list[Frame]:
+        """The frames of a stack, one 2-D frame each (a 2-D frame gives itself)."""
+        if not self.is_stack:
+            return [self]
+        return [replace(self, data=self.data[i], valid=self.valid[i]) for i in range(self.shape[0])]
+
+    def __repr__(self) -> str:
+        size = f", pixel_size={self.pixel_size.y:g}x{self.pixel_size.x:g} {self.pixel_size.unit}" if self.pixel_size else ""
+        return (
+            f"Frame(kind={self.kind!r}, shape={self.shape}{size}, masked={self.mask_fraction:.1%}, "
+            f"steps={[s.method for s in self.history]})"
+        )
+
+
+def stack(frames: list[Frame]) -> Frame:
+    """Stack 2-D frames of one shape into a 3-D frame, keeping the first one's metadata."""
+    if not frames:
+        raise InputError("cannot stack an empty list of frames")
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1 or frames[0].is_stack:
+        raise InputError(f"can only stack 2-D frames of one shape, got shapes {sorted(shapes)}")
+    first = frames[0]
+    return replace(
+        first,
+        data=np.stack([f.data for f in frames]),
+        valid=np.stack([f.valid for f in frames]),
+    )

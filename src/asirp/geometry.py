@@ -1,0 +1,146 @@
+"""Detector geometry as pyFAI PONI parameters.
+
+The geometry is kept as the PONI dictionary (``dist``, ``poni1``, ``poni2``,
+``rot1..3`` in metres and radians, ``wavelength`` in metres, detector and pixel
+sizes), so it is explicit, serialisable (written into NeXus as PONI text) and turned
+into a pyFAI integrator only when q/χ arrays or azimuthal integration are needed.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+
+def _plain(value: Any) -> Any:
+    """PONI dictionaries hold enum members (detector orientation); make them JSON-able."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Geometry:
+    """pyFAI geometry of a detector frame (a PONI calibration).
+
+    Examples
+    --------
+    >>> g = Geometry.from_params(dist=0.2, poni1=0.05, poni2=0.04, wavelength=1e-10,
+    ...                          pixel1=172e-6, pixel2=172e-6)
+    >>> [round(v, 1) for v in g.beam_center_px()]
+    [290.7, 232.6]
+    """
+
+    poni: dict[str, Any]
+
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> Geometry:
+        """Read a ``.poni`` file written by pyFAI-calib2 (or any PONI version)."""
+        from pyFAI.io.ponifile import PoniFile
+
+        try:
+            return cls(_plain(PoniFile(str(path)).as_dict()))
+        except FileNotFoundError:
+            raise InputError("PONI file not found", path) from None
+        except Exception as exc:
+            raise InputError(f"not a readable PONI calibration ({exc})", path) from None
+
+    @classmethod
+    def from_text(cls, text: str) -> Geometry:
+        """Parse PONI text (the content of a ``.poni`` file)."""
+        from pyFAI.io.ponifile import PoniFile
+
+        values: dict[str, Any] = {}
+        for line in text.splitlines():
+            if ":" in line and not line.lstrip().startswith("#"):
+                key, _, value = line.partition(":")
+                values[key.strip().lower()] = value.strip()
+        if "detector_config" in values:
+            values["detector_config"] = json.loads(values["detector_config"])
+        try:
+            return cls(_plain(PoniFile(values).as_dict()))
+        except Exception as exc:
+            raise InputError(f"not a readable PONI calibration ({exc})") from None
+
+    @classmethod
+    def from_params(
+        cls,
+        *,
+        dist: float,
+        poni1: float,
+        poni2: float,
+        wavelength: float,
+        pixel1: float,
+        pixel2: float,
+        rot1: float = 0.0,
+        rot2: float = 0.0,
+        rot3: float = 0.0,
+        detector: str = "Detector",
+        max_shape: tuple[int, int] | None = None,
+    ) -> Geometry:
+        """Geometry from explicit parameters (metres, radians), as in a PONI file."""
+        config: dict[str, Any] = {"pixel1": pixel1, "pixel2": pixel2, "orientation": 3}
+        if max_shape is not None:
+            config["max_shape"] = [int(max_shape[0]), int(max_shape[1])]
+        return cls(
+            {
+                "poni_version": 2.1,
+                "dist": dist,
+                "poni1": poni1,
+                "poni2": poni2,
+                "rot1": rot1,
+                "rot2": rot2,
+                "rot3": rot3,
+                "detector": detector,
+                "detector_config": config,
+                "wavelength": wavelength,
+            }
+        )
+
+    def to_text(self) -> str:
+        """PONI text, as pyFAI writes it."""
+        from pyFAI.io.ponifile import PoniFile
+
+        buffer = io.StringIO()
+        PoniFile(self.poni).write(buffer)
+        return buffer.getvalue()
+
+    @cached_property
+    def integrator(self) -> AzimuthalIntegrator:
+        """A pyFAI azimuthal integrator for this geometry (built once)."""
+        import pyFAI
+
+        return pyFAI.load(self.poni)
+
+    @property
+    def detector_shape(self) -> tuple[int, int] | None:
+        """The detector's pixel shape if the geometry fixes it, else None."""
+        shape = self.integrator.detector.max_shape
+        return None if shape is None else (int(shape[0]), int(shape[1]))
+
+    def check_shape(self, image_shape: tuple[int, ...], source: str | None = None) -> None:
+        """Raise :class:`InputError` when the geometry's detector shape differs from the frame's."""
+        expected = self.detector_shape
+        if expected is not None and tuple(image_shape) != expected:
+            raise InputError(
+                f"geometry is for a {expected[0]}x{expected[1]} detector but the frame is "
+                f"{image_shape[0]}x{image_shape[1]} pixels",
+                source,
+            )
+
+    def beam_center_px(self) -> tuple[float, float]:
+        """Direct-beam position ``(y, x)`` in pixels (pyFAI's Fit2D centre)."""
+        fit2d = self.integrator.getFit2D()
+        return float(fit2d["centerY"]), float(fit2d["centerX"])

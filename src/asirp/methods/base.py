@@ -1,0 +1,204 @@
+"""The Method contract and the registry of the repertoire.
+
+A method declares what it is (name, family, task, the kinds of data it suits, what
+it needs, its parameters as a validated pydantic model with units and ranges, and a
+rough cost model), so the selector, the CLI, the pipeline and the benchmarks need no
+special cases. A new algorithm is one new module with one ``@register`` class.
+
+Third-party packages add methods through the ``asirp.methods`` entry-point group::
+
+    [project.entry-points."asirp.methods"]
+    my_method = "my_package.my_module:MyMethod"
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import AsirpError, ParameterError
+from ..frame import KINDS, Frame
+from ..history import HistoryStep
+
+Family = Literal["reference", "denoising", "deconvolution", "super_resolution"]
+#: Things a method may need; the selector checks them against what a frame offers.
+NEEDS = frozenset({"psf", "symmetry", "training", "gpu_faster", "geometry"})
+
+
+class Params(BaseModel):
+    """Base of every method's parameter model: unknown keys are errors.
+
+    Declare each field with ``Field(default, ge=..., le=..., description=...,
+    json_schema_extra={"unit": "px"})`` so that ``asirp methods`` can show units and
+    ranges.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+@dataclass
+class Output:
+    """What a method's :meth:`Method.process` returns.
+
+    ``data`` is the restored array; ``valid`` the output mask (``None``: same as the
+    input when the shape is unchanged, all valid otherwise); ``changes`` are frame
+    fields to replace (e.g. ``pixel_size`` after upsampling); ``notes`` go into the
+    history step (iterations used, estimated quantities...).
+    """
+
+    data: np.ndarray
+    valid: np.ndarray | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str | None = None
+
+
+class Method(ABC):
+    """A restoration method of the repertoire.
+
+    Subclasses set the class attributes and implement :meth:`process`; :meth:`run`
+    validates parameters, times the work and appends the provenance step.
+    """
+
+    name: ClassVar[str]
+    family: ClassVar[Family]
+    #: One-line description of what it does to the data.
+    task: ClassVar[str]
+    kinds: ClassVar[frozenset[str]] = frozenset(KINDS)
+    needs: ClassVar[frozenset[str]] = frozenset()
+    Parameters: ClassVar[type[Params]] = Params
+
+    @abstractmethod
+    def process(self, frame: Frame, params: Any) -> Output:
+        """Restore ``frame`` with validated ``params``; must not modify the input."""
+
+    def cost(self, frame_shape: tuple[int, ...], params: Any) -> float:
+        """Rough run time in seconds on one CPU core for a frame of this shape.
+
+        The default assumes a few FFT-sized passes; methods override it with their own
+        model. Used by the selector to respect a time budget.
+        """
+        return 2e-8 * float(np.prod(frame_shape)) * max(1.0, np.log2(float(np.prod(frame_shape))))
+
+    # -- generic machinery ------------------------------------------------------------
+    def validate(self, **params: Any) -> Params:
+        """Validate keyword parameters into this method's parameter model."""
+        try:
+            return self.Parameters(**params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'parameters'}: {_describe(err)}" for err in exc.errors()
+            )
+            raise ParameterError(f"method {self.name!r}: {problems}") from None
+
+    def run(self, frame: Frame, **params: Any) -> Frame:
+        """Apply the method to ``frame`` and return a new frame with one more history step."""
+        if not isinstance(frame, Frame):
+            raise AsirpError(f"method {self.name!r} expects an asirp.Frame, got {type(frame).__name__}")
+        validated = self.validate(**params)
+        started = time.perf_counter()
+        step_date = HistoryStep(method=self.name).date
+        output = self.process(frame, validated)
+        duration = time.perf_counter() - started
+        inputs: tuple[dict[str, str], ...] = ()
+        if "source" in frame.meta and "source_sha256" in frame.meta:
+            inputs = ({"name": str(frame.meta["source"]), "sha256": str(frame.meta["source_sha256"])},)
+        step = HistoryStep(
+            method=self.name,
+            parameters=validated.model_dump(mode="json"),
+            date=step_date,
+            duration_s=duration,
+            inputs=inputs,
+            weights_sha256=output.weights_sha256,
+            notes=output.notes,
+        )
+        data = np.asarray(output.data, dtype=np.float32)
+        return frame.derive(data, step, valid=output.valid, **output.changes)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """A JSON-serialisable description: what ``asirp methods --json`` prints."""
+        schema = cls.Parameters.model_json_schema()
+        parameters = {}
+        for pname, prop in schema.get("properties", {}).items():
+            parameters[pname] = {
+                key: prop[key]
+                for key in ("type", "default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "unit", "description")
+                if key in prop
+            }
+            if "anyOf" in prop and "type" not in prop:
+                parameters[pname]["type"] = " | ".join(str(option.get("type", "?")) for option in prop["anyOf"])
+        return {
+            "name": cls.name,
+            "family": cls.family,
+            "task": cls.task,
+            "kinds": sorted(cls.kinds),
+            "needs": sorted(cls.needs),
+            "parameters": parameters,
+            "module": cls.__module__,
+        }
+
+
+def _describe(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown parameter"
+    return str(error["msg"]).replace("Input should be", "must be")
+
+
+_REGISTRY: dict[str, type[Method]] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to the repertoire under ``cls.name``."""
+    for attribute in ("name", "family", "task"):
+        if not isinstance(getattr(cls, attribute, None), str):
+            raise TypeError(f"{cls.__name__} must define the class attribute {attribute!r}")
+    unknown_kinds = set(cls.kinds) - set(KINDS)
+    unknown_needs = set(cls.needs) - NEEDS
+    if unknown_kinds or unknown_needs:
+        raise TypeError(f"{cls.__name__} declares unknown kinds {unknown_kinds} or needs {unknown_needs}")
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+        raise TypeError(f"method name {cls.name!r} is already registered by {existing.__module__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    for entry in entry_points(group="asirp.methods"):
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plug-in must not break asirp itself
+            import warnings
+
+            warnings.warn(f"asirp: could not load method plug-in {entry.name!r}: {exc}", stacklevel=2)
+            continue
+        if isinstance(loaded, type) and issubclass(loaded, Method) and loaded.name not in _REGISTRY:
+            register(loaded)
+
+
+def registry() -> dict[str, type[Method]]:
+    """All registered methods by name (built-ins and entry-point plug-ins)."""
+    from . import builtin  # noqa: F401  (registers the built-in repertoire)
+
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_method(name: str) -> Method:
+    """An instance of the method registered as ``name``; a clear error otherwise."""
+    methods = registry()
+    if name not in methods:
+        raise ParameterError(f"unknown method {name!r}; available: {', '.join(methods)}")
+    return methods[name]()
