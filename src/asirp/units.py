@@ -1,6 +1,6 @@
 """Physical lengths: pixel sizes, scan steps, beam widths.
 
-Lengths are stored as a float and a unit symbol; conversions go through metres. Only
+Lengths are stored as a float and a unit symbol; conversions use exact powers of ten. Only
 lengths are needed by asirp, so this stays a few lines instead of a units library.
 """
 
@@ -11,16 +11,9 @@ from dataclasses import dataclass
 
 from .errors import ParameterError
 
-#: Metres per unit for the length units asirp accepts.
-LENGTH_UNITS: dict[str, float] = {
-    "m": 1.0,
-    "mm": 1e-3,
-    "um": 1e-6,
-    "µm": 1e-6,
-    "nm": 1e-9,
-    "A": 1e-10,
-    "Å": 1e-10,
-}
+#: Power of ten of one metre for the length units asirp accepts (exact integer
+#: exponents keep conversions such as 25 µm -> 0.025 mm free of rounding noise).
+LENGTH_UNITS: dict[str, int] = {"m": 0, "mm": -3, "um": -6, "µm": -6, "nm": -9, "A": -10, "Å": -10}
 
 
 def _check_unit(unit: str) -> str:
@@ -31,7 +24,8 @@ def _check_unit(unit: str) -> str:
 
 def convert_length(value: float, unit: str, to: str) -> float:
     """Convert ``value`` from ``unit`` to ``to`` (both keys of :data:`LENGTH_UNITS`)."""
-    return value * LENGTH_UNITS[_check_unit(unit)] / LENGTH_UNITS[_check_unit(to)]
+    exponent = LENGTH_UNITS[_check_unit(unit)] - LENGTH_UNITS[_check_unit(to)]
+    return value * 10.0**exponent if exponent >= 0 else value / 10.0**-exponent
 
 
 _LENGTH_RE = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Zµ]+)?\s*$")

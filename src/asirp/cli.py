@@ -1,0 +1,184 @@
+"""The ``asirp`` command: a thin layer over the public API.
+
+Every user error (bad file, unknown method, out-of-range parameter, output that would
+overwrite an input...) is printed as one line ``asirp: error: ...`` and the command
+exits with status 2; nothing is written in that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import AsirpError, ParameterError
+from .frame import KINDS
+
+EXIT_USER_ERROR = 2
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``k=v`` with ``v`` read as JSON when it is JSON (numbers, true/false, lists), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ParameterError(f"--param expects KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _open_input(args: argparse.Namespace) -> Any:
+    from .io import open as open_frame
+
+    return open_frame(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation)
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from . import report
+    from .api import explain, restore
+    from .io import save
+
+    params = dict(_parse_param(item) for item in args.param)
+    frame = _open_input(args)
+    if args.explain and args.method == "auto":
+        print(explain(frame).explain())
+    output = Path(args.output) if args.output else Path(f"{Path(args.input.split('::')[0]).stem}_restored.nxs")
+    restored = restore(frame, args.method, **params)
+    path = save(restored, output, force=args.force)
+    print(f"wrote {path} ({restored.history[-1].method}, {restored.history[-1].duration_s:.3g} s)")
+    if args.figure:
+        report.compare_figure({"raw": frame, restored.history[-1].method: restored}, args.figure)
+        print(f"wrote {args.figure}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .io import file_info
+
+    info = file_info(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        width = max(len(key) for key in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from .api import methods
+
+    described = methods()
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    for method in described:
+        print(f"{method['name']:<24} {method['family']:<17} {method['task']}")
+        print(f"{'':<24} kinds: {', '.join(method['kinds'])}" + (f"; needs: {', '.join(method['needs'])}" if method["needs"] else ""))
+        for name, spec in method["parameters"].items():
+            bounds = [f"{k}={spec[k]}" for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum") if k in spec]
+            unit = f" [{spec['unit']}]" if "unit" in spec else ""
+            print(f"{'':<26}{name}{unit} = {spec.get('default')!r}  {' '.join(bounds)}  {spec.get('description', '')}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    demo = run_demo(args.out, force=args.force)
+    for case in demo.cases:
+        print(f"{case['title']}: {case['method']}")
+        for name, value in case["figures"].items():
+            print(f"    {name}: {value:.4g}")
+    print(f"report: {demo.out_dir / 'summary.md'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_suite, suites
+
+    if args.list or not args.suite:
+        for name, description in suites().items():
+            print(f"{name:<12} {description}")
+        return 0
+    result = run_suite(args.suite, quick=args.quick, data=args.data, progress=not args.quiet)
+    print(result.to_markdown())
+    if args.json:
+        result.save_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asirp", description="Adaptable Synchrotron Image Restoration Pipeline")
+    parser.add_argument("--version", action="version", version=f"asirp {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    # Accept --quiet after the sub-command too (SUPPRESS keeps the top-level value).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def input_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("input", help="data file; FILE.h5::/path/to/dataset selects an HDF5 dataset")
+        sub.add_argument("--kind", choices=KINDS, help="what the data is (default: from the file, else 'image')")
+        sub.add_argument("--poni", help="pyFAI PONI geometry (default: a .poni beside the file)")
+        sub.add_argument("--saturation", type=float, help="counts at or above this are masked as saturated")
+
+    restore = commands.add_parser("restore", parents=[common], help="restore a file and write NeXus with provenance")
+    input_options(restore)
+    restore.add_argument("-o", "--output", help="output file (.nxs/.h5, .tif, .npy, .png); default INPUT_restored.nxs")
+    restore.add_argument("-m", "--method", default="auto", help="method name (see 'asirp methods') or auto")
+    restore.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable)")
+    restore.add_argument("--force", action="store_true", help="replace an existing output file")
+    restore.add_argument("--explain", action="store_true", help="with --method auto: print why the method was chosen")
+    restore.add_argument("--figure", help="also write a before/after PNG here")
+    restore.set_defaults(handler=_cmd_restore)
+
+    info = commands.add_parser("info", parents=[common], help="shape, dtype, mask, counts statistics and geometry of a file")
+    input_options(info)
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=_cmd_info)
+
+    methods = commands.add_parser("methods", parents=[common], help="list the repertoire with parameters, units and ranges")
+    methods.add_argument("--json", action="store_true", help="print JSON")
+    methods.set_defaults(handler=_cmd_methods)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the default pipeline on embedded data and write a report")
+    demo.add_argument("--out", default="asirp-demo", help="report folder (default: ./asirp-demo)")
+    demo.add_argument("--force", action="store_true", help="replace an earlier demo report in that folder")
+    demo.set_defaults(handler=_cmd_demo)
+
+    bench = commands.add_parser("bench", parents=[common], help="run a benchmark suite (table + JSON)")
+    bench.add_argument("suite", nargs="?", help="suite name; omit (or --list) to list suites")
+    bench.add_argument("--list", action="store_true", help="list the suites")
+    bench.add_argument("--quick", action="store_true", help="smaller cases, for a fast check")
+    bench.add_argument("--json", help="also write the report as JSON here")
+    bench.add_argument("--data", type=Path, help="folder of real data for suites that use it")
+    bench.set_defaults(handler=_cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``asirp`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.quiet:
+        from .progress import set_progress
+
+        set_progress(False)
+    try:
+        return int(args.handler(args))
+    except AsirpError as exc:
+        print(f"asirp: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("asirp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
