@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from .api import explain, restore
 from .errors import OutputError
 from .frame import Frame
 from .io import open as open_frame
+from .io.atomic import atomic_output
 from .io import save
 from .progress import progress
 from .samples import tooth_sinogram
@@ -136,10 +136,8 @@ def _tooth_case(out_dir: Path, force: bool) -> dict[str, Any]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
+    with atomic_output(path.absolute(), force=True, inputs=()) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "asirp-demo", *, force: bool = False) -> DemoReport:

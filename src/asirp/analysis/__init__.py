@@ -1,0 +1,21 @@
+"""Physics and quality measures: PSNR, SSIM, NRMSE, contrast and Fourier ring correlation.
+
+Every measure takes numpy arrays or :class:`~asirp.frame.Frame` objects (2-D images or
+3-D stacks) and an optional boolean ``valid`` mask (True = use the pixel) that is
+combined with the frames' own masks.
+"""
+
+from .frc import FRC_THRESHOLDS, FRCResult, frc, half_bit_threshold
+from .metrics import NRMSE_NORMALIZATIONS, contrast_std, nrmse, psnr, ssim
+
+__all__ = [
+    "FRC_THRESHOLDS",
+    "FRCResult",
+    "NRMSE_NORMALIZATIONS",
+    "contrast_std",
+    "frc",
+    "half_bit_threshold",
+    "nrmse",
+    "psnr",
+    "ssim",
+]

@@ -1,0 +1,130 @@
+"""A picture of a frame for reports and quick looks (PNG via matplotlib's Agg canvas).
+
+The picture shows the image with a colour bar, colour limits at the 1st and 99th
+percentiles of the valid pixels (so a few hot pixels do not wash it out), masked
+pixels in grey, a scale bar when the pixel size is known (pixels are drawn with their
+physical aspect ratio), and the kind and last processing step as title. A stack is
+shown by its **first frame** (the first with valid pixels; the title says which): one readable picture rather than a
+montage of thumbnails; save the stack as NeXus or TIFF to keep every frame.
+
+Figures are built on :class:`matplotlib.figure.Figure` with an Agg canvas, not
+pyplot, so saving needs no display and touches no global state.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+from ..frame import Frame
+from ..units import PixelSize, convert_length
+
+_PERCENTILES = (1.0, 99.0)
+_MASKED_GREY = "0.6"
+
+
+def colour_limits(values: np.ndarray) -> tuple[float, float]:
+    """Percentile colour limits of ``values``, widened when the image is flat."""
+    low, high = (float(v) for v in np.percentile(values, _PERCENTILES))
+    if high <= low:
+        low, high = float(values.min()), float(values.max())
+    if high <= low:
+        high = low + 1.0
+    return low, high
+
+
+def scale_bar_length(width: float) -> float:
+    """A round length (1, 2 or 5 x 10^k) near a fifth of ``width``, same units."""
+    target = width / 5
+    decade = 10.0 ** math.floor(math.log10(target))
+    return max(m * decade for m in (1, 2, 5) if m * decade <= target)
+
+
+def _scale_bar_label(length: float, unit: str) -> str:
+    micrometres = convert_length(length, unit, "um")
+    if micrometres >= 1000:
+        return f"{convert_length(length, unit, 'mm'):g} mm"
+    if micrometres < 1:
+        return f"{convert_length(length, unit, 'nm'):g} nm"
+    return f"{micrometres:g} µm"
+
+
+def add_scale_bar(axes: Axes, pixel_size: PixelSize, nx: int) -> None:
+    """Draw a physical scale bar (a round length near a fifth of the width) on ``axes``."""
+    length = scale_bar_length(nx * pixel_size.x)
+    bar = AnchoredSizeBar(
+        axes.transData,
+        length / pixel_size.x,
+        _scale_bar_label(length, pixel_size.unit),
+        "lower right",
+        pad=0.4,
+        color="black",
+        frameon=True,
+        size_vertical=max(1.0, 0.01 * nx),
+    )
+    bar.patch.set_alpha(0.7)
+    axes.add_artist(bar)
+
+
+def first_valid_index(frame: Frame) -> int:
+    """Index of the image shown for ``frame``: 0, or for a stack its first image with valid pixels."""
+    return int(np.argmax(frame.valid.reshape(-1, *frame.image_shape).any(axis=(1, 2)))) if frame.is_stack else 0
+
+
+def draw_frame(
+    axes: Axes,
+    frame: Frame,
+    *,
+    limits: tuple[float, float] | None = None,
+    title: str | None = None,
+    label: str | None = None,
+) -> None:
+    """Draw one image of ``frame`` on ``axes``: colour bar, grey masked pixels, scale bar, title.
+
+    A stack is drawn by its first image with valid pixels (the default title says
+    which). ``limits`` are the colour limits (default: percentiles of the valid pixels).
+    """
+    index = first_valid_index(frame)
+    data, valid = (frame.data[index], frame.valid[index]) if frame.is_stack else (frame.data, frame.valid)
+    low, high = limits or colour_limits(data[valid])
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MASKED_GREY)
+    size = frame.pixel_size
+    shown = axes.imshow(
+        np.ma.masked_array(data, mask=~valid),
+        cmap=cmap,
+        vmin=low,
+        vmax=high,
+        interpolation="nearest",
+        aspect=1.0 if size is None else size.y / size.x,
+    )
+    axes.figure.colorbar(shown, ax=axes, label=label or ("counts" if frame.is_counting else "intensity"))
+    axes.set_xlabel("x (pixel)")
+    axes.set_ylabel("y (pixel)")
+    if size is not None:
+        add_scale_bar(axes, size, frame.image_shape[1])
+    if title is None:
+        title = frame.kind if not frame.history else f"{frame.kind}: {frame.history[-1].method}"
+        if frame.is_stack:
+            title += f" (frame {index + 1} of {frame.shape[0]})"
+    axes.set_title(title)
+
+
+def new_figure(width_in: float, height_in: float) -> Figure:
+    """A matplotlib figure on an Agg canvas (no display, no pyplot global state)."""
+    figure = Figure(figsize=(width_in, height_in), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def write_png(frame: Frame, path: Path) -> None:
+    """Save a picture of ``frame`` as PNG at ``path`` (a stack: its first frame with valid pixels)."""
+    figure = new_figure(6.4, 5.2)
+    draw_frame(figure.add_subplot(), frame)
+    figure.savefig(path, format="png")

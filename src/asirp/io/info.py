@@ -1,0 +1,48 @@
+"""``asirp.io.file_info``: what ``asirp info FILE`` prints about a data file."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .reader import open_frame
+from .summary import count_statistics, geometry_summary
+
+
+def file_info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
+    """Describe a data file as asirp reads it.
+
+    Parameters
+    ----------
+    path, **options:
+        As for :func:`asirp.io.open` (``kind``, ``poni``, ``dataset``, ``saturation``).
+
+    Returns
+    -------
+    dict
+        Plain, JSON-serialisable values: ``path`` (with ``::dataset``), ``format``,
+        ``dataset``, ``shape``, ``dtype`` (as stored in the file), ``kind``,
+        ``masked_fraction`` and ``mask_sources`` (pixels per source), ``saturation``
+        (counts), the statistics of the valid pixels (``min``, ``max``, ``mean``,
+        ``median``, ``sum``, ``zero_fraction``; data units), ``pixel_size``
+        (``{"y", "x", "unit"}``), ``geometry`` (detector, ``beam_center_px`` [y, x],
+        ``distance_m``, ``wavelength_A``, ``pixel_size_m``; None without one) and
+        ``history`` (the method of every step, the read step last).
+    """
+    frame = open_frame(path, **options)
+    meta = frame.meta
+    return {
+        "path": meta["source"],
+        "format": meta["format"],
+        "dataset": meta["dataset"],
+        "shape": list(frame.shape),
+        "dtype": meta["dtype"],
+        "kind": frame.kind,
+        "masked_fraction": frame.mask_fraction,
+        "mask_sources": dict(meta["mask_sources"]),
+        "saturation": meta["saturation"],
+        **count_statistics(frame),
+        "pixel_size": None if frame.pixel_size is None else frame.pixel_size.as_dict(),
+        "geometry": None if frame.geometry is None else geometry_summary(frame.geometry),
+        "history": [step.method for step in frame.history],
+    }

@@ -1,0 +1,157 @@
+"""The asirp command: restore round trips with a correct NXprocess chain, info, methods, errors."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import fabio
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from asirp.cli import main
+
+
+def _counts(seed=0, shape=(48, 40)):
+    return np.random.default_rng(seed).poisson(30, shape).astype(np.int32)
+
+
+def _sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _processes(path):
+    """The NXprocess groups of an output file, in sequence order: [(name, group attrs/fields)]."""
+    with h5py.File(path, "r") as handle:
+        entry = handle[handle.attrs["default"]]
+        groups = [
+            (name, group)
+            for name, group in entry.items()
+            if isinstance(group, h5py.Group) and group.attrs.get("NX_class") in ("NXprocess", b"NXprocess")
+        ]
+        out = []
+        for name, group in sorted(groups, key=lambda item: int(item[1]["sequence_index"][()])):
+            out.append(
+                {
+                    "name": name,
+                    "program": group["program"][()].decode() if isinstance(group["program"][()], bytes) else group["program"][()],
+                    "parameters": json.loads(_text(group["parameters"]["data"][()])),
+                    "sha256": [_text(v) for v in np.atleast_1d(group["input_sha256"][()])] if "input_sha256" in group else [],
+                }
+            )
+        data = entry[entry.attrs["default"]]
+        signal = data[data.attrs["signal"]][()]
+    return out, signal
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@pytest.fixture
+def tiff_input(tmp_path):
+    path = tmp_path / "map.tif"
+    tifffile.imwrite(path, _counts().astype(np.float32))
+    return path
+
+
+def test_restore_tiff_to_nexus_with_provenance(tiff_input, tmp_path, capsys):
+    before = _sha256(tiff_input)
+    out = tmp_path / "out.nxs"
+    assert main(["-q", "restore", str(tiff_input), "-o", str(out), "-m", "gaussian", "-p", "sigma=2"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    steps, signal = _processes(out)
+    assert [s["name"].split("_", 2)[-1] for s in steps] == ["read", "gaussian"]
+    assert steps[1]["parameters"] == {"sigma": 2.0}
+    assert steps[0]["sha256"] == [before] and steps[0]["program"] == "asirp"
+    assert signal.shape == (48, 40) and signal.dtype == np.float32
+    assert _sha256(tiff_input) == before  # the input is never modified
+
+
+@pytest.mark.parametrize("fmt", ["edf", "cbf"])
+def test_restore_detector_formats(fmt, tmp_path):
+    counts = _counts(1)
+    counts[10, :] = -1  # a Pilatus-like gap row
+    path = tmp_path / f"frame.{fmt}"
+    image = fabio.edfimage.EdfImage(data=counts) if fmt == "edf" else fabio.cbfimage.CbfImage(data=counts)
+    image.write(str(path))
+    out = tmp_path / "frame.nxs"
+    assert main(["-q", "restore", str(path), "-o", str(out), "-m", "gaussian", "--kind", "diffraction"]) == 0
+    steps, signal = _processes(out)
+    assert len(steps) == 2 and steps[0]["sha256"] == [_sha256(path)]
+    with h5py.File(out, "r") as handle:
+        mask = handle["entry/data/mask"][()]
+    assert mask[10].all() and mask.sum() == counts.shape[1]
+
+
+def test_nexus_round_trip_extends_the_chain(tiff_input, tmp_path):
+    first, second = tmp_path / "a.nxs", tmp_path / "b.nxs"
+    assert main(["-q", "restore", str(tiff_input), "-o", str(first), "-m", "gaussian"]) == 0
+    assert main(["-q", "restore", str(first), "-o", str(second), "-m", "bicubic", "-p", "scale=2"]) == 0
+    steps, signal = _processes(second)
+    assert [s["name"].split("_", 2)[-1] for s in steps] == ["read", "gaussian", "read", "bicubic"]
+    assert steps[2]["sha256"] == [_sha256(first)]
+    assert signal.shape == (96, 80)
+
+
+def test_info_and_methods(tiff_input, capsys):
+    assert main(["info", str(tiff_input), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert list(info["shape"]) == [48, 40]
+    assert main(["methods", "--json"]) == 0
+    names = {m["name"] for m in json.loads(capsys.readouterr().out)}
+    assert {"identity", "gaussian", "bicubic"} <= names
+    assert main(["methods"]) == 0
+    assert "sigma [px]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["restore", "{missing}", "-o", "{out}"], "missing.tif"),
+        (["restore", "{input}", "-o", "{out}", "-m", "nope"], "unknown method 'nope'"),
+        (["restore", "{input}", "-o", "{out}", "-m", "gaussian", "-p", "sigma=-3"], "sigma"),
+        (["restore", "{input}", "-o", "{out}", "-m", "gaussian", "-p", "bogus=1"], "unknown parameter"),
+        (["restore", "{input}", "-o", "{out}", "-p", "novalue"], "KEY=VALUE"),
+        (["restore", "{input}", "-o", "{input}", "-m", "identity", "--force"], "input"),
+        (["info", "{empty}"], "empty.h5"),
+        (["info", "{vector}"], "vector.npy"),
+    ],
+)
+def test_errors_are_one_line_and_write_nothing(argv, message, tiff_input, tmp_path, capsys):
+    (tmp_path / "empty.h5").write_bytes(b"")
+    np.save(tmp_path / "vector.npy", np.arange(10.0))
+    paths = {"missing": tmp_path / "missing.tif", "out": tmp_path / "never.nxs", "input": tiff_input,
+             "empty": tmp_path / "empty.h5", "vector": tmp_path / "vector.npy"}
+    before = _sha256(tiff_input)
+    code = main(["-q", *[arg.format(**paths) for arg in argv]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("asirp: error: ") and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "never.nxs").exists()
+    assert _sha256(tiff_input) == before
+
+
+def test_existing_output_needs_force(tiff_input, tmp_path, capsys):
+    out = tmp_path / "out.nxs"
+    assert main(["-q", "restore", str(tiff_input), "-o", str(out), "-m", "identity"]) == 0
+    stamp = _sha256(out)
+    assert main(["-q", "restore", str(tiff_input), "-o", str(out), "-m", "gaussian"]) == 2
+    assert "--force" in capsys.readouterr().err and _sha256(out) == stamp
+    assert main(["-q", "restore", str(tiff_input), "-o", str(out), "-m", "gaussian", "--force"]) == 0
+
+
+def test_auto_with_explain_and_figure(tiff_input, tmp_path, capsys):
+    out, figure = tmp_path / "auto.nxs", tmp_path / "auto.png"
+    assert main(["-q", "restore", str(tiff_input), "-o", str(out), "--explain", "--figure", str(figure)]) == 0
+    printed = capsys.readouterr().out
+    assert "chosen:" in printed and "because:" in printed
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, "-m", "asirp.cli", "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("asirp ")
