@@ -20,6 +20,11 @@ from .frame import KINDS
 
 EXIT_USER_ERROR = 2
 
+#: Modules that add their own sub-commands: each defines
+#: ``register_cli(commands: argparse._SubParsersAction, common: argparse.ArgumentParser)``
+#: and sets ``handler`` on its parsers. One line per module keeps this file thin.
+CLI_MODULES: tuple[str, ...] = ()
+
 
 def _parse_param(text: str) -> tuple[str, Any]:
     """``k=v`` with ``v`` read as JSON when it is JSON (numbers, true/false, lists), else a string."""
@@ -160,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", help="also write the report as JSON here")
     bench.add_argument("--data", type=Path, help="folder of real data for suites that use it")
     bench.set_defaults(handler=_cmd_bench)
+
+    import importlib
+
+    for module in CLI_MODULES:
+        importlib.import_module(module).register_cli(commands, common)
     return parser
 
 
