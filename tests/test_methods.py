@@ -127,3 +127,36 @@ def test_third_party_registration_and_validation():
 
         base._REGISTRY.pop("test_doubler", None)
     assert "test_doubler" not in registry()
+
+
+def test_entry_point_plugins_are_loaded_and_broken_ones_warn(monkeypatch):
+    """Third-party methods arrive through the ``asirp.methods`` entry-point group."""
+    from asirp.methods import base
+
+    class Halver(Method):
+        name = "test_plugin_halver"
+        family = "reference"
+        task = "halve"
+
+        def process(self, frame, params):
+            return Output(frame.data / 2)
+
+    class FakeEntryPoint:
+        def __init__(self, name, target):
+            self.name, self._target = name, target
+
+        def load(self):
+            if isinstance(self._target, Exception):
+                raise self._target
+            return self._target
+
+    plugins = [FakeEntryPoint("halver", Halver), FakeEntryPoint("broken", ImportError("missing dependency"))]
+    monkeypatch.setattr(base, "entry_points", lambda group: plugins if group == "asirp.methods" else [])
+    monkeypatch.setattr(base, "_ENTRY_POINTS_LOADED", False)
+    try:
+        with pytest.warns(UserWarning, match="broken"):
+            methods = registry()
+        assert methods["test_plugin_halver"] is Halver
+        assert float(get_method("test_plugin_halver").run(Frame(np.full((4, 4), 8.0))).data.mean()) == 4.0
+    finally:
+        base._REGISTRY.pop("test_plugin_halver", None)
