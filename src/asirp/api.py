@@ -26,12 +26,26 @@ def _as_frame(frame: Frame | str | PathLike[str]) -> Frame:
     raise AsirpError(f"expected an asirp.Frame or a file path, got {type(frame).__name__}")
 
 
-def explain(frame: Frame | str | PathLike[str]) -> Decision:
-    """What ``method="auto"`` would do with ``frame``, and why (nothing is restored)."""
-    return choose(_as_frame(frame))
+def explain(frame: Frame | str | PathLike[str], *, budget_s: float | None = None, **params: Any) -> Decision:
+    """What ``method="auto"`` would do with ``frame``, and why (nothing is restored).
+
+    ``params`` are the parameters the user fixed (``scale=2`` asks for super-resolution).
+    """
+    return choose(_as_frame(frame), budget_s=budget_s, scale=params.get("scale"), fixed=params)
 
 
-def restore(frame: Frame | str | PathLike[str], method: str = "auto", **params: Any) -> Frame:
+def restore_with(frame: Frame, decision: Decision, **params: Any) -> Frame:
+    """Restore ``frame`` as ``decision`` says and record the decision in the provenance."""
+    work = frame if frame.kind == decision.kind else replace(frame, kind=decision.kind)
+    restored = get_method(decision.method).run(work, **{**decision.parameters, **params})
+    last = restored.history[-1]
+    annotated = replace(last, notes={**last.notes, "selection": decision.to_dict()})
+    return replace(restored, history=restored.history[:-1] + (annotated,))
+
+
+def restore(
+    frame: Frame | str | PathLike[str], method: str = "auto", *, budget_s: float | None = None, **params: Any
+) -> Frame:
     """Restore ``frame`` with a method of the repertoire and return a new frame.
 
     Parameters
@@ -40,8 +54,12 @@ def restore(frame: Frame | str | PathLike[str], method: str = "auto", **params: 
         A :class:`~asirp.Frame` or the path of a file :func:`asirp.open` can read.
     method:
         A registered method name (see :func:`asirp.methods`) or ``"auto"`` to let the
-        selector choose; the decision and its reasons are recorded in the history
-        step's notes under ``"selection"``.
+        selector choose without ground truth (:mod:`asirp.select`); the decision, the
+        scored candidates and the reasons are recorded in the history step's notes
+        under ``"selection"``.
+    budget_s:
+        With ``"auto"``: the time budget per frame in seconds (online use); methods
+        estimated to take longer are not considered.
     **params:
         The method's parameters; validated against its parameter model. With
         ``"auto"``, they override the parameters the selector chose.
@@ -57,11 +75,8 @@ def restore(frame: Frame | str | PathLike[str], method: str = "auto", **params: 
     source = _as_frame(frame)
     if method != "auto":
         return get_method(method).run(source, **params)
-    decision = choose(source)
-    restored = get_method(decision.method).run(source, **{**decision.parameters, **params})
-    last = restored.history[-1]
-    annotated = replace(last, notes={**last.notes, "selection": decision.to_dict()})
-    return replace(restored, history=restored.history[:-1] + (annotated,))
+    decision = choose(source, budget_s=budget_s, scale=params.get("scale"), fixed=params)
+    return restore_with(source, decision)
 
 
 def methods() -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ EXIT_USER_ERROR = 2
 #: Modules that add their own sub-commands: each defines
 #: ``register_cli(commands: argparse._SubParsersAction, common: argparse.ArgumentParser)``
 #: and sets ``handler`` on its parsers. One line per module keeps this file thin.
-CLI_MODULES: tuple[str, ...] = ()
+CLI_MODULES: tuple[str, ...] = ("asirp.train_cli", "asirp.xrf.cli", "asirp.tomo.cli", "asirp.pipeline.cli")
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -45,15 +45,19 @@ def _open_input(args: argparse.Namespace) -> Any:
 
 def _cmd_restore(args: argparse.Namespace) -> int:
     from . import report
-    from .api import explain, restore
+    from .api import explain, restore, restore_with
     from .io import save
 
     params = dict(_parse_param(item) for item in args.param)
     frame = _open_input(args)
-    if args.explain and args.method == "auto":
-        print(explain(frame).explain())
     output = Path(args.output) if args.output else Path(f"{Path(args.input.split('::')[0]).stem}_restored.nxs")
-    restored = restore(frame, args.method, **params)
+    if args.method == "auto":
+        decision = explain(frame, budget_s=args.budget, **params)
+        if args.explain:
+            print(decision.explain())
+        restored = restore_with(frame, decision, **params)
+    else:
+        restored = restore(frame, args.method, **params)
     path = save(restored, output, force=args.force)
     print(f"wrote {path} ({restored.history[-1].method}, {restored.history[-1].duration_s:.3g} s)")
     if args.figure:
@@ -141,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable)")
     restore.add_argument("--force", action="store_true", help="replace an existing output file")
     restore.add_argument("--explain", action="store_true", help="with --method auto: print why the method was chosen")
+    restore.add_argument("--budget", type=float, help="with --method auto: time budget per frame in seconds")
     restore.add_argument("--figure", help="also write a before/after PNG here")
     restore.set_defaults(handler=_cmd_restore)
 

@@ -73,6 +73,13 @@ class Method(ABC):
     kinds: ClassVar[frozenset[str]] = frozenset(KINDS)
     needs: ClassVar[frozenset[str]] = frozenset()
     Parameters: ClassVar[type[Params]] = Params
+    #: Values of the key parameter(s) the adaptive selector tries, each list ordered from
+    #: the strongest regularisation to the weakest (so the 1-SE rule can prefer the
+    #: former). Empty: the selector uses the defaults.
+    search_space: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    #: False for methods that cannot run without user input (e.g. user weights): the
+    #: selector never proposes them.
+    selectable: ClassVar[bool] = True
 
     @abstractmethod
     def process(self, frame: Frame, params: Any) -> Output:
@@ -141,6 +148,8 @@ class Method(ABC):
             "kinds": sorted(cls.kinds),
             "needs": sorted(cls.needs),
             "parameters": parameters,
+            "search_space": {key: list(values) for key, values in cls.search_space.items()},
+            "selectable": cls.selectable,
             "module": cls.__module__,
         }
 

@@ -55,6 +55,7 @@ class Gaussian(Method):
     family = "denoising"
     task = "smooth noise with a Gaussian kernel"
     Parameters = GaussianParams
+    search_space = {"sigma": (3.0, 2.0, 1.5, 1.0, 0.75, 0.5)}
 
     def process(self, frame: Frame, params: GaussianParams) -> Output:
         def smooth(data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,4 +6,4 @@ suite by adding its module to the imports below. Keep heavy or optional imports
 library does not hide every other suite from ``asirp bench --list``.
 """
 
-from . import io_suite, restore_suite  # noqa: F401
+from . import deconv_suite, denoise_suite, io_suite, online_suite, restore_suite, select_suite, sr_suite, tomo_suite, xrf_suite  # noqa: F401

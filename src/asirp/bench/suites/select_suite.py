@@ -1,0 +1,142 @@
+"""The ``select`` suite: does ``auto`` pick what ground truth would have picked?
+
+A mixed held-out set — micro-XRF maps at several steps and doses, diffraction, SAXS
+and PDF frames at several doses, a deliberately asymmetric frame, tomography
+projections — each with ground truth the selector never sees. Per case:
+
+* ``chosen`` and its PSNR against the truth; the **oracle**: the best PSNR over every
+  applicable (method, parameter) pair of every family, run on the same data;
+* ``regret_db`` = oracle PSNR − chosen PSNR, and whether the families match;
+* ``select_s`` (time to decide), ``run_s`` (time of the chosen method on the
+  frame) and their ratio (the named baseline is the chosen method's own run time);
+* ``spearman``: rank correlation between the ground-truth-free score of the scored
+  candidates and their true PSNR (1 = the score ranks exactly like the truth).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from ... import synth
+from ...analysis import psnr
+from ...api import restore_with
+from ...errors import AsirpError
+from ...frame import Frame
+from ...methods.base import get_method, registry
+from ...progress import quiet
+from ...select import choose
+from ...select.decide import _parameter_grid
+from ...synth import SynthResult
+from ..harness import BenchContext, Row, register_suite
+
+
+def _asymmetric_frame(seed: int) -> SynthResult:
+    """A single-crystal frame with one extra spot whose Friedel partner is absent."""
+    result = synth.diffraction_frame("single_crystal", shape=(192, 192), dose=1.0, mask="gaps", seed=seed)
+    yy, xx = np.mgrid[0:192, 0:192]
+    spot = 40.0 * np.exp(-((yy - 50.0) ** 2 + (xx - 140.0) ** 2) / (2 * 2.0**2))
+    truth = np.where(result.truth.valid, result.truth.data + spot, 0)
+    noisy = np.where(result.noisy.valid, np.random.default_rng(seed).poisson(truth), 0)
+    make = lambda data: Frame(data.astype(np.float32), result.truth.valid, kind="diffraction",  # noqa: E731
+                              geometry=result.truth.geometry, pixel_size=result.truth.pixel_size)
+    return SynthResult(truth=make(truth), blurred=make(truth), noisy=make(noisy), psf=None,
+                       meta={**result.meta, "asymmetric_spot": (50, 140)})
+
+
+def cases(quick: bool) -> dict[str, Callable[[], SynthResult]]:
+    """The held-out cases (seeds 900+, not used by any training)."""
+    side = 96 if quick else 128
+    det = 128 if quick else 192
+    out: dict[str, Callable[[], SynthResult]] = {}
+    for grid, step, counts in [("AG175", 10, 50), ("AG175", 25, 60), ("AG175", 25, 400), ("AG175", 50, 60), ("AG300", 25, 100)]:
+        out[f"{grid} {step} µm, {counts} counts"] = (
+            lambda g=grid, s=step, c=counts: synth.mesh_grid_map(g, shape=(side, side), step_um=s, counts=c, seed=900 + s)
+        )
+    for pattern, dose in [("powder", 0.5), ("powder", 5.0), ("saxs", 10.0), ("pdf", 2.0), ("textured", 1.0), ("single_crystal", 1.0)]:
+        out[f"{pattern}, {dose:g} counts/px"] = (
+            lambda p=pattern, d=dose: synth.diffraction_frame(p, shape=(det, det), dose=d, seed=910)
+        )
+    out["asymmetric single crystal, 1 count/px"] = lambda: _asymmetric_frame(920)
+    out["tomography projections, 300 photons"] = lambda: synth.tomo_projections(
+        synth.tomo_phantom(side // 2, n_slices=side // 2, seed=930), n_angles=4, photons=300.0, seed=930
+    )
+    if quick:
+        keep = ["AG175 25 µm, 60 counts", "AG175 50 µm, 60 counts", "powder, 0.5 counts/px", "tomography projections, 300 photons"]
+        out = {k: out[k] for k in keep}
+    return out
+
+
+def _oracle_pool(frame: Frame) -> list[tuple[str, dict[str, Any]]]:
+    """Every selectable (method, parameters) of the denoising and deconvolution families for this kind."""
+    from ...select.features import measure
+
+    blur = measure(frame, symmetry=False).blur_sigma_px
+    pool: list[tuple[str, dict[str, Any]]] = [("identity", {})]
+    for name, method in registry().items():
+        if method.family not in ("denoising", "deconvolution") or frame.kind not in method.kinds or not method.selectable:
+            continue
+        base = {"psf_sigma": round(blur, 3)} if "psf" in method.needs and blur else {}
+        pool += [(name, params) for params in _parameter_grid(method, base)]
+    return pool
+
+
+def _truth_psnr(frame: Frame, truth: Frame, name: str, params: dict[str, Any]) -> float | None:
+    try:
+        with quiet():
+            return psnr(truth, get_method(name).run(frame, **params))
+    except AsirpError:
+        return None
+
+
+@register_suite("select", description="auto vs the ground-truth oracle: regret, family match, overhead, score-PSNR correlation")
+def select_suite(ctx: BenchContext) -> Iterator[Row]:
+    for case_name, make in ctx.track(list(cases(ctx.quick).items()), desc="cases"):
+        result = make()
+        noisy, truth = result.noisy, result.truth
+        t0 = time.perf_counter()
+        with quiet():
+            decision = choose(noisy, seed=ctx.seed)
+        select_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with quiet():
+            chosen = restore_with(noisy, decision)
+        run_s = time.perf_counter() - t0
+        chosen_psnr = psnr(truth, chosen)
+        families = {name: cls.family for name, cls in registry().items()}
+        oracle = (decision.method, decision.parameters, chosen_psnr)
+        for name, params in _oracle_pool(noisy):
+            value = _truth_psnr(noisy, truth, name, params)
+            if value is not None and value > oracle[2]:
+                oracle = (name, params, value)
+        scored = [c for c in decision.candidates if c.estimated_mse is not None]
+        true_values = [_truth_psnr(noisy, truth, c.method, c.parameters) for c in scored]
+        pairs = [(-c.estimated_mse, v) for c, v in zip(scored, true_values, strict=True) if v is not None]
+        rho = float(spearmanr(*zip(*pairs)).statistic) if len(pairs) >= 3 else float("nan")
+        oracle_family = "reference" if oracle[0] == "identity" else families[oracle[0]]
+        chosen_family = "reference" if decision.method == "identity" else families[decision.method]
+        yield {
+            "case": case_name,
+            "kind": noisy.kind,
+            "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
+            "chosen_psnr_db": chosen_psnr,
+            "oracle": f"{oracle[0]} {_fmt(oracle[1])}".strip(),
+            "oracle_psnr_db": oracle[2],
+            "raw_psnr_db": psnr(truth, noisy),
+            "regret_db": oracle[2] - chosen_psnr,
+            "family_match": chosen_family == oracle_family,
+            "select_s": select_s,
+            "run_s": run_s,
+            "baseline": "chosen method run time",
+            "overhead_ratio": select_s / max(run_s, 1e-6),
+            "spearman": rho,
+            "n_scored": len(scored),
+        }
+
+
+def _fmt(parameters: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in parameters.items() if k != "psf_sigma")

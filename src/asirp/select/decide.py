@@ -1,0 +1,450 @@
+"""The adaptive decision: candidates from the registry, ground-truth-free scores, reasons.
+
+1. **Features** (:mod:`.features`) decide the family by physics: a frame blurred by
+   the beam (estimated PSF σ ≥ :data:`BLUR_MIN_PX` on maps, projections, images)
+   needs deconvolution; otherwise the task is denoising; with ``scale`` it is
+   super-resolution. The identity (no restoration) always competes.
+2. **Candidates** are the registered methods of that family that declare the
+   frame's kind, are selectable and whose needs the frame meets (a PSF is
+   estimated; a symmetry must hold). A time budget prunes them by their cost model
+   and stops scoring once spent (anytime: the best so far wins).
+3. **Scores** need no ground truth. The measurement is split into two independent
+   noisy copies (:mod:`.split`: binomial thinning of counts, or recorruption of
+   Gaussian data); each candidate restores copy A and predicts copy B (through the
+   forward model — the PSF — for deconvolution); the prediction error gives an
+   unbiased estimate of the squared error against the truth. For super-resolution
+   the image is degraded by the scale and restored back (self-similarity).
+4. **Parameters** are tuned with the same score over each method's declared
+   ``search_space``; the 1-standard-error rule keeps the most regularised value
+   whose score is within one standard error of the best.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import AsirpError
+from ..frame import Frame
+from ..methods.base import Method, registry
+from ..progress import quiet
+from .features import Features, measure, representative_image
+from .split import SplitPair, estimated_mse, split
+
+Mode = Literal["offline", "online"]
+#: PSF width (px) from which a frame counts as blurred (deconvolution family).
+BLUR_MIN_PX = 0.6
+#: Deconvolution pays only when the blur visibly attenuates the frequencies that still
+#: carry signal: the OTF at the resolvable frequency must be below this.
+MAX_ATTENUATION = 0.8
+#: Largest side of the crop candidates are scored on (methods that need the whole
+#: pattern, such as symmetry denoisers, get the whole image).
+SCORE_CROP = 192
+#: Offline: the selection may take this multiple of the candidates' median estimated
+#: run time on the full frame, and at least MIN_SELECTION_S seconds.
+OFFLINE_BUDGET_FACTOR = 2.0
+MIN_SELECTION_S = 2.0
+#: Methods whose whole parameter grid is scored after the first round (one run each).
+REFINE_TOP = 2
+#: For counts, an estimate whose negative part exceeds this fraction of its total
+#: (absolute) flux is physically inadmissible (ringing the forward model hides).
+MAX_NEGATIVE_FLUX = 0.01
+#: Online: fraction of the per-frame budget one selection may use.
+ONLINE_BUDGET_FRACTION = 0.2
+RULE_SET = "asirp adaptive selection v1"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (method, parameters) tried by the selector and how it scored."""
+
+    method: str
+    parameters: dict[str, Any]
+    status: str
+    estimated_mse: float | None = None
+    standard_error: float | None = None
+    predicted_psnr_db: float | None = None
+    seconds: float = 0.0
+    negative_flux: float = 0.0
+
+    @property
+    def admissible(self) -> bool:
+        return self.negative_flux <= MAX_NEGATIVE_FLUX
+
+    def rank_key(self) -> tuple[bool, float]:
+        """Admissible estimates first, then by estimated error."""
+        return (not self.admissible, float(self.estimated_mse if self.estimated_mse is not None else np.inf))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The chosen method and parameters, the family, the scored candidates and the reasons."""
+
+    method: str
+    parameters: dict[str, Any]
+    family: str
+    reasons: list[str]
+    features: Features
+    candidates: list[Candidate] = field(default_factory=list)
+    mode: str = "offline"
+    selection_seconds: float = 0.0
+    kind: str = "image"
+    rule_set: str = RULE_SET
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["features"] = self.features.to_dict()
+        return out
+
+    def explain(self) -> str:
+        """A human-readable account: chosen method, reasons, the ranked candidates."""
+        lines = [f"chosen: {self.method} {self.parameters}  (family: {self.family}; {self.selection_seconds:.2f} s to decide)", "because:"]
+        lines += [f"  - {reason}" for reason in self.reasons]
+        scored = sorted((c for c in self.candidates if c.estimated_mse is not None), key=Candidate.rank_key)
+        if scored:
+            lines.append("candidates (ground-truth-free estimate of the error; lower is better):")
+            lines += [
+                f"  {c.method:<24} {_short(c.parameters):<28} est. MSE {c.estimated_mse:10.4g} ± {c.standard_error:.2g}"
+                + (f"  ~{c.predicted_psnr_db:5.1f} dB" if c.predicted_psnr_db is not None else "")
+                + ("" if c.admissible else f"  inadmissible: {c.negative_flux:.1%} negative flux")
+                for c in scored
+            ]
+        others = [c for c in self.candidates if c.estimated_mse is None]
+        lines += [f"  {c.method:<24} {_short(c.parameters):<28} {c.status}" for c in others]
+        return "\n".join(lines)
+
+
+def _short(parameters: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in parameters.items()) or "defaults"
+
+
+def _family(features: Features, scale: int | None) -> tuple[str, str]:
+    if scale is not None:
+        return "super_resolution", f"an upsampling by {scale} was asked for: super-resolution methods"
+    blur = features.blur_sigma_px
+    attenuation, f_limit = features.blur_attenuation, features.resolvable_frequency
+    if blur is not None and blur >= BLUR_MIN_PX and attenuation is not None and attenuation < MAX_ATTENUATION:
+        return "deconvolution", (
+            f"the image is blurred: estimated PSF σ = {blur:.2f} px ({features.blur_method}) attenuates the "
+            f"highest frequency that still carries signal ({f_limit:.2f} cycles/px) to {attenuation:.0%}, "
+            "so deconvolution can recover detail that denoising would leave blurred"
+        )
+    if blur is not None and blur >= BLUR_MIN_PX:
+        return "denoising", (
+            f"estimated PSF σ = {blur:.2f} px, but noise buries the signal above {f_limit:.2f} cycles/px where the "
+            f"blur still passes {attenuation:.0%}: deconvolution would mostly amplify noise, so denoising"
+        )
+    if blur is not None:
+        return "denoising", f"blur is negligible (estimated PSF σ = {blur:.2f} px < {BLUR_MIN_PX} px): denoising"
+    return "denoising", f"{features.kind} frames are sharp at the detector pixel scale: denoising"
+
+
+def _needs_met(method: type[Method], features: Features, frame: Frame) -> str | None:
+    """None when the frame offers what the method needs, else the reason it does not."""
+    if "symmetry" in method.needs:
+        symmetry = features.symmetry or {}
+        if not symmetry.get("holds", False):
+            return "needs a symmetry that this frame does not show"
+    if "geometry" in method.needs and frame.geometry is None and features.kind not in ("diffraction", "scattering", "pdf"):
+        return "needs a detector geometry"
+    return None
+
+
+def candidate_methods(frame: Frame, features: Features, family: str) -> tuple[list[str], list[Candidate]]:
+    """Registered methods eligible for ``family`` (and ``identity``), plus the excluded ones with reasons."""
+    names, excluded = [], []
+    for name, method in registry().items():
+        if method.family != family or features.kind not in method.kinds:
+            continue
+        if not method.selectable:
+            excluded.append(Candidate(name, {}, "not proposed automatically (needs user input)"))
+            continue
+        unmet = _needs_met(method, features, frame)
+        if unmet:
+            excluded.append(Candidate(name, {}, unmet))
+            continue
+        names.append(name)
+    return ["identity", *names], excluded
+
+
+def _score_region(image: Frame, whole: bool) -> tuple[slice, slice]:
+    """The crop candidates are scored on: the most structured SCORE_CROP² window, or all."""
+    ny, nx = image.image_shape
+    if whole or (ny <= SCORE_CROP and nx <= SCORE_CROP):
+        return slice(0, ny), slice(0, nx)
+    h, w = min(ny, SCORE_CROP), min(nx, SCORE_CROP)
+    data = np.where(image.valid, image.data, 0).astype(np.float64)
+    local = ndimage.uniform_filter(data**2, (h, w)) - ndimage.uniform_filter(data, (h, w)) ** 2
+    coverage = ndimage.uniform_filter(image.valid.astype(np.float64), (h, w))
+    local[coverage < 0.9] = -np.inf
+    cy, cx = np.unravel_index(int(np.argmax(local)), local.shape)
+    y0 = int(np.clip(cy - h // 2, 0, ny - h))
+    x0 = int(np.clip(cx - w // 2, 0, nx - w))
+    return slice(y0, y0 + h), slice(x0, x0 + w)
+
+
+def _crop(frame: Frame, region: tuple[slice, slice], data: np.ndarray) -> Frame:
+    geometry = frame.geometry if region == (slice(0, frame.image_shape[0]), slice(0, frame.image_shape[1])) else None
+    return Frame(data[region], frame.valid[region], kind=frame.kind, pixel_size=frame.pixel_size, geometry=geometry,
+                 meta={}, history=())
+
+
+def _forward(result: np.ndarray, family: str, parameters: dict[str, Any]) -> np.ndarray:
+    """What the restoration predicts the *measurement* to be: re-blurred for deconvolution."""
+    if family == "deconvolution":
+        sigma = parameters.get("psf_sigma")
+        if sigma:
+            return ndimage.gaussian_filter(result.astype(np.float64), float(sigma), mode="nearest")
+    return result
+
+
+def _psnr_from_mse(mse: float, data_range: float) -> float | None:
+    return float(10 * np.log10(data_range**2 / mse)) if mse > 0 and data_range > 0 else None
+
+
+def _parameter_grid(method: type[Method], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parameter sets to score, middle of the search space first (the first round's probe)."""
+    if not method.search_space:
+        return [dict(base)]
+    (key, values), *_ = method.search_space.items()  # the first declared key parameter
+    if key in base:
+        return [dict(base)]
+    grid = [{**base, key: value} for value in values]
+    middle = len(grid) // 2
+    return [grid[middle], *grid[:middle], *grid[middle + 1 :]]
+
+
+def _one_se_choice(scored: list[Candidate], grid_order: list[dict[str, Any]]) -> Candidate:
+    """The most regularised admissible candidate (earliest in the grid) within one standard error of the best."""
+    pool = [c for c in scored if c.admissible] or scored
+    best = min(pool, key=lambda c: c.estimated_mse)
+    limit = best.estimated_mse + (best.standard_error or 0.0)
+    ordered = sorted(pool, key=lambda c: grid_order.index(c.parameters) if c.parameters in grid_order else len(grid_order))
+    return next(c for c in ordered if c.estimated_mse <= limit)
+
+
+def negative_flux(estimate: np.ndarray) -> float:
+    """Fraction of the absolute flux of ``estimate`` that is negative (0 for non-negative images)."""
+    total = float(np.abs(estimate).sum())
+    return float(-np.minimum(estimate, 0).sum() / total) if total > 0 else 0.0
+
+
+def _run_scoring(method_name: str, frame: Frame, params: dict[str, Any]) -> np.ndarray:
+    from ..methods.base import get_method
+
+    with quiet():
+        return np.asarray(get_method(method_name).run(frame, **params).data)
+
+
+def _sr_pair(image: Frame, scale: int) -> tuple[Frame, np.ndarray]:
+    """Self-similarity pair for super-resolution: the image binned by ``scale``, and the image.
+
+    Counts are summed (a coarser scan of the same sample is again Poisson, and the SR
+    methods conserve counts, so their output is comparable pixel for pixel); other
+    data are averaged.
+    """
+    ny, nx = (d - d % scale for d in image.image_shape)
+    data = image.data[:ny, :nx].astype(np.float64)
+    valid = image.valid[:ny, :nx]
+    blocks = data.reshape(ny // scale, scale, nx // scale, scale)
+    low = blocks.sum(axis=(1, 3)) if image.is_counting else blocks.mean(axis=(1, 3))
+    low_valid = valid.reshape(ny // scale, scale, nx // scale, scale).all(axis=(1, 3))
+    small = Frame(np.where(low_valid, low, 0), low_valid, kind=image.kind,
+                  pixel_size=None if image.pixel_size is None else image.pixel_size.scaled(1 / scale))
+    return small, data
+
+
+def _grid_rank(method: type[Method], params: dict[str, Any]) -> int:
+    """Position of ``params`` in the method's declared search order (strongest regularisation first)."""
+    if not method.search_space:
+        return 0
+    (key, values), *_ = method.search_space.items()
+    return values.index(params[key]) if params.get(key) in values else len(values)
+
+
+def _score_one(
+    name: str,
+    params: dict[str, Any],
+    image: Frame,
+    work: Frame,
+    features: Features,
+    family: str,
+    scale: int | None,
+    seed: int,
+    pairs: dict[bool, tuple[SplitPair, tuple[slice, slice]]],
+) -> Candidate | None:
+    """Restore one noisy copy with ``name(params)`` and score its prediction of the other."""
+    methods = registry()
+    if family == "super_resolution":
+        if name == "identity":
+            return None
+        small, reference = _sr_pair(image, scale or 2)
+        restored = _run_scoring(name, small, params)
+        h, w = reference.shape
+        m = restored[:h, :w]
+        noise = reference if features.noise_model == "poisson" else features.noise_sigma**2
+        err = (m - reference) ** 2 - noise
+        mse, se = float(err.mean()), float(err.std() / np.sqrt(err.size))
+        return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, float(np.ptp(reference))),
+                         negative_flux=negative_flux(m) if work.is_counting else 0.0)
+    whole = bool(methods[name].needs & {"symmetry", "geometry"})
+    if whole not in pairs:
+        pair = split(image.data, image.valid, features.noise_model, features.noise_sigma, seed)
+        pairs[whole] = (pair, _score_region(image, whole))
+    pair, region = pairs[whole]
+    restored = _run_scoring(name, _crop(image, region, pair.a), params)
+    prediction = np.zeros_like(pair.b, dtype=np.float64)
+    prediction[region] = _forward(restored, family, params)
+    mask = np.zeros(pair.b.shape, dtype=bool)
+    mask[region] = True
+    mse, se = estimated_mse(prediction, pair, mask)
+    data_range = float(np.ptp(pair.b[region][pair.valid[region]])) or 1.0
+    counts = features.noise_model == "poisson"
+    return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, data_range),
+                     negative_flux=negative_flux(restored) if counts else 0.0)
+
+
+def choose(
+    frame: Frame,
+    *,
+    budget_s: float | None = None,
+    mode: Mode = "offline",
+    scale: int | None = None,
+    fixed: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> Decision:
+    """Pick the method and parameters for ``frame`` without ground truth (see the module docstring).
+
+    Parameters
+    ----------
+    frame:
+        The data to restore (a stack is decided on its middle image).
+    budget_s:
+        Online: the per-frame time budget in seconds; methods whose estimated run time
+        on the full frame exceeds it are not candidates, and the selection itself may
+        use :data:`ONLINE_BUDGET_FRACTION` of it. Offline: an optional cap.
+    mode:
+        ``"offline"`` or ``"online"``.
+    scale:
+        Ask for super-resolution by this factor.
+    fixed:
+        Parameters the user set; they are not tuned.
+    seed:
+        Seed of the noise split (decisions are reproducible).
+    """
+    started = time.perf_counter()
+    fixed = dict(fixed or {})
+    features = measure(frame, refine_blur=not (mode == "online" and budget_s is not None))
+    work = frame if frame.kind == features.kind else replace(frame, kind=features.kind)
+    family, family_reason = _family(features, scale)
+    reasons = [f"kind {features.kind!r} ({features.kind_source})", family_reason]
+    names, excluded = candidate_methods(work, features, family)
+    methods = registry()
+    full_shape = work.image_shape
+
+    base_params: dict[str, dict[str, Any]] = {}
+    for name in names:
+        params = {k: v for k, v in fixed.items() if k in methods[name].Parameters.model_fields}
+        if "psf" in methods[name].needs and features.blur_sigma_px is not None:
+            params.setdefault("psf_sigma", round(features.blur_sigma_px, 3))
+        if scale is not None and "scale" in methods[name].Parameters.model_fields:
+            params["scale"] = scale
+        base_params[name] = params
+
+    def full_cost(name: str) -> float:
+        method = methods[name]()
+        try:
+            return float(method.cost(full_shape, method.validate(**base_params[name])))
+        except AsirpError:
+            return float("inf")
+
+    costs = {name: full_cost(name) for name in names}
+    candidates: list[Candidate] = list(excluded)
+    if budget_s is not None:
+        over = [n for n in names if n != "identity" and costs[n] > budget_s]
+        candidates += [Candidate(n, base_params[n], f"skipped: estimated {costs[n]:.3g} s > budget {budget_s:g} s") for n in over]
+        names = [n for n in names if n not in over]
+    if mode == "online" and budget_s is not None:
+        selection_budget = ONLINE_BUDGET_FRACTION * budget_s
+    else:
+        finite = [c for n, c in costs.items() if n != "identity" and np.isfinite(c)]
+        selection_budget = max(MIN_SELECTION_S, OFFLINE_BUDGET_FACTOR * float(np.median(finite)) if finite else MIN_SELECTION_S)
+        if budget_s is not None:
+            selection_budget = min(selection_budget, budget_s)
+    reasons.append(
+        f"features measured in {time.perf_counter() - started:.2g} s; scoring budget {selection_budget:.2g} s ({mode})"
+    )
+
+    image = representative_image(work)
+    scored: dict[str, list[Candidate]] = {}
+    grids = {name: _parameter_grid(methods[name], base_params[name]) for name in names}
+    pairs: dict[bool, tuple[SplitPair, tuple[slice, slice]]] = {}
+
+    scoring_started = time.perf_counter()  # the budget is for scoring; features are measured once
+
+    def score(name: str, params: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - scoring_started
+        if scored and elapsed > selection_budget:
+            candidates.append(Candidate(name, params, f"skipped: selection budget spent ({elapsed:.2g} s)"))
+            return
+        method = methods[name]()
+        try:
+            crop_side = min(SCORE_CROP, max(full_shape))
+            estimate = float(method.cost((crop_side, crop_side), method.validate(**params)))
+        except AsirpError:
+            estimate = 0.0
+        if scored and elapsed + estimate > selection_budget:
+            candidates.append(Candidate(name, params, f"skipped: estimated {estimate:.2g} s exceeds the remaining budget"))
+            return
+        t0 = time.perf_counter()
+        try:
+            entry = _score_one(name, params, image, work, features, family, scale, seed, pairs)
+        except AsirpError as exc:
+            candidates.append(Candidate(name, params, f"failed: {exc}"))
+            return
+        if entry is not None:
+            scored.setdefault(name, []).append(replace(entry, seconds=time.perf_counter() - t0))
+
+    # Round 1: every method once (middle of its search space), cheapest first.
+    for name in sorted(names, key=lambda n: costs[n]):
+        score(name, grids[name][0])
+    # Round 2: the rest of the grid of the best methods so far.
+    leaders = sorted(scored, key=lambda n: scored[n][0].rank_key())[:REFINE_TOP]
+    for name in leaders:
+        for params in grids[name][1:]:
+            score(name, params)
+
+    for entries in scored.values():
+        candidates.extend(entries)
+    if not scored:
+        reasons.append("no candidate could be scored within the budget: the identity is returned (nothing is changed)")
+        return Decision("identity", {}, family, reasons, features, candidates, mode,
+                        time.perf_counter() - started, features.kind)
+    ordered_grids = {name: sorted(grids[name], key=lambda p: _grid_rank(methods[name], p)) for name in scored}
+    best_per_method = {name: _one_se_choice(entries, ordered_grids[name]) for name, entries in scored.items()}
+    ranking = sorted(best_per_method.values(), key=Candidate.rank_key)
+    winner = ranking[0]
+    inadmissible = [c.method for c in ranking if not c.admissible]
+    if inadmissible:
+        reasons.append(
+            f"ranked last as physically inadmissible for counts (negative flux > {MAX_NEGATIVE_FLUX:.0%}): "
+            + ", ".join(sorted(set(inadmissible)))
+        )
+    reasons.append(
+        "ranked by the estimated error of predicting an independent copy of the data ("
+        + ("binomial split of the counts" if features.noise_model == "poisson" else "Gaussian recorruption")
+        + ("; super-resolution scored by restoring the image downsampled by the scale" if family == "super_resolution" else "")
+        + "): "
+        + ", ".join(f"{c.method} {c.estimated_mse:.3g}" for c in ranking)
+    )
+    if len(scored.get(winner.method, [])) > 1:
+        reasons.append(f"{winner.method}: parameters {_short(winner.parameters)} by the 1-standard-error rule over its search space")
+    if winner.method == "identity":
+        reasons.append("no method predicted the data better than the raw measurement: restoration would only add bias")
+    parameters = {**winner.parameters, **fixed} if winner.method != "identity" else {}
+    return Decision(winner.method, parameters, family, reasons, features, candidates, mode,
+                    time.perf_counter() - started, features.kind)
