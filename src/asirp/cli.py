@@ -20,10 +20,20 @@ from .frame import KINDS
 
 EXIT_USER_ERROR = 2
 
-#: Modules that add their own sub-commands: each defines
-#: ``register_cli(commands: argparse._SubParsersAction, common: argparse.ArgumentParser)``
-#: and sets ``handler`` on its parsers. One line per module keeps this file thin.
-CLI_MODULES: tuple[str, ...] = ("asirp.train_cli", "asirp.xrf.cli", "asirp.tomo.cli", "asirp.pipeline.cli")
+
+
+def cli_modules() -> list[str]:
+    """Modules that add their own sub-commands: ``asirp/<package>/cli.py`` and ``asirp/*_cli.py``.
+
+    Each defines ``register_cli(commands, common)`` (the sub-parsers action and the
+    parent parser holding ``--quiet``) and sets ``handler`` on its parsers, so a
+    capability brings its commands without edits here. Found by file name, so that
+    building the parser imports only the CLI modules themselves.
+    """
+    root = Path(__file__).parent
+    names = [f"asirp.{path.parent.name}.cli" for path in sorted(root.glob("*/cli.py"))]
+    names += [f"asirp.{path.stem}" for path in sorted(root.glob("*_cli.py"))]
+    return names
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -173,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     import importlib
 
-    for module in CLI_MODULES:
+    for module in cli_modules():
         importlib.import_module(module).register_cli(commands, common)
     return parser
 
