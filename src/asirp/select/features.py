@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AsirpError
 from ..frame import Frame
 from .kind import guess_kind
 from .split import NoiseModel
@@ -140,7 +141,10 @@ def symmetry_scores(image: Frame) -> dict[str, Any] | None:
         from ..symmetry import analyze
     except ImportError:
         return None
-    report = analyze(image)
+    try:
+        report = analyze(image)
+    except AsirpError as exc:  # e.g. not photon counts: symmetry methods are then not candidates
+        return {"holds": False, "error": str(exc)}
     summary = report.to_dict()
     summary["holds"] = report.any_holds
     return summary

@@ -6,7 +6,7 @@ the user or ``--kind``), an attached detector geometry (a diffraction frame), or
 projection angles (a tomography stack). Only a plain ``"image"`` is looked at: a
 detector pattern is recognised by how much of its variance a radial profile about
 its centre explains (rings and isotropic scattering are radial; maps and
-projections are not).
+projections are not). Only photon counts (non-negative integers) can be patterns.
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ def guess_kind(frame: Frame) -> tuple[str, str]:
     if frame.is_stack and "angles_deg" in frame.meta:
         return "tomo_projection", "projection angles in metadata"
     image = frame.images()[len(frame.images()) // 2]
+    values = image.data[image.valid]
+    if (values < 0).any() or not np.array_equal(values, np.rint(values)):
+        return "image", "image: not photon counts (negative or fractional values), so not a detector pattern"
     r2, profile = radial_profile(image.data, image.valid)
     kind = pattern_kind(profile) if r2 >= RADIAL_R2 else None
     if kind is not None:
