@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 _LAZY_FUNCTIONS = {"open": ("asirp.io", "open"), "save": ("asirp.io", "save")}
-_LAZY_MODULES = {"analysis", "synth", "io", "bench", "psf", "samples", "report"}
+_LAZY_MODULES = {"analysis", "synth", "io", "bench", "psf", "samples", "report", "xrf", "tomo", "pipeline", "online", "feedback", "symmetry"}
 
 
 def __getattr__(name: str):  # PEP 562: heavy modules (h5py, pyFAI, torch users) load on first use

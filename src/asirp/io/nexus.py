@@ -230,6 +230,38 @@ def _write_history(entry: h5py.Group, history: tuple[HistoryStep, ...]) -> None:
         _note(group, "notes", step.notes_json(), f"results of {step.method}")
 
 
+def write_file_header(handle: h5py.File, file_name: str, default: str) -> None:
+    """Root attributes of an asirp NeXus file; ``default`` names the NXentry shown first."""
+    handle.attrs["default"] = default
+    handle.attrs["creator"] = f"asirp {__version__}"
+    handle.attrs["file_name"] = file_name
+    handle.attrs["file_time"] = now_iso()
+    handle.attrs["NeXus_version"] = NEXUS_VERSION
+    handle.attrs["HDF5_Version"] = h5py.version.hdf5_version
+    handle.attrs["h5py_version"] = h5py.version.version
+
+
+def write_entry(parent: h5py.Group, name: str, frame: Frame) -> h5py.Group:
+    """Write ``frame`` as the NXentry ``name`` of an open file (data, geometry, meta, one NXprocess per step).
+
+    A file may hold several such entries (e.g. one per element map); each reads back
+    with :func:`asirp.io.open` as ``file.nxs::/name``.
+    """
+    meta_json, dropped = _meta_json(frame.meta)
+    entry = parent.create_group(name)
+    entry.attrs["NX_class"] = "NXentry"
+    entry.attrs["default"] = "data"
+    entry.create_dataset("program_name", data="asirp").attrs["version"] = __version__
+    _write_data(entry, frame)
+    if frame.geometry is not None:
+        _write_geometry(entry, frame.geometry)
+    note = _note(entry, META_NOTE, meta_json, "asirp frame metadata (JSON-serialisable entries)")
+    if dropped:
+        note.attrs["dropped_keys"] = dropped
+    _write_history(entry, frame.history)
+    return entry
+
+
 def write_nexus(frame: Frame, path: Path, file_name: str | None = None) -> None:
     """Write ``frame`` as a NeXus/HDF5 file at ``path`` (see the module docstring).
 
@@ -242,26 +274,9 @@ def write_nexus(frame: Frame, path: Path, file_name: str | None = None) -> None:
     file_name:
         Name recorded in the root ``@file_name`` attribute (the final name).
     """
-    meta_json, dropped = _meta_json(frame.meta)
     with h5py.File(path, "w") as handle:
-        handle.attrs["default"] = "entry"
-        handle.attrs["creator"] = f"asirp {__version__}"
-        handle.attrs["file_name"] = file_name or path.name
-        handle.attrs["file_time"] = now_iso()
-        handle.attrs["NeXus_version"] = NEXUS_VERSION
-        handle.attrs["HDF5_Version"] = h5py.version.hdf5_version
-        handle.attrs["h5py_version"] = h5py.version.version
-        entry = handle.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.attrs["default"] = "data"
-        entry.create_dataset("program_name", data="asirp").attrs["version"] = __version__
-        _write_data(entry, frame)
-        if frame.geometry is not None:
-            _write_geometry(entry, frame.geometry)
-        note = _note(entry, META_NOTE, meta_json, "asirp frame metadata (JSON-serialisable entries)")
-        if dropped:
-            note.attrs["dropped_keys"] = dropped
-        _write_history(entry, frame.history)
+        write_file_header(handle, file_name or path.name, "entry")
+        write_entry(handle, "entry", frame)
 
 
 # -- reading back -------------------------------------------------------------------------

@@ -12,6 +12,9 @@ fact. The same seed always gives the same arrays.
   detector masks and Poisson noise; series with a phase-transition event.
 * :func:`tomo_phantom`, :func:`tomo_projections`: a cathode-particle phantom and its
   blurred, noisy parallel-beam projections.
+* :func:`xrf_cube`, :func:`write_xrf_cube`: full micro-XRF spectra cubes of the mesh
+  grids (lines, scatter, continuum, sawtooth beam, dead time, scalers), in memory or
+  written block by block in the PyXRF, MAPS, NeXus and point-list layouts.
 """
 
 from .beam import Sawtooth, gaussian_psf
@@ -21,6 +24,7 @@ from .mesh import GRIDS, MeshGrid, mesh_grid_map
 from .patterns import PATTERNS
 from .result import SynthResult
 from .tomo import tomo_phantom, tomo_projections
+from .xrf_cube import XRFCube, write_xrf_cube, xrf_cube
 
 __all__ = [
     "EVENTS",
@@ -30,10 +34,13 @@ __all__ = [
     "MeshGrid",
     "Sawtooth",
     "SynthResult",
+    "XRFCube",
     "diffraction_frame",
     "diffraction_series",
     "gaussian_psf",
     "mesh_grid_map",
     "tomo_phantom",
     "tomo_projections",
+    "write_xrf_cube",
+    "xrf_cube",
 ]
