@@ -77,8 +77,9 @@ class Method(ABC):
     #: the strongest regularisation to the weakest (so the 1-SE rule can prefer the
     #: former). Empty: the selector uses the defaults.
     search_space: ClassVar[dict[str, tuple[Any, ...]]] = {}
-    #: False for methods that cannot run without user input (e.g. user weights): the
-    #: selector never proposes them.
+    #: False for methods the adaptive selector must not propose: those that cannot run
+    #: without user input (e.g. user weights) or whose job it does itself (blind PSF
+    #: estimation). Users can still run them by name.
     selectable: ClassVar[bool] = True
 
     @abstractmethod

@@ -402,6 +402,10 @@ class BlindRichardsonLucy(Method):
 
     name = "blind_richardson_lucy"
     family = "deconvolution"
+    # The adaptive selector estimates the PSF itself and passes it to the non-blind
+    # methods; scoring a blind method would need its own PSF as the forward model, and
+    # the cross-validated σ is unstable on coarse periodic maps (AG300 at 25 µm).
+    selectable = False
     task = "blind Richardson-Lucy: estimates the PSF (Gaussian σ or free-form) with the image"
     needs: frozenset[str] = frozenset()
     Parameters = BlindRichardsonLucyParams
