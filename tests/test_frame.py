@@ -126,3 +126,19 @@ def test_history_step_serialises(tmp_path):
     step = HistoryStep(method="m", parameters={"a": np.float32(1.5)}, inputs=({"name": str(path), "sha256": "x"},))
     assert step.parameters_json() == '{"a": 1.5}'
     assert HistoryStep.from_dict(step.to_dict()) == step
+
+
+def test_frames_pickle_for_dask_and_multiprocessing():
+    import pickle
+
+    geometry = Geometry.from_params(dist=0.2, poni1=0.01, poni2=0.01, wavelength=1e-10, pixel1=1e-4, pixel2=1e-4)
+    valid = np.ones((8, 9), dtype=bool)
+    valid[0, 0] = False
+    frame = Frame(np.arange(72.0).reshape(8, 9), valid, kind="diffraction", pixel_size=PixelSize.square(100),
+                  geometry=geometry, meta={"source": "x.cbf"}, history=(HistoryStep(method="read"),))
+    again = pickle.loads(pickle.dumps(frame))
+    np.testing.assert_array_equal(again.data, frame.data)
+    np.testing.assert_array_equal(again.valid, frame.valid)
+    assert (again.kind, again.pixel_size, dict(again.meta), again.history) == (
+        frame.kind, frame.pixel_size, dict(frame.meta), frame.history)
+    assert again.geometry.beam_center_px() == pytest.approx(frame.geometry.beam_center_px())

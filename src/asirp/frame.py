@@ -178,12 +178,28 @@ class Frame:
             return [self]
         return [replace(self, data=self.data[i], valid=self.valid[i]) for i in range(self.shape[0])]
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickle support (Dask workers, multiprocessing): the meta mapping proxy is not picklable."""
+        return (
+            _rebuild_frame,
+            (np.array(self.data), np.array(self.valid), self.kind, self.pixel_size,
+             None if self.geometry is None else self.geometry.poni, dict(self.meta), self.history),
+        )
+
     def __repr__(self) -> str:
         size = f", pixel_size={self.pixel_size.y:g}x{self.pixel_size.x:g} {self.pixel_size.unit}" if self.pixel_size else ""
         return (
             f"Frame(kind={self.kind!r}, shape={self.shape}{size}, masked={self.mask_fraction:.1%}, "
             f"steps={[s.method for s in self.history]})"
         )
+
+
+def _rebuild_frame(
+    data: np.ndarray, valid: np.ndarray, kind: Kind, pixel_size: PixelSize | None,
+    poni: dict[str, Any] | None, meta: dict[str, Any], history: tuple[HistoryStep, ...],
+) -> Frame:
+    """Inverse of :meth:`Frame.__reduce__` (the geometry travels as its PONI dictionary)."""
+    return Frame(data, valid, kind, pixel_size, None if poni is None else Geometry(poni), meta, history)
 
 
 def stack(frames: list[Frame]) -> Frame:

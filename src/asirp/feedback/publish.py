@@ -1,0 +1,148 @@
+"""Feedback delivered to the experiment: plain callbacks and Bluesky documents.
+
+:class:`FeedbackPublisher` hands every feedback object (a
+:class:`~asirp.feedback.change.ChangeEvent`, or the list of
+:class:`~asirp.feedback.roi.Roi` of a map) to plain Python callbacks and, when given
+an ``emit`` function, to a derived Bluesky run per source run (start metadata
+``purpose = "asirp feedback"``, ``asirp_source_run``), with one event per change in
+stream ``"change"`` and one event per proposed ROI in stream ``"roi"``. A
+RunEngine-side agent, a GUI or a queue-server client subscribed to the 0MQ proxy sees
+them as ordinary documents.
+
+:class:`FeedbackSink` is the pipeline sink that runs change detection and ROI
+proposals on restored frames in sequence order and publishes what they find.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..pipeline.config import ChangeConfig, RoiConfig
+from ..pipeline.items import Result
+from .change import ChangeDetector, ChangeEvent
+from .roi import MotorGrid, Roi, propose_rois
+
+log = logging.getLogger("asirp.feedback")
+
+_CHANGE_KEYS = {
+    "frame_index": {"dtype": "integer", "shape": [], "source": "asirp:change"},
+    "source_seq_num": {"dtype": "integer", "shape": [], "source": "asirp:change"},
+    "confidence": {"dtype": "number", "shape": [], "source": "asirp:change"},
+    "z_score": {"dtype": "number", "shape": [], "source": "asirp:change"},
+}
+_ROI_KEYS = {
+    "source_seq_num": {"dtype": "integer", "shape": [], "source": "asirp:roi"},
+    "rank": {"dtype": "integer", "shape": [], "source": "asirp:roi"},
+    "box": {"dtype": "array", "shape": [4], "source": "asirp:roi"},
+    "motors": {"dtype": "string", "shape": [], "source": "asirp:roi"},
+    "score": {"dtype": "number", "shape": [], "source": "asirp:roi"},
+}
+
+
+class FeedbackPublisher:
+    """Deliver feedback to ``callbacks`` and, with ``emit``, as Bluesky documents."""
+
+    def __init__(self, emit: Callable[[str, dict[str, Any]], Any] | None = None, callbacks: Sequence[Callable[[Any], Any]] = ()):
+        self.emit = emit
+        self.callbacks = list(callbacks)
+        self.published: list[Any] = []
+        self._runs: dict[str, dict[str, Any]] = {}
+
+    def _notify(self, obj: Any) -> None:
+        self.published.append(obj)
+        for callback in self.callbacks:
+            try:
+                callback(obj)
+            except Exception as exc:  # a user's callback must not stop the pipeline
+                log.warning("feedback callback %r failed: %s", callback, exc)
+
+    def _stream(self, run: str, name: str, keys: dict[str, Any]) -> Any:
+        from event_model import compose_run
+
+        state = self._runs.get(run)
+        if state is None:
+            bundle = compose_run(metadata={"purpose": "asirp feedback", "asirp_source_run": run})
+            self.emit("start", bundle.start_doc)
+            state = self._runs[run] = {"bundle": bundle, "streams": {}}
+        if name not in state["streams"]:
+            descriptor = state["bundle"].compose_descriptor(name=name, data_keys=keys)
+            self.emit("descriptor", descriptor.descriptor_doc)
+            state["streams"][name] = descriptor
+        return state["streams"][name]
+
+    def _event(self, run: str, stream: str, keys: dict[str, Any], data: dict[str, Any]) -> None:
+        if self.emit is None:
+            return
+        descriptor = self._stream(run, stream, keys)
+        now = time.time()
+        self.emit("event", descriptor.compose_event(data=data, timestamps={k: now for k in data}))
+
+    def change(self, event: ChangeEvent) -> None:
+        """Publish a detected change."""
+        self._notify(event)
+        data = {"frame_index": event.frame_index, "source_seq_num": event.seq, "confidence": event.confidence, "z_score": event.z_score}
+        self._event(event.run, "change", _CHANGE_KEYS, data)
+
+    def rois(self, run: str, seq: int, rois: list[Roi]) -> None:
+        """Publish the ROIs proposed on frame ``seq`` of ``run``, best first."""
+        self._notify(rois)
+        for rank, roi in enumerate(rois):
+            data = {"source_seq_num": seq, "rank": rank, "box": np.array([roi.y0, roi.y1, roi.x0, roi.x1]),
+                    "motors": json.dumps(roi.motors), "score": roi.score}  # fmt: skip
+            self._event(run, "roi", _ROI_KEYS, data)
+
+    def close_run(self, run: str) -> None:
+        state = self._runs.pop(run, None)
+        if state is not None and self.emit is not None:
+            self.emit("stop", state["bundle"].compose_stop(exit_status="success"))
+
+
+class FeedbackSink:
+    """Pipeline sink: change detection and ROI proposals on restored frames, published in order."""
+
+    def __init__(self, publisher: FeedbackPublisher, change: ChangeConfig | None, roi: RoiConfig | None):
+        self.publisher = publisher
+        self.change = change
+        self.roi = roi
+        self._detectors: dict[str, ChangeDetector] = {}
+
+    def open_run(self, run: str, metadata: dict[str, Any]) -> None:
+        if self.change is not None:
+            self._detectors[run] = ChangeDetector(self.change.threshold, self.change.min_history)
+
+    def write(self, result: Result) -> None:
+        frame = result.frame
+        if frame is None:
+            return
+        if self.change is not None:
+            detector = self._detectors.setdefault(result.run, ChangeDetector(self.change.threshold, self.change.min_history))
+            vector = result.profile if self.change.on == "profile" else np.where(frame.valid, frame.data, 0)
+            if vector is not None:
+                event = detector.update(vector, seq=result.seq, run=result.run)
+                if event is not None:
+                    self.publisher.change(event)
+        if self.roi is not None and not frame.is_stack:
+            cfg = self.roi
+            grid = None
+            if cfg.step is not None or frame.pixel_size is None:
+                dy, dx = cfg.step or (1.0, 1.0)
+                grid = MotorGrid(cfg.motors[0], cfg.motors[1], cfg.origin[0], cfg.origin[1], dy, dx)
+            else:
+                size = frame.pixel_size
+                grid = MotorGrid(cfg.motors[0], cfg.motors[1], cfg.origin[0], cfg.origin[1], size.y, size.x)
+            rois = propose_rois(frame, mode=cfg.mode, threshold=cfg.threshold, min_area=cfg.min_area, pad=cfg.pad, grid=grid)
+            self.publisher.rois(result.run, result.seq, rois)
+
+    def close_run(self, run: str, complete: bool) -> None:
+        self._detectors.pop(run, None)
+        self.publisher.close_run(run)
+
+    def close(self) -> None:
+        for run in list(self.publisher._runs):
+            self.publisher.close_run(run)

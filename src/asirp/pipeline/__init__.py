@@ -1,0 +1,34 @@
+"""Pipelines: ordered steps (read -> [xrf_map] -> restore -> analyse -> write) run offline or online.
+
+* :class:`Pipeline`: built from a TOML file (:meth:`Pipeline.from_toml`), a dict or
+  code; runs offline over files, folders and HDF5 stacks (:meth:`Pipeline.run_files`,
+  ``asirp run PIPELINE.toml INPUT...``) or over any live stream (:meth:`Pipeline.run`).
+* :mod:`.config`: the validated configuration; unknown keys are errors.
+* :mod:`.engine`: bounded in-flight work, results written in order, failures
+  recorded, resume after a crash, graceful stop.
+* :mod:`.backends`: ``local``, ``thread`` and ``dask`` (``distributed``) execution.
+* :mod:`.budget`: the method under a per-frame time budget.
+"""
+
+import importlib
+from typing import Any
+
+#: Public names and the submodule defining each; loaded on first use (PEP 562), so that
+#: building the ``asirp`` command line (which imports :mod:`asirp.pipeline.cli`) stays cheap.
+_EXPORTS = {
+    "DaskBackend": "backends", "LocalBackend": "backends", "ThreadBackend": "backends", "make_backend": "backends",
+    "Plan": "budget", "plan_method": "budget",
+    "PipelineConfig": "config", "load_config": "config", "parse_config": "config",
+    "Pipeline": "core",
+    "Engine": "engine", "RunSummary": "engine",
+    "DatumRef": "items", "FileRef": "items", "Item": "items", "Result": "items", "RunStart": "items",
+    "RunStop": "items", "Skipped": "items",
+}  # fmt: skip
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

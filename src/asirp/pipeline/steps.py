@@ -1,0 +1,160 @@
+"""The per-frame work of a pipeline, as plain picklable functions for any backend.
+
+:func:`process_item` is what a worker (a thread, or a Dask worker process) runs for
+one item: read the frame, restore it with the planned method, and compute its
+azimuthal profile when the analyse step asks for it. Any exception becomes a
+:class:`~asirp.pipeline.items.Result` with ``error`` set, so one bad frame never
+stops a run.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import AsirpError, InputError
+from ..frame import Frame
+from ..geometry import Geometry
+from ..history import HistoryStep
+from ..methods.base import Method, get_method
+from .budget import Plan, plan_method
+from .config import AnalyseConfig, ReadConfig
+from .items import DatumRef, FileRef, Item, Result
+
+
+@lru_cache(maxsize=8)
+def load_geometry(poni: str) -> Geometry:
+    """The geometry of a PONI file, read once per process."""
+    return Geometry.from_file(poni)
+
+
+def _hdf5_image(ref: FileRef, read: ReadConfig) -> Frame:
+    """Image ``ref.index`` of the 3-D dataset of an HDF5 file (SWMR-safe when ``ref.swmr``)."""
+    import h5py
+
+    from ..io.hdf5 import find_image_dataset
+
+    started = time.perf_counter()
+    try:
+        handle = h5py.File(ref.path, "r", swmr=True, libver="latest") if ref.swmr else h5py.File(ref.path, "r")
+    except OSError as exc:
+        raise InputError(f"not a readable HDF5 file ({exc})", ref.path) from None
+    with handle:
+        name, dataset = find_image_dataset(handle, ref.dataset, ref.path)
+        if dataset.ndim != 3:
+            raise InputError(f"dataset {name} of shape {dataset.shape} is not a 3-D image stack", ref.path)
+        if ref.swmr:
+            dataset.refresh()
+        if not 0 <= ref.index < dataset.shape[0]:
+            raise InputError(f"image {ref.index} requested but dataset {name} holds {dataset.shape[0]}", ref.path)
+        data = np.asarray(dataset[ref.index])
+    valid = None
+    if read.saturation is not None:
+        valid = data < read.saturation
+    geometry = load_geometry(read.poni) if read.poni else None
+    step = HistoryStep(
+        method="read",
+        parameters={"dataset": name, "index": ref.index, "kind": read.kind, "saturation": read.saturation},
+        duration_s=time.perf_counter() - started,
+        inputs=({"name": f"{ref.path}::{name}", "sha256": ""},),
+    )
+    return Frame.from_array(
+        data, valid, kind=read.kind, geometry=geometry, meta={"source": f"{ref.path}::{name}", "index": ref.index}, history=(step,)
+    )
+
+
+def load_frame(item: Item, read: ReadConfig) -> Frame:
+    """The frame of ``item``: read from its file, wrapped from its array, or as given."""
+    payload = item.payload
+    if isinstance(payload, Frame):
+        return payload
+    if isinstance(payload, FileRef):
+        if payload.index is not None:
+            return _hdf5_image(payload, read)
+        from ..io import open as open_frame
+
+        return open_frame(payload.path, kind=read.kind, poni=read.poni, dataset=payload.dataset, saturation=read.saturation)
+    if isinstance(payload, np.ndarray):
+        geometry = load_geometry(read.poni) if read.poni else None
+        valid = payload < read.saturation if read.saturation is not None else None
+        meta = {"source": f"run {item.run}", "seq": item.seq}
+        return Frame.from_array(payload, valid, kind=read.kind, geometry=geometry, meta=meta)
+    if isinstance(payload, DatumRef):
+        raise InputError(f"{item.describe()}: external data reference was not filled before processing")
+    raise InputError(f"{item.describe()}: cannot read a payload of type {type(payload).__name__}")
+
+
+def restore_frame(frame: Frame, plan: Plan, method: Method | None = None) -> Frame:
+    """Restore ``frame`` as ``plan`` says; the plan's notes (selection, budget) go into the history step."""
+    restored = (method or get_method(plan.method)).run(frame, **plan.params)
+    if not plan.notes:
+        return restored
+    last = restored.history[-1]
+    return replace(restored, history=restored.history[:-1] + (replace(last, notes={**last.notes, **plan.notes}),))
+
+
+@dataclass(frozen=True)
+class WorkerSteps:
+    """Everything a worker needs besides the item: read options, the method, analyse options.
+
+    ``method`` is a registered method name or ``"auto"``; ``custom`` a :class:`Method`
+    instance given in code (it must be picklable for the Dask backend).
+    """
+
+    read: ReadConfig
+    method: str
+    params: dict[str, Any]
+    budget_s: float | None
+    analyse: AnalyseConfig
+    custom: Method | None = None
+
+    def plan_for(self, frame: Frame) -> Plan:
+        if self.custom is not None:
+            return Plan(self.custom.name, dict(self.params))
+        return plan_method(frame, self.method, self.params, self.budget_s)
+
+    def fixed_plan(self) -> Plan | None:
+        """The plan when it does not depend on the frame (a named method without budget), else None."""
+        if self.custom is not None or (self.method != "auto" and self.budget_s is None):
+            return Plan(self.custom.name if self.custom else self.method, dict(self.params))
+        return None
+
+    @property
+    def needs_profile(self) -> bool:
+        change = self.analyse.change
+        return self.analyse.profile or (change is not None and change.on == "profile")
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, AsirpError):
+        return f"{type(exc).__name__}: {exc}"
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" (at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{place}"
+
+
+def process_item(item: Item, plan: Plan | None, steps: WorkerSteps) -> Result:
+    """Read, restore and analyse one item; never raises (errors are returned in the result).
+
+    ``plan`` is the run's method decision; None (or a plan made for another shape)
+    makes the worker plan for this frame itself.
+    """
+    result = Result(item.run, item.seq, item.arrived, dict(item.meta), started=time.time())
+    try:
+        frame = load_frame(item, steps.read)
+        if plan is None or (plan.shape is not None and plan.shape != frame.shape):
+            plan = steps.plan_for(frame)
+        result.frame = restore_frame(frame, plan, steps.custom)
+        if steps.needs_profile:
+            from ..feedback.profile import azimuthal_profile
+
+            result.profile = azimuthal_profile(result.frame, steps.analyse.bins)
+    except Exception as exc:  # one bad frame must not stop the run: recorded with its error
+        result.frame, result.error = None, error_text(exc)
+    result.finished = time.time()
+    return result
