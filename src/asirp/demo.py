@@ -93,38 +93,21 @@ def _mesh_case(out_dir: Path, force: bool) -> dict[str, Any]:
     }
 
 
-def _rotation_centre_shift(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
-    """Shift (px) that puts the rotation axis at the detector centre.
-
-    The projection at 180° is the mirror image of the one at 0° about the rotation
-    axis, so their sub-pixel registration (phase correlation) gives twice the axis
-    offset from the centre.
-    """
-    from skimage.registration import phase_cross_correlation
-
-    opposite = int(np.argmin(np.abs(angles_deg - (angles_deg[0] + 180.0))))
-    first, mirrored = sinogram[0], sinogram[opposite][::-1]
-    shift, _, _ = phase_cross_correlation(first[None, :], mirrored[None, :], upsample_factor=20)
-    return float(shift[1]) / 2.0
-
-
 def _fbp(sinogram: Frame) -> Frame:
-    """Filtered back-projection of a (angles, pixels) sinogram, for the before/after view.
+    """Filtered back-projection of a (angles, pixels) attenuation sinogram, for the before/after view.
 
-    The rotation axis is centred first (:func:`_rotation_centre_shift`); angles are
-    the 0–180° of the sample, the last (180°) projection is left out as it repeats the first.
+    The rotation axis is found and the slice reconstructed by :mod:`asirp.tomo`
+    (:func:`~asirp.tomo.centre.estimate_centre`, :func:`~asirp.tomo.reconstruct.fbp_slices`),
+    so the demo shows what ``asirp tomo recon`` does.
     """
-    from scipy.ndimage import shift as shift_image
-    from skimage.transform import iradon
+    from .tomo.centre import estimate_centre
+    from .tomo.reconstruct import fbp_slices
 
     angles = np.asarray(sinogram.meta["angles_deg"], dtype=float)
-    data = sinogram.data.astype(np.float64)
-    offset = _rotation_centre_shift(data, angles)
-    centred = shift_image(data, (0.0, -offset), order=1, mode="nearest")
-    keep = angles < angles[0] + 180.0 - 1e-6
-    slice_ = iradon(centred[keep].T, theta=angles[keep], filter_name="ramp", circle=True)
-    return Frame(slice_.astype(np.float32), kind="image",
-                 meta={"reconstruction": f"FBP (ramp), rotation axis shifted by {-offset:.2f} px"},
+    centre = estimate_centre(sinogram.data[:, None, :], angles)
+    data, valid = fbp_slices(sinogram.data[None], angles, centre.centre_px)
+    return Frame(data[0], valid[0], kind="image",
+                 meta={"reconstruction": f"FBP (ramp), rotation axis at column {centre.centre_px:.2f} ({centre.method})"},
                  history=sinogram.history)
 
 

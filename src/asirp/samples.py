@@ -5,11 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-import h5py
-import numpy as np
-
 from .frame import Frame
-from .history import HistoryStep, sha256_of_file
 
 #: Shipped sample files, by short name (see ``asirp/data/README.md`` for sources and licences).
 SAMPLES: dict[str, str] = {"tooth": "tooth.h5"}
@@ -25,26 +21,19 @@ def sample_path(name: str) -> Path:
 def tooth_sinogram(row: int = 0) -> Frame:
     """The tooth sample's sinogram of one detector row, as attenuation ``-ln(I/I0)``.
 
-    Projections are flat- and dark-corrected with the mean of the 10 flats and darks
-    (``T = (P - D) / (F - D)``), clipped to a transmission of at least 1e-3, and
-    turned into line integrals of attenuation (dimensionless). Rows are the 181
-    angles (0–180°), columns the 640 detector pixels.
+    Read and corrected by :mod:`asirp.tomo` (one implementation): projections are
+    dark- and flat-corrected with the mean of the 10 darks and flats
+    (``T = (P - D) / (F - D)``), the transmission floored at 1e-3, and turned into
+    line integrals of attenuation (dimensionless). Rows are the 181 angles (0–180°),
+    columns the 640 detector pixels; the history holds every step.
     """
+    from .tomo import minus_log, normalize, read_scan
+
     path = sample_path("tooth")
-    with h5py.File(path, "r") as handle:
-        projections = handle["exchange/data"][:, row, :].astype(np.float64)
-        flat = handle["exchange/data_white"][:, row, :].mean(axis=0)
-        dark = handle["exchange/data_dark"][:, row, :].mean(axis=0)
-        theta = handle["exchange/theta"][:]
-    transmission = np.clip((projections - dark) / np.maximum(flat - dark, 1.0), 1e-3, None)
-    step = HistoryStep(
-        method="read",
-        parameters={"dataset": "exchange/data", "row": row, "correction": "flat/dark, -ln"},
-        inputs=({"name": str(path), "sha256": sha256_of_file(path)},),
-    )
+    attenuation = minus_log(normalize(read_scan(path)))  # both rows: a Frame image has at least 2 rows
     return Frame(
-        -np.log(transmission),
+        attenuation.data[:, row, :],
         kind="image",
-        meta={"source": str(path), "angles_deg": theta.tolist(), "description": "tooth sinogram (APS, via TomoPy)"},
-        history=(step,),
+        meta={"source": str(path), "angles_deg": attenuation.meta["angles_deg"], "description": "tooth sinogram (APS, via TomoPy)"},
+        history=attenuation.history,
     )
