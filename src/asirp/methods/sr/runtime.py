@@ -1,0 +1,116 @@
+"""Torch runtime shared by the super-resolution methods: device, threads, scaling.
+
+* :func:`device`: a CUDA GPU when one is available (``device="auto"``), else the CPU.
+* :func:`configure_threads`: the number of CPU threads torch may use, from the
+  ``ASIRP_THREADS`` environment variable when it is set (a beamline computer shared
+  with the acquisition keeps a few cores free that way); torch's own default otherwise.
+* :func:`intensity_range` / :class:`Scaling`: the robust affine scaling that maps an
+  image to roughly [0, 1] before a network sees it. Training and inference use this
+  one function, so a network always sees inputs scaled the way it was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ...errors import ParameterError
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+#: Percentiles (%) of the valid input values mapped to 0 and 1 by :class:`Scaling`.
+LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+
+
+def configure_threads() -> int:
+    """Apply ``ASIRP_THREADS`` (a positive integer) to torch, once per call; returns the thread count."""
+    value = os.environ.get("ASIRP_THREADS", "").strip()
+    if value:
+        try:
+            threads = int(value)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise ParameterError(f"ASIRP_THREADS must be a positive integer, got {value!r}")
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def device(name: DeviceName = "auto") -> torch.device:
+    """The torch device to compute on: ``"auto"`` picks CUDA when available."""
+    configure_threads()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("device='cuda' was asked for but torch sees no CUDA GPU; use device='auto' or 'cpu'")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Per-image affine map ``(v - low) / span`` to the network's working range.
+
+    ``low`` and ``span`` are tensors of shape ``(n, 1, 1, 1)`` (one pair per image),
+    in the data's own units.
+    """
+
+    low: torch.Tensor
+    span: torch.Tensor
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.low) / self.span
+
+    def inverse(self, values: torch.Tensor) -> torch.Tensor:
+        return values * self.span + self.low
+
+
+def intensity_range(images: torch.Tensor, valid: torch.Tensor | None = None) -> Scaling:
+    """Robust scaling of each image of ``(n, 1, h, w)``: its 0.5-99.5 % percentiles to 0-1.
+
+    Percentiles rather than min/max so that a hot pixel or a single bright Bragg spot
+    does not squash the rest of the image; a constant image gets span 1.
+    """
+    n = images.shape[0]
+    flat = images.reshape(n, -1)
+    lows, spans = [], []
+    for i in range(n):
+        values = flat[i] if valid is None else flat[i][valid.reshape(n, -1)[i]]
+        if values.numel() > 1_000_000:  # quantile has a size limit; a strided sample is enough
+            values = values[:: values.numel() // 1_000_000 + 1]
+        q = torch.quantile(values.float(), torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=values.device))
+        span = q[1] - q[0]
+        lows.append(q[0])
+        spans.append(torch.where(span > 1e-12 * max(1.0, float(q[1].abs())), span, torch.ones_like(span)))
+    shape = (n, 1, 1, 1)
+    return Scaling(torch.stack(lows).reshape(shape), torch.stack(spans).reshape(shape))
+
+
+def as_batch(images: np.ndarray, on: torch.device) -> torch.Tensor:
+    """A 2-D image or a ``(n, h, w)`` stack as a float32 ``(n, 1, h, w)`` tensor on ``on``."""
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[None]
+    return torch.from_numpy(np.ascontiguousarray(array)).to(on)[:, None]
+
+
+def as_array(batch: torch.Tensor, like_ndim: int) -> np.ndarray:
+    """Inverse of :func:`as_batch`: ``(n, 1, h, w)`` back to 2-D (``like_ndim`` 2) or a stack."""
+    array = batch.detach().to("cpu", torch.float32).numpy()[:, 0]
+    return array[0] if like_ndim == 2 else array
+
+
+def dihedral(images: torch.Tensor, k: int) -> torch.Tensor:
+    """Transform ``k`` (0-7) of the 8 flips/rotations by multiples of 90° of the last two axes."""
+    out = torch.rot90(images, k % 4, dims=(-2, -1))
+    return out.flip(-1) if k >= 4 else out
+
+
+def undo_dihedral(images: torch.Tensor, k: int) -> torch.Tensor:
+    """The inverse of :func:`dihedral`."""
+    out = images.flip(-1) if k >= 4 else images
+    return torch.rot90(out, -(k % 4), dims=(-2, -1))

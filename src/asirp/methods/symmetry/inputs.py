@@ -1,0 +1,78 @@
+"""What each learned method feeds its network and what it trains against.
+
+All recipes give the network four channels (:data:`~.network.IN_CHANNELS`):
+``signal`` (square root of counts over the frame's mean counts ``s``: Poisson noise
+then has a variance ~``1/(4 s)`` whatever the level), ``support`` (how many
+measurements the signal averages, normalised), the own pixel's validity (a mask,
+not a measurement) and ``log10(s) / 2`` (the dose, so one network serves 0.1 to
+100 counts per pixel). The recipes differ in where the signal comes from:
+
+* ``symmetry``: the average of the pixel's symmetry partners only (never the pixel
+  itself); trained by Noise2Noise against the pixel's own counts with a Poisson
+  likelihood;
+* ``supervised``: the pixel's own noisy counts; trained against the noise-free truth
+  of synthetic frames (clean/noisy pairs);
+* ``smae``: the published half-split recipe: the frame rotated by 180° about the
+  image centre (or a beam centre rounded to half a pixel), zeros treated as masked,
+  trained with a squared error where both pixel and partner are non-zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Recipes a network can be trained with.
+RECIPES = ("symmetry", "supervised", "smae")
+#: Partner counts are divided by this in the support channel (isotropy gives 7).
+SUPPORT_NORM = 8.0
+
+
+def dose_channel(scale: float, shape: tuple[int, int]) -> np.ndarray:
+    return np.full(shape, 0.5 * math.log10(max(scale, 1e-6)), np.float32)
+
+
+def partner_inputs(partner_mean: np.ndarray, count: np.ndarray, valid: np.ndarray, scale: float) -> np.ndarray:
+    """``symmetry`` recipe: channels from the partner average and the number of partners."""
+    signal = np.sqrt(np.maximum(partner_mean, 0.0) / scale) * (count > 0)
+    support = np.minimum(count, SUPPORT_NORM) / SUPPORT_NORM  # time series may bring more: clip to the trained range
+    return np.stack([signal, support, valid.astype(np.float32), dose_channel(scale, valid.shape)]).astype(np.float32)
+
+
+def own_inputs(data: np.ndarray, valid: np.ndarray, scale: float) -> np.ndarray:
+    """``supervised`` and ``noise2self`` recipes: channels from the pixel's own counts."""
+    v = valid.astype(np.float32)
+    signal = np.sqrt(np.maximum(data, 0.0) / scale) * v
+    return np.stack([signal, v / SUPPORT_NORM, v, dose_channel(scale, valid.shape)]).astype(np.float32)
+
+
+def smae_partner(data: np.ndarray, valid: np.ndarray, center: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The published pairing: the 180°-rotated frame about the image centre or a rounded centre.
+
+    With ``center`` (pyFAI pixels), it is rounded to the nearest half pixel (what a
+    user's manual crop achieves) and the frame is flipped about it by integer index
+    arithmetic; partners off the frame are missing. Returns the partner counts and
+    where they exist (zeros count as missing, as in the published code).
+    """
+    ny, nx = data.shape
+    if center is None:
+        return data[::-1, ::-1].copy(), (valid[::-1, ::-1] & (data[::-1, ::-1] > 0))
+    sy, sx = (int(round(2.0 * c)) - 1 for c in center)  # index i pairs with s - i
+    iy, ix = np.arange(ny), np.arange(nx)
+    py, px = sy - iy, sx - ix
+    oky, okx = (py >= 0) & (py < ny), (px >= 0) & (px < nx)
+    partner = np.zeros_like(data)
+    ok = np.zeros(data.shape, bool)
+    sub = np.ix_(iy[oky], ix[okx])
+    partner[sub] = data[np.ix_(py[oky], px[okx])]
+    ok[sub] = valid[np.ix_(py[oky], px[okx])]
+    return partner, ok & (partner > 0)
+
+
+def smae_inputs(data: np.ndarray, valid: np.ndarray, scale: float, center: tuple[float, float] | None) -> np.ndarray:
+    """``smae`` recipe channels: the rotated partner with zeros masked."""
+    partner, ok = smae_partner(data, valid, center)
+    signal = np.sqrt(np.maximum(partner, 0.0) / scale) * ok
+    own_ok = valid & (data > 0)
+    return np.stack([signal, ok / SUPPORT_NORM, own_ok.astype(np.float32), dose_channel(scale, valid.shape)]).astype(np.float32)

@@ -1,0 +1,385 @@
+"""The registered methods: the ``symmetry`` denoiser and the baselines it is measured against.
+
+* ``symmetry``: compact U-Net fed only with each pixel's symmetry partners
+  (Noise2Noise between partners, Poisson likelihood, shipped pre-trained weights or
+  your fine-tuned ones); its held-out Poisson deviance against the measured counts
+  is an honest, ground-truth-free quality score (notes ``selfsupervised_loss``).
+* ``symmetric_average``: the pixel averaged with its partners (zero-cost reference).
+* ``supervised``: the same network trained on synthetic clean/noisy pairs.
+* ``smae_halves``: the published half-split 180° recipe (Zhou et al., J. Appl.
+  Cryst. 2024), reimplemented with its limits: centre at the image centre, zeros
+  treated as masked, squared-error loss, inversion only.
+* ``noise2self``: blind-spot self-supervision without symmetry, trained on the frame
+  itself (J-invariant masking, Batson & Royer 2019).
+* ``azimuthal_median``: isotropic reconstruction from the azimuthal median profile
+  (pyFAI ``medfilt1d_ng`` + ``calcfrom1d``).
+* ``bm3d``: BM3D on the Anscombe-transformed counts (optional: ``pip install asirp[bm3d]``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ...errors import InputError
+from ...frame import Frame
+from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, parse
+from ..base import Method, Output, Params, register
+from .denoise import NEAR_EXCLUSION_PX, denoise_image, poisson_deviance, run_network
+from .inputs import own_inputs, smae_inputs
+from .training import EXCLUSION_PX
+
+_KINDS = frozenset({"diffraction", "scattering", "pdf"})
+
+
+class _SymmetryOptions(Params):
+    operations: list[str] | None = Field(
+        None, description="operations to pair with (inversion, isotropy, rotationN, mirrorDEG); default: those analyze() finds")
+    center: tuple[float, float] | None = Field(
+        None, description="beam centre (y, x) to use instead of the geometry's or a search", json_schema_extra={"unit": "px"})
+    use_geometry: bool = Field(True, description="use the frame's pyFAI geometry (beam centre, tilt)")
+    threshold: float = Field(0.9, gt=0, le=1, description="symmetry score at which an operation is used")
+
+
+def _report_and_ops(frame: Frame, params: _SymmetryOptions) -> tuple[SymmetryReport, list]:
+    """Analyse the frame (a stack through its sum) and choose the operations to pair with."""
+    report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold, local=False)
+    if params.operations:
+        ops = [op for spec in params.operations for op in parse(spec)]
+    else:
+        if not report.holding:
+            raise InputError(
+                "no symmetry holds in this frame (scores: "
+                + ", ".join(f"{s.name} {s.score:.2f}" for s in report.scores)
+                + "); symmetry-based denoising does not apply: use noise2self or gaussian",
+                frame.meta.get("source"))
+        ops = report.group()
+    return report, ops
+
+
+def _counts(frame: Frame) -> float:
+    data, valid = frame_image(frame)
+    return check_frame(data, valid, frame.meta.get("source")) / (frame.shape[0] if frame.is_stack else 1)
+
+
+class SymmetryParams(_SymmetryOptions):
+    weights: str | None = Field(None, description="weights file from 'asirp train symmetry' (default: shipped)")
+    local_check: bool = Field(True, description="drop partners where the symmetry is locally broken (asymmetric features)")
+    z_threshold: float = Field(6.0, ge=3, le=50, description="significance of a local asymmetry", json_schema_extra={"unit": "sigma"})
+    temporal: int = Field(0, ge=0, le=5, description="stacks: neighbouring frames on each side added as measurements")
+
+
+@register
+class SymmetryDenoiser(Method):
+    """Self-supervised denoising from symmetry partners (never from the pixel itself)."""
+
+    name = "symmetry"
+    family = "denoising"
+    task = "denoise counts from their symmetry partners with a pre-trained network"
+    kinds = _KINDS
+    needs = frozenset({"symmetry", "training"})
+    Parameters = SymmetryParams
+
+    def process(self, frame: Frame, params: SymmetryParams) -> Output:
+        from .weights import load_weights
+
+        scale = _counts(frame)
+        report, ops = _report_and_ops(frame, params)
+        net, digest, meta = load_weights(params.weights, "symmetry")
+        assert report.plane is not None
+        pairing = Pairing.build(report.plane, ops, EXCLUSION_PX)
+        near = Pairing.build(report.plane, ops, NEAR_EXCLUSION_PX)
+        images = frame.images()
+        outputs, deviances, blind_pixels, fallback, dropped = [], [], 0, 0, []
+        for i, image in enumerate(images):
+            extra = [(images[j].data, images[j].valid)
+                     for j in range(max(0, i - params.temporal), min(len(images), i + params.temporal + 1)) if j != i]
+            result = denoise_image(net, image.data, image.valid, pairing, scale, local_check=params.local_check,
+                                   z_threshold=params.z_threshold, extra=extra, near=near)
+            outputs.append(result.data)
+            deviances.append(poisson_deviance(image.data, result.data, result.blind))
+            blind_pixels += int(result.blind.sum())
+            fallback += int(result.fallback.sum())
+            dropped.append(result.dropped_fraction)
+        data = np.stack(outputs) if frame.is_stack else outputs[0]
+        notes = {
+            "selfsupervised_loss": float(np.nanmean(deviances)),
+            "selfsupervised_loss_kind": "mean Poisson deviance of the output against the measured counts on pixels whose own counts the output never used",
+            "selfsupervised_pixels": blind_pixels,
+            "fallback_pixels": fallback,
+            "dropped_partner_fraction": float(np.mean(dropped)),
+            "operations": [op.name for op in ops],
+            "symmetry": report.to_dict(),
+            "weights_meta": meta,
+        }
+        return Output(data, notes=notes, weights_sha256=digest)
+
+    def cost(self, frame_shape: tuple[int, ...], params: SymmetryParams) -> float:
+        return 6e-7 * float(np.prod(frame_shape))
+
+
+@register
+class SymmetricAverage(Method):
+    """Average of each pixel with its symmetry partners: the zero-cost physical reference."""
+
+    name = "symmetric_average"
+    family = "denoising"
+    task = "average each pixel with its symmetry partners"
+    kinds = _KINDS
+    needs = frozenset({"symmetry"})
+    Parameters = _SymmetryOptions
+
+    def process(self, frame: Frame, params: _SymmetryOptions) -> Output:
+        _counts(frame)
+        report, ops = _report_and_ops(frame, params)
+        assert report.plane is not None
+        pairing = Pairing.build(report.plane, ops)
+        out = []
+        for image in frame.images():
+            p = pairing.partners(image.data, image.valid)
+            total = np.where(p.ok, p.values, 0.0).sum(axis=0) + image.data
+            out.append(np.where(image.valid, total / (1.0 + p.ok.sum(axis=0)), 0.0).astype(np.float32))
+        return Output(np.stack(out) if frame.is_stack else out[0], notes={"operations": [op.name for op in ops],
+                                                                          "symmetry": report.to_dict()})
+
+
+class WeightsParams(Params):
+    weights: str | None = Field(None, description="weights file (default: shipped)")
+
+
+def _scale(image: Frame) -> float:
+    return max(float(image.data[image.valid].mean()), 1e-3)
+
+
+@register
+class Supervised(Method):
+    """The compact U-Net trained on synthetic clean/noisy pairs (same size and budget as ``symmetry``)."""
+
+    name = "supervised"
+    family = "denoising"
+    task = "denoise counts with a network trained on synthetic clean/noisy pairs"
+    kinds = _KINDS
+    needs = frozenset({"training"})
+    Parameters = WeightsParams
+
+    def process(self, frame: Frame, params: WeightsParams) -> Output:
+        from .weights import load_weights
+
+        _counts(frame)
+        net, digest, _ = load_weights(params.weights, "supervised")
+        out = []
+        for image in frame.images():
+            s = _scale(image)
+            rate = s * np.exp(run_network(net, own_inputs(image.data, image.valid, s)))
+            out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
+        return Output(np.stack(out) if frame.is_stack else out[0], weights_sha256=digest)
+
+
+class SmaeParams(WeightsParams):
+    center: Literal["image", "beam"] = Field(
+        "image", description="image: the published assumption (beam at the image centre); beam: the geometry's or found centre rounded to half a pixel (a careful manual crop)")
+
+
+@register
+class SmaeHalves(Method):
+    """Reimplementation of the published half-split 180° recipe (SMAE), limits included."""
+
+    name = "smae_halves"
+    family = "denoising"
+    task = "published symmetry recipe: predict each half from the other rotated by 180°"
+    kinds = _KINDS
+    needs = frozenset({"symmetry", "training"})
+    Parameters = SmaeParams
+
+    def process(self, frame: Frame, params: SmaeParams) -> Output:
+        from .weights import load_weights
+
+        _counts(frame)
+        net, digest, _ = load_weights(params.weights, "smae")
+        center = None
+        if params.center == "beam":
+            center = frame.geometry.beam_center_px() if frame.geometry is not None else analyze(frame, local=False).center
+        out = []
+        for image in frame.images():
+            s = _scale(image)
+            rate = s * np.exp(run_network(net, smae_inputs(image.data, image.valid, s, center)))
+            out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
+        return Output(np.stack(out) if frame.is_stack else out[0], weights_sha256=digest,
+                      notes={"center_px": None if center is None else list(center)})
+
+
+class Noise2SelfParams(Params):
+    steps: int = Field(100, ge=10, le=5000, description="optimiser steps on the frame itself")
+    patch: int = Field(64, ge=32, le=512, multiple_of=8, description="training patch side", json_schema_extra={"unit": "px"})
+    stride: int = Field(4, ge=2, le=8, description="blind-spot grid period (one pixel in stride² is hidden per pass)", json_schema_extra={"unit": "px"})
+    seed: int = Field(0, description="random seed")
+
+
+@register
+class Noise2Self(Method):
+    """Blind-spot self-supervised denoising trained on the frame itself (no symmetry)."""
+
+    name = "noise2self"
+    family = "denoising"
+    task = "self-supervised blind-spot network trained on the frame itself"
+    kinds = _KINDS
+    needs = frozenset({"training"})
+    Parameters = Noise2SelfParams
+
+    def process(self, frame: Frame, params: Noise2SelfParams) -> Output:
+        out, losses = [], []
+        for image in frame.images():
+            if image.data[image.valid].min() < 0 or image.data[image.valid].mean() <= 0:
+                raise InputError("noise2self expects non-negative counts with some signal", image.meta.get("source"))
+            result, loss = _noise2self(np.asarray(image.data, np.float32), np.asarray(image.valid), params)
+            out.append(result)
+            losses.append(loss)
+        return Output(np.stack(out) if frame.is_stack else out[0], notes={"masked_pixel_loss": float(np.mean(losses))})
+
+    def cost(self, frame_shape: tuple[int, ...], params: Noise2SelfParams) -> float:
+        return 0.05 * params.steps + 5e-7 * float(np.prod(frame_shape))
+
+
+def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -> tuple[np.ndarray, float]:
+    """Train the compact U-Net to predict hidden pixels from their neighbourhood, then apply it.
+
+    Each step hides one pixel per ``stride`` x ``stride`` cell (a random phase),
+    replaces it by the mean of its measured 4-neighbours (so the hidden value is not
+    visible, J-invariance), and scores the Poisson deviance on the hidden pixels
+    only. At inference the whole frame is given (as in Batson & Royer's practice).
+    """
+    import torch
+
+    from .network import CompactUNet, predict_log_rate
+    from .training import loss_fn
+
+    torch.manual_seed(params.seed)
+    rng = np.random.default_rng(params.seed)
+    scale = max(float(data[valid].mean()), 1e-3)
+    net = CompactUNet()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    ny, nx = data.shape
+    patch = min(params.patch, ny - ny % 8, nx - nx % 8)
+    kernel = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
+    from scipy import ndimage
+
+    neigh_sum = ndimage.convolve(np.where(valid, data, 0), kernel, mode="constant")
+    neigh_n = ndimage.convolve(valid.astype(np.float32), kernel, mode="constant")
+    donut = np.divide(neigh_sum, neigh_n, out=np.zeros_like(neigh_sum), where=neigh_n > 0)
+    yy, xx = np.indices(data.shape)
+    loss_value = math.nan
+    for step in range(params.steps):
+        batch_in, batch_t, batch_m = [], [], []
+        for _ in range(4):
+            phase = rng.integers(0, params.stride, 2)
+            hidden = ((yy % params.stride) == phase[0]) & ((xx % params.stride) == phase[1]) & valid
+            shown = np.where(hidden, donut, data)
+            y0, x0 = int(rng.integers(0, ny - patch + 1)), int(rng.integers(0, nx - patch + 1))
+            sl = (slice(y0, y0 + patch), slice(x0, x0 + patch))
+            batch_in.append(own_inputs(shown, valid, scale)[:, sl[0], sl[1]])
+            batch_t.append(data[sl])
+            batch_m.append(hidden[sl].astype(np.float32))
+        batch = {"inputs": torch.from_numpy(np.stack(batch_in)), "target": torch.from_numpy(np.stack(batch_t)),
+                 "mask": torch.from_numpy(np.stack(batch_m)), "scale": torch.full((4,), scale)}
+        loss = loss_fn(predict_log_rate(net, batch["inputs"]), batch, "symmetry")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss_value = loss.item()
+    net.eval()
+    rate = scale * np.exp(run_network(net, own_inputs(data, valid, scale)))
+    return np.where(valid, rate, 0.0).astype(np.float32), loss_value
+
+
+class AzimuthalParams(Params):
+    statistic: Literal["median", "mean"] = Field("median", description="azimuthal statistic per radial bin")
+    npt: int | None = Field(None, ge=16, le=20000, description="radial bins (default: half the frame diagonal)")
+    center: tuple[float, float] | None = Field(None, description="beam centre (y, x) when the frame has no geometry", json_schema_extra={"unit": "px"})
+
+
+@register
+class AzimuthalMedian(Method):
+    """Isotropic reconstruction from the azimuthal profile (pyFAI medfilt1d_ng / calcfrom1d)."""
+
+    name = "azimuthal_median"
+    family = "denoising"
+    task = "replace each pixel by the azimuthal median (or mean) of its ring"
+    kinds = _KINDS
+    needs = frozenset({"geometry"})
+    Parameters = AzimuthalParams
+
+    def process(self, frame: Frame, params: AzimuthalParams) -> Output:
+        from ...analysis.physics import flat_geometry
+
+        _counts(frame)
+        geometry = frame.geometry
+        if geometry is None:
+            center = params.center or analyze(frame, local=False).center
+            geometry = flat_geometry(frame.image_shape, center)
+        ai = geometry.integrator
+        shape = frame.image_shape
+        npt = params.npt or int(math.hypot(*shape) / 2)
+        unit = "q_nm^-1" if ai.wavelength is not None else "2th_deg"
+        out = []
+        for image in frame.images():
+            mask = ~np.asarray(image.valid)
+            if params.statistic == "median":
+                res = ai.medfilt1d_ng(np.array(image.data), npt, unit=unit, percentile=50, mask=mask)
+            else:
+                res = ai.integrate1d(np.array(image.data), npt, unit=unit, mask=mask)
+            radial, intensity = np.asarray(res.radial), np.asarray(res.intensity)
+            good = np.isfinite(intensity)
+            model = ai.calcfrom1d(radial[good], intensity[good], shape=shape, dim1_unit=unit, correctSolidAngle=True)
+            out.append(np.where(image.valid, np.nan_to_num(model), 0.0).astype(np.float32))
+        return Output(np.stack(out) if frame.is_stack else out[0])
+
+
+def _bm3d_available() -> bool:
+    try:
+        import bm3d  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+class Bm3dParams(Params):
+    sigma: float = Field(1.0, gt=0, le=10, description="noise level on the Anscombe scale (1 for Poisson counts)")
+
+
+class Bm3dAnscombe(Method):
+    """BM3D on the Anscombe-transformed counts with the exact unbiased inverse (Mäkitalo & Foi 2011)."""
+
+    name = "bm3d"
+    family = "denoising"
+    task = "BM3D in the Anscombe domain (variance-stabilised Poisson)"
+    kinds = _KINDS
+    Parameters = Bm3dParams
+
+    def process(self, frame: Frame, params: Bm3dParams) -> Output:
+        import bm3d
+
+        from .._stack import fill_masked
+
+        out = []
+        for image in frame.images():
+            counts = fill_masked(np.maximum(image.data, 0), image.valid)
+            stabilised = 2.0 * np.sqrt(counts + 0.375)
+            smooth = np.asarray(bm3d.bm3d(stabilised, params.sigma), dtype=np.float64)
+            out.append(np.where(image.valid, _anscombe_inverse(smooth), 0.0).astype(np.float32))
+        return Output(np.stack(out) if frame.is_stack else out[0])
+
+    def cost(self, frame_shape: tuple[int, ...], params: Bm3dParams) -> float:
+        return 1e-4 * float(np.prod(frame_shape))
+
+
+def _anscombe_inverse(y: np.ndarray) -> np.ndarray:
+    """Closed-form approximation of the exact unbiased inverse Anscombe transform (Mäkitalo & Foi 2011)."""
+    y = np.maximum(y, 0.8)
+    return np.maximum(0.25 * y**2 + 0.25 * math.sqrt(1.5) / y - 1.375 / y**2 + 0.625 * math.sqrt(1.5) / y**3 - 0.125, 0.0)
+
+
+if _bm3d_available():
+    register(Bm3dAnscombe)

@@ -1,0 +1,375 @@
+"""Training the compact U-Net: synthetic corpus, user frames, checkpoints, fine-tuning.
+
+One loop serves the three recipes of :mod:`.inputs`. A *source* yields training
+samples ``(inputs, target, mask, scale)`` on the fly:
+
+* :class:`SyntheticCorpus`: noise-free frames from :func:`asirp.synth.diffraction_frame`
+  (powder, textured, single_crystal, saxs, saxs_fibre, pdf; off-centre beams, tilt up
+  to 5°, gaps/beamstop/no mask; seeds from :data:`TRAIN_SEED` on, never those of the
+  benchmark), each drawn at a fresh log-uniform dose in 0.1-100 counts per pixel
+  with fresh Poisson noise every time it is used;
+* :class:`FrameSource`: the user's measured frames, symmetry from :func:`analyze`,
+  augmented by binomial thinning (keeping each photon with probability ``p`` gives an
+  exact lower-dose Poisson frame whose pixels stay independent).
+
+The ``symmetry`` recipe never needs a clean image: its target is the measured pixel.
+
+The loss is the Poisson deviance ``2 [x log(x/mu) - (x - mu)]`` per pixel on the
+loss mask (squared error on ``x/s`` for the ``smae`` recipe, as published), divided
+by ``sqrt(s)`` so frames of every dose give gradients of comparable noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import InputError, ParameterError
+from ...frame import Frame
+from ...progress import progress
+from ...symmetry import INVERSION, Pairing, ScatteringPlane, analyze, mirror, parse
+from .inputs import RECIPES, own_inputs, partner_inputs, smae_inputs, smae_partner
+from .network import IN_CHANNELS, RECEPTIVE_RADIUS, WIDTH
+
+#: Partners closer than this (Chebyshev, px) to their pixel are not used: the network
+#: (radius RECEPTIVE_RADIUS) plus bilinear interpolation (1 px) must not reach the pixel.
+EXCLUSION_PX = RECEPTIVE_RADIUS + 1.5
+#: First seed of the synthetic training corpus (the benchmark uses seeds below 10 000).
+TRAIN_SEED = 100_000
+#: First seed of the held-out frames used to report the validation loss during training.
+HELDOUT_SEED = 900_000
+#: Patterns of the synthetic corpus.
+PATTERNS = ("powder", "textured", "single_crystal", "saxs", "saxs_fibre", "pdf")
+#: Dose range of the corpus, counts per pixel.
+DOSE_RANGE = (0.1, 100.0)
+
+
+@dataclass
+class Sample:
+    inputs: np.ndarray  # (C, H, W)
+    target: np.ndarray  # (H, W) counts (or expected counts for supervised)
+    mask: np.ndarray  # (H, W) float 0/1: pixels in the loss
+    scale: float  # mean counts per pixel of the frame
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A frame ready for sampling: expected counts (synthetic) or measured counts (user)."""
+
+    counts: np.ndarray
+    valid: np.ndarray
+    pairing: Pairing
+    center: tuple[float, float]
+    noise_free: bool
+
+
+def known_operations(pattern: str, meta: dict[str, Any]) -> list:
+    """The symmetry a synthetic pattern has by construction (its generator's physics)."""
+    if pattern in ("powder", "saxs", "pdf"):
+        return parse("isotropy")
+    if pattern in ("textured", "saxs_fibre"):
+        return [INVERSION, mirror(float(meta["orientation_deg"]))]
+    return [INVERSION]
+
+
+def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int, dose: float | None = None,
+                 thin: float | None = None) -> Sample:
+    """One training sample: a fresh noisy realisation of ``item`` and a random ``patch`` crop."""
+    valid = item.valid
+    if item.noise_free:
+        expected = item.counts * (dose / float(item.counts[valid].mean()))
+        noisy = np.where(valid, rng.poisson(expected), 0).astype(np.float32)
+    else:
+        expected = None
+        noisy = item.counts if thin is None else rng.binomial(item.counts.astype(np.int64), thin).astype(np.float32)
+    scale = max(float(noisy[valid].mean()), 1e-3)
+    ny, nx = valid.shape
+    y0 = int(rng.integers(0, ny - patch + 1))
+    x0 = int(rng.integers(0, nx - patch + 1))
+    crop = (slice(y0, y0 + patch), slice(x0, x0 + patch))
+    if recipe == "symmetry":
+        partners = item.pairing.partners(noisy, valid, crop)  # partners of the crop only
+        mean, count = partners.mean()
+        inputs = partner_inputs(mean, count, valid[crop], scale)
+        target, mask = noisy[crop], valid[crop] & (count > 0)
+    elif recipe == "supervised":
+        if expected is None:
+            raise ParameterError("the supervised recipe needs synthetic clean/noisy pairs, not measured frames")
+        inputs, target, mask = own_inputs(noisy, valid, scale), expected.astype(np.float32), valid
+        inputs, target, mask = inputs[:, crop[0], crop[1]], target[crop], mask[crop]
+    else:
+        inputs = smae_inputs(noisy, valid, scale, item.center)
+        _, ok = smae_partner(noisy, valid, item.center)
+        target, mask = noisy, valid & ok & (noisy > 0)
+        inputs, target, mask = inputs[:, crop[0], crop[1]], target[crop], mask[crop]
+    mask = mask.astype(np.float32)
+    if rng.random() < 0.5:  # flips keep the pixel-partner relation: pure augmentation
+        inputs, target, mask = inputs[:, :, ::-1], target[:, ::-1], mask[:, ::-1]
+    if rng.random() < 0.5:
+        inputs, target, mask = inputs[:, ::-1], target[::-1], mask[::-1]
+    return Sample(np.ascontiguousarray(inputs), np.ascontiguousarray(target), np.ascontiguousarray(mask), scale)
+
+
+class SyntheticCorpus:
+    """Noise-free synthetic frames with their known symmetry, resampled at random doses."""
+
+    def __init__(self, n_frames: int, *, shape: tuple[int, int] = (256, 256), seed: int = TRAIN_SEED,
+                 recipe: str = "symmetry") -> None:
+        from ... import synth
+
+        rng = np.random.default_rng(seed)
+        self.items: list[_Item] = []
+        self.recipe = recipe
+        for i in progress(range(n_frames), desc="synthetic corpus", unit="frame"):
+            pattern = PATTERNS[i % len(PATTERNS)]
+            ny, nx = shape
+            center = (ny * (0.5 + rng.uniform(-0.15, 0.15)), nx * (0.5 + rng.uniform(-0.15, 0.15)))
+            mask = str(rng.choice(["gaps", "gaps", "beamstop", "none"]))
+            result = synth.diffraction_frame(
+                pattern, shape=shape, dose=10.0, beam_center=center, tilt_deg=float(rng.uniform(0.0, 5.0)),
+                tilt_plane_deg=float(rng.uniform(0.0, 360.0)), mask=mask, seed=seed + i)
+            plane = ScatteringPlane.from_geometry(result.truth.geometry, shape)
+            ops = known_operations(pattern, result.meta)
+            pairing = Pairing.build(plane, ops, EXCLUSION_PX) if recipe == "symmetry" else Pairing.build(plane, [])
+            self.items.append(_Item(np.asarray(result.truth.data, np.float32), np.asarray(result.truth.valid),
+                                    pairing, plane.center, True))
+
+    def sample(self, rng: np.random.Generator, patch: int) -> Sample:
+        item = self.items[int(rng.integers(len(self.items)))]
+        dose = math.exp(rng.uniform(math.log(DOSE_RANGE[0]), math.log(DOSE_RANGE[1])))
+        return build_sample(item, self.recipe, rng, patch, dose=dose)
+
+
+class FrameSource:
+    """The user's measured frames (2-D or stacks), for self-supervised fine-tuning."""
+
+    def __init__(self, frames: Sequence[Frame], *, recipe: str = "symmetry", thinning: tuple[float, float] = (0.3, 1.0)) -> None:
+        if recipe == "supervised":
+            raise ParameterError("measured frames have no clean reference: fine-tune with the symmetry recipe")
+        self.items: list[_Item] = []
+        self.recipe, self.thinning = recipe, thinning
+        for frame in frames:
+            report = analyze(frame, local=False)
+            if recipe == "symmetry" and not report.holding:
+                raise InputError("no symmetry holds in this frame, so it cannot train the symmetry network "
+                                 "(see asirp.symmetry.analyze)", frame.meta.get("source"))
+            plane = report.plane
+            assert plane is not None
+            pairing = Pairing.build(plane, report.group(), EXCLUSION_PX)
+            for image in frame.images():
+                if min(image.image_shape) < 64:
+                    raise InputError(f"frame of {image.image_shape} px is too small to train on (64 px at least)",
+                                     image.meta.get("source"))
+                self.items.append(_Item(np.asarray(image.data, np.float32), np.asarray(image.valid), pairing,
+                                        plane.center, False))
+        if not self.items:
+            raise InputError("no frames to train on")
+
+    def sample(self, rng: np.random.Generator, patch: int) -> Sample:
+        item = self.items[int(rng.integers(len(self.items)))]
+        thin = float(rng.uniform(*self.thinning))
+        return build_sample(item, self.recipe, rng, min(patch, *item.valid.shape), thin=None if thin >= 0.999 else thin)
+
+
+def loss_fn(log_rate: Any, batch: dict[str, Any], recipe: str) -> Any:
+    """Mean loss over the masked pixels of a batch (see the module docstring)."""
+    import torch
+
+    scale = batch["scale"][:, None, None]
+    mask = batch["mask"]
+    x = batch["target"]
+    if recipe == "smae":
+        per_pixel = (torch.exp(log_rate) - x / scale) ** 2
+    else:
+        mu = scale * torch.exp(log_rate)
+        xlogx = torch.where(x > 0, x * torch.log(torch.clamp(x, min=1e-12) / mu), torch.zeros_like(x))
+        per_pixel = 2.0 * (xlogx - (x - mu)) / torch.sqrt(scale)
+    return (per_pixel * mask).sum() / torch.clamp(mask.sum(), min=1.0)
+
+
+def _collate(samples: list[Sample]) -> dict[str, Any]:
+    import torch
+
+    return {
+        "inputs": torch.from_numpy(np.stack([s.inputs for s in samples])),
+        "target": torch.from_numpy(np.stack([s.target for s in samples])),
+        "mask": torch.from_numpy(np.stack([s.mask for s in samples])),
+        "scale": torch.tensor([s.scale for s in samples], dtype=torch.float32),
+    }
+
+
+@dataclass
+class TrainResult:
+    """A trained network and how its training went."""
+
+    net: Any
+    steps: int
+    train_loss: list[float] = field(default_factory=list)
+    heldout_loss: list[tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def train(
+    source: SyntheticCorpus | FrameSource,
+    *,
+    recipe: str = "symmetry",
+    steps: int = 1000,
+    minutes: float | None = None,
+    batch_size: int = 8,
+    patch: int = 128,
+    lr: float = 1e-3,
+    init: str | PathLike[str] | None = None,
+    checkpoint: str | PathLike[str] | None = None,
+    heldout: Sequence[Sample] = (),
+    eval_every: int = 100,
+    seed: int = 0,
+    threads: int | None = 2,
+    width: int = WIDTH,
+    callback: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train (or fine-tune, or resume) the compact U-Net.
+
+    Parameters
+    ----------
+    source:
+        Where samples come from.
+    recipe:
+        ``"symmetry"``, ``"supervised"`` or ``"smae"``.
+    steps:
+        Optimiser steps in total (a resumed run continues to this number).
+    minutes:
+        Wall-clock budget; training stops at whichever of ``steps``/``minutes`` comes first.
+    batch_size, patch:
+        Samples per step and their side (pixels, a multiple of 8).
+    lr:
+        Adam learning rate, decayed by a cosine to 1/20 over ``steps`` (or ``minutes``).
+    init:
+        Weights file to start from (fine-tuning); ignored when resuming.
+    checkpoint:
+        File to save the state to every ``eval_every`` steps and at the end; an
+        existing checkpoint is resumed.
+    heldout:
+        Fixed samples on which the loss is reported every ``eval_every`` steps.
+    threads:
+        torch CPU threads (2 on the shared machine).
+    """
+    import torch
+
+    from .network import CompactUNet, predict_log_rate
+
+    if recipe not in RECIPES:
+        raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+    if patch % 8 or patch < 32:
+        raise ParameterError(f"patch must be a multiple of 8 and at least 32 px, got {patch}")
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = CompactUNet(IN_CHANNELS, width)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    result = TrainResult(net, 0)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("recipe") != recipe:
+            raise InputError(f"checkpoint was written by a {state.get('recipe')!r} run, not {recipe!r}", str(ckpt))
+        net.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        result.steps, result.train_loss, result.heldout_loss = state["step"], state["train_loss"], state["heldout_loss"]
+        rng = np.random.default_rng([seed, result.steps])
+    elif init is not None:
+        from .weights import _read
+
+        blob = _read(Path(init))
+        net.load_state_dict(blob["state_dict"])
+    def set_lr(step: int, elapsed: float) -> None:
+        # Cosine decay over the steps or the time budget, whichever runs out first.
+        frac = min(1.0, max(step / max(steps, 1), elapsed / (60.0 * minutes) if minutes else 0.0))
+        for group in opt.param_groups:
+            group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+    held = _collate(list(heldout)) if heldout else None
+
+    def evaluate() -> float:
+        net.eval()
+        with torch.no_grad():
+            value = float(loss_fn(predict_log_rate(net, held["inputs"]), held, recipe))
+        net.train()
+        return value
+
+    def save() -> None:
+        if ckpt is not None:
+            from ...io.atomic import atomic_output
+
+            with atomic_output(ckpt, force=True, inputs=()) as tmp:
+                torch.save({"recipe": recipe, "state_dict": net.state_dict(), "optimizer": opt.state_dict(),
+                            "step": result.steps, "train_loss": result.train_loss,
+                            "heldout_loss": result.heldout_loss}, tmp)
+
+    started = time.perf_counter()
+    if held is not None and result.steps == 0:
+        result.heldout_loss.append((0, evaluate()))
+    net.train()
+    bar = progress(range(result.steps, steps), desc=f"train {recipe}", total=steps - result.steps, unit="step")
+    for step in bar:
+        set_lr(step, time.perf_counter() - started)
+        batch = _collate([source.sample(rng, patch) for _ in range(batch_size)])
+        loss = loss_fn(predict_log_rate(net, batch["inputs"]), batch, recipe)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        result.steps = step + 1
+        result.train_loss.append(loss.item())
+        if hasattr(bar, "set_postfix") and step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(result.train_loss[-50:]):.4f}")
+        if callback is not None:
+            callback(result.steps, float(loss))
+        if result.steps % eval_every == 0:
+            if held is not None:
+                result.heldout_loss.append((result.steps, evaluate()))
+            save()
+        if minutes is not None and time.perf_counter() - started > 60.0 * minutes:
+            break
+    if held is not None and (not result.heldout_loss or result.heldout_loss[-1][0] != result.steps):
+        result.heldout_loss.append((result.steps, evaluate()))
+    save()
+    result.seconds = time.perf_counter() - started
+    net.eval()
+    return result
+
+
+def save_weights(result: TrainResult, path: str | PathLike[str], recipe: str, meta: dict[str, Any], *, force: bool = False) -> Path:
+    """Write a weights file (atomic) that :func:`.weights.load_weights` reads."""
+    import torch
+
+    from ...io.atomic import atomic_output
+
+    blob = {
+        "recipe": recipe,
+        "width": result.net.width,
+        "in_channels": result.net.in_channels,
+        "state_dict": {k: v.clone() for k, v in result.net.state_dict().items()},
+        "meta": {**meta, "steps": result.steps, "seconds": round(result.seconds, 1),
+                 "heldout_loss": result.heldout_loss[-1][1] if result.heldout_loss else None},
+    }
+    with atomic_output(Path(path), force=force, inputs=()) as tmp:
+        torch.save(blob, tmp)
+    return Path(path)
+
+
+def heldout_samples(recipe: str, n: int = 12, patch: int = 128, seed: int = HELDOUT_SEED) -> list[Sample]:
+    """Fixed validation samples from held-out synthetic seeds (one per pattern and dose)."""
+    corpus = SyntheticCorpus(max(len(PATTERNS), n // 2), seed=seed, recipe=recipe)
+    rng = np.random.default_rng(seed)
+    doses = np.geomspace(DOSE_RANGE[0], DOSE_RANGE[1], 4)
+    return [build_sample(corpus.items[i % len(corpus.items)], recipe, rng, patch, dose=float(doses[i % 4]))
+            for i in range(n)]

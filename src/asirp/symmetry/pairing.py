@@ -1,0 +1,207 @@
+"""Pairing: every pixel's partner measurements under the symmetry operations that hold.
+
+For each operation the partner position is sub-pixel (off-centre beams, tilt), so
+the partner value is a bilinear interpolation of the four surrounding pixels. The
+weights are written out here (not taken from ``scipy.ndimage.map_coordinates``)
+because the statistics need them: a partner is usable only where enough of its
+neighbours were measured (gaps, beamstop, hot pixels are excluded and the weights
+renormalised), and its Poisson variance is ``sum(w_k^2 x_k)``. Zero counts are
+measurements like any other; only the validity mask excludes pixels.
+
+With a geometry, counts are compared per unit solid angle: the symmetry holds for the
+scattered intensity, while a pixel's counts also scale with its solid angle, which a
+tilted detector or an off-centre beam makes differ between partners. Each partner
+value is therefore multiplied by ``Ω(pixel) / Ω(partner)`` (pyFAI
+``solidAngleArray``), a few per cent here, but visible at high counts.
+
+``exclusion_px`` makes a partner invalid when it lies within that Chebyshev distance
+of the pixel itself. A network whose receptive field has radius ``R`` then never sees
+a pixel's own measurement when computing that pixel's output, if ``exclusion_px >=
+R + 1`` (the partner interpolation reaches one pixel further); see
+:mod:`asirp.methods.symmetry.network`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..geometry import Geometry
+
+from .operations import Operation
+from .plane import ScatteringPlane
+
+#: Smallest total weight of measured neighbours for an interpolated partner to count.
+MIN_WEIGHT = 0.5
+#: Partner maps kept per detector geometry (a stream of frames reuses them).
+_CACHE_SIZE = 32
+_CACHE: weakref.WeakKeyDictionary[Geometry, dict[tuple, PartnerMap]] = weakref.WeakKeyDictionary()
+
+
+def partner_map(plane: ScatteringPlane, op: Operation, exclusion_px: float = 0.0) -> PartnerMap:
+    """:meth:`PartnerMap.build`, cached per geometry: solving a tilted geometry is the costly part."""
+    if plane.geometry is None or plane.u_maps is not None:
+        return PartnerMap.build(plane, op, exclusion_px)
+    per_geometry = _CACHE.setdefault(plane.geometry, {})
+    key = (plane.shape, tuple(np.round(op.array, 9).ravel()), float(exclusion_px))
+    if key not in per_geometry:
+        if len(per_geometry) >= _CACHE_SIZE:
+            per_geometry.pop(next(iter(per_geometry)))
+        per_geometry[key] = PartnerMap.build(plane, op, exclusion_px)
+    return per_geometry[key]
+
+
+@dataclass(frozen=True, eq=False)
+class PartnerMap:
+    """Where the partners of every pixel lie under one operation (independent of the data).
+
+    Attributes
+    ----------
+    operation:
+        The operation.
+    base:
+        Flat index of the top-left interpolation neighbour, int64 ``(ny, nx)``.
+    weights:
+        Bilinear weights of the four neighbours (top-left, below, right, diagonal),
+        float32 ``(4, ny, nx)``.
+    found:
+        The partner exists (on the detector, not within ``exclusion_px``).
+    ratio:
+        ``Ω(pixel) / Ω(partner)`` solid-angle ratio applied to partner values, or
+        None (no geometry: an untilted detector centred on the beam is symmetric).
+    """
+
+    operation: Operation
+    base: np.ndarray
+    weights: np.ndarray
+    found: np.ndarray
+    ratio: np.ndarray | None = None
+
+    @classmethod
+    def build(cls, plane: ScatteringPlane, op: Operation, exclusion_px: float = 0.0) -> PartnerMap:
+        ny, nx = plane.shape
+        py, px, found = plane.partner_positions(op)
+        py = np.clip(py, 0.0, ny - 1.0)
+        px = np.clip(px, 0.0, nx - 1.0)
+        y0 = np.minimum(np.floor(py), ny - 2).astype(np.int64)
+        x0 = np.minimum(np.floor(px), nx - 2).astype(np.int64)
+        if exclusion_px > 0:
+            yy, xx = np.indices((ny, nx))
+            found = found & (np.maximum(np.abs(py - yy), np.abs(px - xx)) > exclusion_px)
+        fy, fx = (py - y0).astype(np.float32), (px - x0).astype(np.float32)
+        weights = np.stack([(1 - fy) * (1 - fx), fy * (1 - fx), (1 - fy) * fx, fy * fx])
+        ratio = None
+        if plane.geometry is not None:
+            omega = np.asarray(plane.geometry.integrator.solidAngleArray(plane.shape), np.float32)
+            flat = omega.ravel()
+            base = y0 * nx + x0
+            there = sum(w * np.take(flat, base + offset) for offset, w in zip((0, nx, 1, nx + 1), weights))
+            ratio = (omega / there).astype(np.float32)
+        return cls(op, y0 * nx + x0, weights, found, ratio)
+
+    def sample(self, data: np.ndarray, valid: np.ndarray,
+               region: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Partner value, its Poisson variance estimate, and whether it is usable.
+
+        Parameters
+        ----------
+        data, valid:
+            One image ``(ny, nx)`` (counts) and its validity mask.
+        region:
+            Only the pixels of this ``(rows, columns)`` window (their partners may lie
+            anywhere); the outputs then have the window's shape.
+
+        Returns
+        -------
+        value:
+            ``sum(w_k x_k) / sum(w_k)`` over measured neighbours (float32).
+        variance:
+            ``sum(w_k^2 x_k) / sum(w_k)^2``: an unbiased estimate of the Poisson
+            variance of ``value`` (float32).
+        ok:
+            The partner exists and its measured neighbours weigh at least
+            :data:`MIN_WEIGHT`.
+        """
+        nx = data.shape[1]
+        flat = np.asarray(data, dtype=np.float32).ravel()
+        vflat = np.asarray(valid, dtype=np.float32).ravel()
+        base, weights, found, ratio = self.base, self.weights, self.found, self.ratio
+        if region is not None:
+            base, weights, found = base[region], weights[(slice(None), *region)], found[region]
+            ratio = None if ratio is None else ratio[region]
+        value = np.zeros(base.shape, np.float32)
+        var = np.zeros(base.shape, np.float32)
+        weight = np.zeros(base.shape, np.float32)
+        for offset, w in zip((0, nx, 1, nx + 1), weights):
+            index = base + offset
+            w = w * np.take(vflat, index)
+            x = np.take(flat, index)
+            value += w * x
+            var += w * w * x
+            weight += w
+        ok = found & (weight >= MIN_WEIGHT)
+        safe = np.where(ok, weight, 1.0)
+        if ratio is not None:
+            value, var = value * ratio, var * ratio * ratio
+        return np.where(ok, value / safe, 0.0), np.where(ok, var / safe**2, 0.0), ok
+
+
+@dataclass(frozen=True, eq=False)
+class Pairing:
+    """The partner maps of a set of operations on one detector plane.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from asirp.symmetry import Pairing, ScatteringPlane, INVERSION
+    >>> plane = ScatteringPlane.flat((4, 4), (2.0, 2.0))
+    >>> pairing = Pairing.build(plane, [INVERSION])
+    >>> data = np.arange(16.0).reshape(4, 4)
+    >>> p = pairing.partners(data, np.ones((4, 4), bool))
+    >>> p.values[0].tolist()[0]
+    [15.0, 14.0, 13.0, 12.0]
+    """
+
+    plane: ScatteringPlane
+    maps: tuple[PartnerMap, ...]
+    exclusion_px: float = 0.0
+
+    @classmethod
+    def build(cls, plane: ScatteringPlane, operations: list[Operation], exclusion_px: float = 0.0) -> Pairing:
+        return cls(plane, tuple(partner_map(plane, op, exclusion_px) for op in operations), float(exclusion_px))
+
+    @property
+    def operations(self) -> list[Operation]:
+        return [m.operation for m in self.maps]
+
+    def partners(self, data: np.ndarray, valid: np.ndarray, region: tuple[slice, slice] | None = None) -> Partners:
+        """Sample the partners of every pixel of one image (or of a ``region`` of it)."""
+        sampled = [m.sample(data, valid, region) for m in self.maps]
+        if not sampled:
+            empty = np.zeros((0, *(data[region].shape if region is not None else data.shape)), np.float32)
+            return Partners(empty, empty, empty.astype(bool))
+        return Partners(
+            np.stack([s[0] for s in sampled]), np.stack([s[1] for s in sampled]), np.stack([s[2] for s in sampled])
+        )
+
+
+@dataclass(frozen=True)
+class Partners:
+    """Sampled partner measurements of one image: ``(K, ny, nx)`` values, variances, usability."""
+
+    values: np.ndarray
+    variances: np.ndarray
+    ok: np.ndarray
+
+    def mean(self, drop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Average of the usable partners and their number, per pixel.
+
+        ``drop`` (K, ny, nx), True where a partner must not be used (the symmetry is
+        locally broken there). Pixels without a usable partner get 0.
+        """
+        ok = self.ok if drop is None else self.ok & ~drop
+        count = ok.sum(axis=0).astype(np.float32)
+        total = np.where(ok, self.values, 0.0).sum(axis=0)
+        return np.where(count > 0, total / np.maximum(count, 1.0), 0.0).astype(np.float32), count

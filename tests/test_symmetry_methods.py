@@ -1,0 +1,221 @@
+"""The symmetry denoiser, its network, training, shipped weights, baselines and CLI."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+import asirp
+from asirp import Frame, InputError, synth
+from asirp.analysis import psnr
+from asirp.methods.base import registry
+from asirp.symmetry import INVERSION, Pairing, ScatteringPlane, analyze
+
+torch = pytest.importorskip("torch")
+
+from asirp.methods.symmetry import training, weights  # noqa: E402
+from asirp.methods.symmetry.denoise import denoise_image  # noqa: E402
+from asirp.methods.symmetry.inputs import smae_partner  # noqa: E402
+from asirp.methods.symmetry.network import RECEPTIVE_RADIUS, CompactUNet, predict_log_rate  # noqa: E402
+
+
+def test_receptive_field_radius_bounds_every_alignment():
+    torch.manual_seed(0)
+    net = CompactUNet()
+    for p in net.parameters():
+        torch.nn.init.uniform_(p, 1e-3, 2e-3)  # positive weights: no cancellation hides a path
+    x = torch.ones(1, 4, 112, 112, requires_grad=True)
+    reach = 0
+    for dy, dx in ((0, 0), (3, 5), (7, 7), (4, 1)):
+        x.grad = None
+        y, xx = 56 + dy, 56 + dx
+        net(x)[0, 0, y, xx].backward()
+        rows, cols = torch.nonzero(x.grad[0].abs().sum(0) > 0, as_tuple=True)
+        reach = max(reach, int((rows - y).abs().max()), int((cols - xx).abs().max()))
+    assert 30 < reach <= RECEPTIVE_RADIUS
+
+
+def test_output_at_a_pixel_ignores_its_own_measurement():
+    """Changing a pixel's counts leaves its own output unchanged (partners-only input)."""
+    result = synth.diffraction_frame("textured", shape=(128, 128), dose=2.0, seed=3, mask="gaps")
+    frame = result.noisy
+    report = analyze(frame, local=False)
+    pairing = Pairing.build(report.plane, report.group(), training.EXCLUSION_PX)
+    torch.manual_seed(1)
+    net = CompactUNet().eval()
+    data = np.array(frame.data)
+    before = denoise_image(net, data, frame.valid, pairing, report.mean_counts, local_check=False)
+    y, x = np.argwhere(before.blind)[len(np.argwhere(before.blind)) // 3]
+    data[y, x] += 500.0
+    after = denoise_image(net, data, frame.valid, pairing, report.mean_counts, local_check=False)
+    assert before.blind[y, x]
+    assert after.data[y, x] == before.data[y, x]
+    # ...while its partners' outputs do see it (the pairing is real).
+    assert np.abs(after.data - before.data).max() > 0
+
+
+def test_tiny_training_run_lowers_the_heldout_loss(tmp_path):
+    corpus = training.SyntheticCorpus(3, shape=(128, 128), seed=424242)
+    rng = np.random.default_rng(0)
+    held = [training.build_sample(item, "symmetry", rng, 64, dose=5.0) for item in corpus.items]
+    ckpt = tmp_path / "run.ckpt"
+    result = training.train(corpus, steps=25, batch_size=2, patch=64, lr=3e-3, heldout=held, eval_every=25,
+                            checkpoint=ckpt, threads=1)
+    first, last = result.heldout_loss[0][1], result.heldout_loss[-1][1]
+    assert last < 0.95 * first  # the residual network starts at the partner average already
+    # Resuming continues from the checkpoint instead of starting again.
+    resumed = training.train(corpus, steps=27, batch_size=2, patch=64, heldout=held, checkpoint=ckpt, threads=1)
+    assert resumed.steps == 27 and len(resumed.train_loss) == 27
+    path = training.save_weights(resumed, tmp_path / "tiny.pt", "symmetry", {"corpus": "test"})
+    net, digest, meta = weights.load_weights(path, "symmetry")
+    assert meta["steps"] == 27 and len(digest) == 64
+    with pytest.raises(InputError, match="trained with the 'symmetry' recipe"):
+        weights.load_weights(path, "supervised")
+
+
+def test_symmetric_average_gives_3_db_on_flat_poisson_data():
+    rng = np.random.default_rng(0)
+    truth = np.full((256, 256), 20.0)
+    frame = Frame(rng.poisson(truth).astype(np.float32), kind="diffraction")
+    out = asirp.restore(frame, "symmetric_average", operations=["inversion"], center=(128.0, 128.0))
+    gain = psnr(truth, out, data_range=20.0) - psnr(truth, frame, data_range=20.0)
+    assert gain == pytest.approx(10 * math.log10(2), abs=0.1)
+
+
+def test_smae_pairing_is_the_published_flip_with_zeros_masked():
+    data = np.arange(12, dtype=np.float32).reshape(3, 4)
+    partner, ok = smae_partner(data, np.ones((3, 4), bool), None)
+    assert np.array_equal(partner, data[::-1, ::-1])
+    assert not ok[2, 3] and ok.sum() == 11  # the partner of the corner is the zero count
+    shifted, ok2 = smae_partner(data, np.ones((3, 4), bool), (1.0, 2.0))  # centre rounded: index i pairs with 1 - i
+    assert shifted[0, 0] == data[1, 3] and not ok2[2].any()
+
+
+def test_bm3d_is_registered_exactly_when_importable():
+    try:
+        import bm3d  # noqa: F401
+
+        available = True
+    except ImportError:
+        available = False
+    assert ("bm3d" in registry()) == available
+
+
+def test_azimuthal_median_is_exact_on_noise_free_isotropic_data():
+    result = synth.diffraction_frame("saxs", shape=(96, 96), dose=50.0, seed=2, mask="beamstop")
+    out = asirp.restore(result.truth, "azimuthal_median", statistic="mean")
+    valid = result.truth.valid
+    rel = np.abs(out.data - result.truth.data)[valid] / result.truth.data[valid]
+    assert np.median(rel) < 0.02
+
+
+# -- with the shipped weights ---------------------------------------------------------------
+needs_weights = pytest.mark.skipif(not weights.shipped_path("symmetry").exists(), reason="shipped weights not built")
+
+
+@needs_weights
+def test_shipped_weights_load_with_verified_checksum(tmp_path, monkeypatch):
+    for recipe in ("symmetry", "supervised", "smae"):
+        _, digest, meta = weights.load_weights(None, recipe)
+        assert digest == weights.SHIPPED[recipe][1]
+        assert meta["corpus"] == "synthetic"
+    broken = tmp_path / "symmetry_unet.pt"
+    shutil.copy(weights.shipped_path("symmetry"), broken)
+    with broken.open("r+b") as handle:
+        handle.seek(200)
+        byte = handle.read(1)
+        handle.seek(200)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    monkeypatch.setattr(weights, "shipped_path", lambda name: broken)
+    with pytest.raises(InputError, match="corrupted"):
+        weights.load_weights(None, "symmetry")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file")
+    with pytest.raises(InputError, match="not a readable asirp weights file"):
+        weights.load_weights(garbage, "symmetry")
+
+
+@needs_weights
+def test_symmetry_denoises_low_dose_frames_and_reports_its_honest_loss():
+    result = synth.diffraction_frame("textured", shape=(192, 192), dose=0.5, beam_center=(90.3, 101.7), tilt_deg=2.0, seed=11)
+    out = asirp.restore(result.noisy, "symmetry")
+    step = out.history[-1]
+    assert psnr(result.truth, out) > psnr(result.truth, result.noisy) + 8.0
+    assert psnr(result.truth, out) > psnr(result.truth, asirp.restore(result.noisy, "symmetric_average")) + 2.0
+    assert step.weights_sha256 == weights.SHIPPED["symmetry"][1]
+    assert step.notes["selfsupervised_pixels"] > 0.5 * result.noisy.valid.sum()
+    # The loss is a Poisson deviance against counts the output never saw: it ranks outputs
+    # like the truth does (the raw frame predicts itself badly, the truth well).
+    from asirp.methods.symmetry.denoise import poisson_deviance
+
+    blind = result.noisy.valid
+    assert poisson_deviance(result.noisy.data, result.truth.data, blind) < step.notes["selfsupervised_loss"] + 0.05
+    assert out.data[~result.noisy.valid].max() == 0
+
+
+@needs_weights
+def test_asymmetric_peak_keeps_its_area():
+    result = synth.diffraction_frame("powder", shape=(192, 192), dose=1.0, seed=12, mask="gaps")
+    yy, xx = np.indices((192, 192)) + 0.5
+    cy, cx = result.meta["beam_center_px"]
+    py, px = cy + 50.0, cx + 20.0
+    peak = 400.0 * np.exp(-0.5 * ((yy - py) ** 2 + (xx - px) ** 2) / 4.0) / (8 * math.pi)
+    valid = result.noisy.valid
+    base = result.noisy
+    injected = Frame(np.where(valid, base.data + np.random.default_rng(2).poisson(peak), 0).astype(np.float32), valid,
+                     "diffraction", geometry=base.geometry)
+    window = ((yy - py) ** 2 + (xx - px) ** 2 <= 36.0) & valid
+    kept = (asirp.restore(injected, "symmetry").data - asirp.restore(base, "symmetry").data)[window].sum()
+    assert kept / peak[window].sum() >= 0.9
+    assert not analyze(injected).holds_at(int(py), int(px))
+
+
+@needs_weights
+def test_stack_with_temporal_neighbours_and_fallbacks():
+    series = synth.diffraction_series(3, event_frame=None, pattern="saxs", shape=(128, 128), dose=0.5, seed=4)
+    single = asirp.restore(series.noisy, "symmetry")
+    temporal = asirp.restore(series.noisy, "symmetry", temporal=1)
+    assert single.shape == series.noisy.shape
+    assert psnr(series.truth, temporal) > psnr(series.truth, single)
+    notes = single.history[-1].notes
+    # Every measured pixel is either served without its own counts or counted as a fallback.
+    assert notes["selfsupervised_pixels"] + notes["fallback_pixels"] == series.noisy.valid.sum()
+    assert notes["fallback_pixels"] < 0.1 * series.noisy.valid.sum()
+
+
+@needs_weights
+def test_learned_baselines_run_and_all_zero_frames_are_refused():
+    result = synth.diffraction_frame("textured", shape=(128, 128), dose=1.0, seed=5)
+    out = asirp.restore(result.noisy, "supervised")
+    assert psnr(result.truth, out) > psnr(result.truth, result.noisy) + 5.0
+    # The published recipe drops zero counts from its loss, so at ~1 count/px it
+    # overestimates the intensity (E[x | x > 0] > E[x]): the weakness it is kept for.
+    smae = asirp.restore(result.noisy, "smae_halves")
+    valid = result.noisy.valid
+    assert np.isfinite(smae.data).all() and smae.data[valid].mean() > 1.2 * result.truth.data[valid].mean()
+    zeros = Frame(np.zeros((64, 64), np.float32), kind="diffraction")
+    for method in ("symmetry", "symmetric_average", "supervised"):
+        with pytest.raises(InputError, match="every measured pixel is zero"):
+            asirp.restore(zeros, method)
+
+
+@needs_weights
+def test_cli_fine_tunes_from_the_shipped_weights(tmp_path):
+    from asirp.cli import main
+
+    paths = []
+    for seed in (1, 2):
+        r = synth.diffraction_frame("powder", shape=(96, 96), dose=2.0, seed=seed, mask="none")
+        path = tmp_path / f"f{seed}.npy"
+        np.save(path, r.noisy.data)
+        paths.append(str(path))
+    out = tmp_path / "model.pt"
+    code = main(["-q", "train", "symmetry", *paths, "-o", str(out), "--steps", "3", "--patch", "64", "--batch", "2",
+                 "--eval-every", "3", "--threads", "1"])
+    assert code == 0 and out.exists()
+    _, _, meta = weights.load_weights(out, "symmetry")
+    assert meta["corpus"] == "user frames" and meta["init"].endswith("symmetry_unet.pt")
+    assert main(["-q", "train", "symmetry", *paths, "-o", str(out)]) == 2  # exists, no --force
