@@ -143,6 +143,8 @@ class NetworkSR(Method):
         restored = self.super_resolve(scaling.forward(measured), sigma, params)
         fine = scaling.inverse(restored.images.float())
         nonnegative = bool((measured[valid] >= 0).all())
+        if nonnegative:  # non-negative data (counts, transmission) stay non-negative
+            fine = fine.clamp(min=0)
         notes: dict[str, Any] = {**restored.notes, "output_shape": [*frame.shape[:-2], *(n * scale for n in frame.shape[-2:])]}
         if params.consistency:
             fitted = sigma is None
@@ -153,8 +155,6 @@ class NetworkSR(Method):
             )
             notes["consistency"] = {**record.as_notes(), "psf_sigma_px": sigma_used, "psf_sigma_fitted": fitted}
         else:
-            if nonnegative:
-                fine = fine.clamp(min=0)
             fine = deg.preserve_mean(fine, measured, valid, scale)
         if frame.is_counting:
             fine = fine / scale**2  # counts per output pixel: the total is conserved

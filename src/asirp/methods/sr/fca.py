@@ -21,7 +21,7 @@ drops the cost:
   correction to interpolation (fast training, and a near-identity at start).
 
 With the defaults (32 channels, 2 groups of 2 blocks) it has ~0.13 M parameters and
-super-resolves a 1488 x 744 map x2 in seconds on two CPU cores.
+super-resolves a 1488 x 744 map x2 in about 10 s on one CPU core.
 """
 
 from __future__ import annotations
