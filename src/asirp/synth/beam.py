@@ -16,39 +16,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from ..psf import gaussian_psf  # noqa: F401  (the beam-spot kernel; one implementation for synth and deconvolution)
 from . import _checks
 
 #: sigma = FWHM * FWHM_TO_SIGMA for a Gaussian (1 / (2 sqrt(2 ln 2)) ~ 1/2.3548).
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-
-
-def gaussian_psf(sigma_px: float) -> np.ndarray:
-    """Normalised, odd-sized 2-D Gaussian kernel covering +-4 sigma (at least 3x3).
-
-    Parameters
-    ----------
-    sigma_px:
-        Standard deviation in pixels (> 0).
-
-    Returns
-    -------
-    ndarray
-        float64 kernel of shape ``(2h+1, 2h+1)`` with ``h = max(1, ceil(4 sigma))``,
-        sampled at pixel centres and normalised to sum 1, so convolving with it
-        conserves counts.
-
-    Examples
-    --------
-    >>> k = gaussian_psf(0.85)
-    >>> k.shape, round(float(k.sum()), 12)
-    ((9, 9), 1.0)
-    """
-    sigma = _checks.positive("PSF sigma", sigma_px, unit="px")
-    half = max(1, math.ceil(4.0 * sigma))
-    offsets = np.arange(-half, half + 1, dtype=float)
-    profile = np.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = np.outer(profile, profile)
-    return kernel / kernel.sum()
 
 
 @dataclass(frozen=True)
