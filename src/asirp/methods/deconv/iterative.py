@@ -4,8 +4,8 @@ All three run on the padded domain of :mod:`.operator` (non-circulant boundaries
 masked pixels weighted out), on a whole stack at once (FFTs over the last two axes),
 in float32 with the transfer function computed once, on numpy or torch.
 
-* :func:`richardson_lucy`: Poisson maximum likelihood (EM), with Biggs-Andrews vector
-  extrapolation, ``deconvlucy``-style damping, optional total-variation
+* :func:`richardson_lucy`: Poisson maximum likelihood (EM), with second-order Biggs-Andrews
+  vector extrapolation, ``deconvlucy``-style damping, optional total-variation
   regularisation (RL-TV) and automatic stopping. Non-negative by construction.
 * :func:`landweber`: projected gradient descent on the weighted least-squares misfit.
 * :func:`van_cittert`: the relaxed fixed-point iteration ``u ← u + β·w·(y − Hu)``.
@@ -188,6 +188,53 @@ def _poisson_ratio(
     return ratio, deviance
 
 
+class _VectorExtrapolation:
+    """Second-order Biggs-Andrews vector extrapolation of the Richardson-Lucy iterates.
+
+    With ``x_k`` the estimates, ``h_k = x_k − x_{k−1}`` and ``g_k`` the change the RL
+    update made at the previous extrapolated point, the next update is applied at
+
+        ``y_k = max(x_k + α h_k + (α²/2)(h_k − h_{k−1}), 0)``,
+        ``α = Σ g_k·g_{k−1} / Σ g_{k−1}²`` clipped to [0, 1], per frame,
+
+    computed as ``(1 + α + α²/2)·x_k − (α + α²)·x_{k−1} + (α²/2)·x_{k−2}`` (three passes
+    over memory). The second-order term (Biggs & Andrews 1997, eq. 20) follows the
+    curvature of the path: on oversampled maps (a PSF σ of 4 px) the first-order form
+    stalls for ~10 iterations between bursts of α = 1, the second-order one does not
+    (``asirp bench deconv``: the likelihood of 50 plain iterations in 13-15 instead of 16-26).
+    """
+
+    def __init__(self, ops: Backend, like: Any):
+        self.ops = ops
+        self._point = ops.empty_like(like)
+        self._g: Any = None
+        self._g_previous: Any = None
+        self._x_previous: list[Any] = []
+
+    def point(self, x: Any) -> Any:
+        """Where to apply the next RL update: ``x`` itself until two updates exist."""
+        ops = self.ops
+        if self._g_previous is None:
+            return x
+        alpha = ops.frame_dot(self._g, self._g_previous) / (ops.frame_dot(self._g_previous, self._g_previous) + 1e-30)
+        alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
+        # The second-order term needs x_{k−2}; the first extrapolation has only x_{k−1}.
+        half_square = 0.5 * alpha**2 if len(self._x_previous) == 2 else np.zeros_like(alpha)
+        terms = [(1.0 + alpha + half_square, x), (-(alpha + 2.0 * half_square), self._x_previous[-1])]
+        if len(self._x_previous) == 2:
+            terms.append((half_square, self._x_previous[0]))
+        point = ops.combine(terms, out=self._point)
+        return ops.clip_min(point, 0.0, out=point)
+
+    def record(self, x: Any, point: Any, new: Any) -> None:
+        """Note the update ``new = RL(point)`` made from the estimate ``x`` (kept, not copied:
+        every RL update returns a new array)."""
+        scratch = self._g_previous
+        self._g_previous = self._g
+        self._g = self.ops.sub(new, point, out=scratch) if scratch is not None else self.ops.sub(new, point)
+        self._x_previous = [*self._x_previous[-1:], x]
+
+
 def _rl_run(
     problem: _Problem,
     rule: StopRule,
@@ -206,53 +253,43 @@ def _rl_run(
     """
     ops = problem.backend
     blur = problem.blur
-    tiny = 1e-6 * problem.scale
+    # The prediction H·u ≥ 0 up to FFT round-off (~1e-7 of its maximum) where u ~ 0:
+    # |H·u| + background + this floor keeps it positive. (abs and add together cost
+    # half of one clip.)
+    offset = background + 1e-6 * problem.scale
     inverse_norm = problem.inverse_normalisation()
     u = problem.flat_start(background)
     tracker = _Tracker(problem, rule, non_negative=True)
     need_misfit = track or damping > 0 or rule.needs_misfit
     workspace = ops.empty_like(u) if need_misfit or damping > 0 else None
     constant = problem.saturated if track else None
-    previous = step = previous_step = None
-    extrapolated = ops.empty_like(u) if accelerate else None
-    for iteration in range(1, rule.max_iterations + 1):
-        if accelerate and previous_step is not None:
-            # Biggs & Andrews (1997): u + α (u − u_prev), α from successive steps, clipped to [0, 1].
-            alpha = ops.frame_dot(step, previous_step) / (ops.frame_dot(previous_step, previous_step) + 1e-30)
-            alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
-            ops.sub(u, previous, out=extrapolated)
-            ops.mul(extrapolated, ops.per_frame(alpha), out=extrapolated)
-            ops.add(extrapolated, u, out=extrapolated)
-            point = ops.clip_min(extrapolated, 0.0, out=extrapolated)
-        else:
-            point = u
-        prediction = blur.forward(point)
-        if background:
-            ops.add(prediction, background, out=prediction)
-        # Round-off can leave tiny negative values where the estimate is ~0.
-        ops.clip_min(prediction, tiny, out=prediction)
-        ratio, deviance = _poisson_ratio(
-            problem, prediction, workspace, damping=damping, need_misfit=need_misfit, keep_prediction=rule.needs_prediction
-        )
-        correction = blur.adjoint(ratio)
-        ops.mul(correction, point, out=correction)
-        if tv > 0:
-            # RL-TV (Dey et al. 2006): divide by Hᵀw·(1 − λ div(∇u/|∇u|)); λ ≤ 0.2 keeps it positive.
-            factor = ops.sub(1.0, ops.mul(_tv_divergence(point, 1e-2 * problem.scale, ops), tv))
-            ops.div(correction, factor, out=correction)
-        new = ops.mul(correction, inverse_norm, out=correction)
-        if accelerate:
-            previous_step, step = step, previous_step
-            step = ops.sub(new, point, out=step) if step is not None else ops.sub(new, point)
-            previous = u
-        u = new
-        if psf_update is not None:
-            psf_update(u)
-            inverse_norm = problem.inverse_normalisation()
-        misfit = None if deviance is None else deviance / problem.n_valid
-        log_likelihood = None if constant is None or deviance is None else constant - 0.5 * deviance
-        if tracker.record(iteration, u, misfit, log_likelihood, prediction if rule.needs_prediction else None):
-            break
+    extrapolation = _VectorExtrapolation(ops, u) if accelerate else None
+    with ops.iteration_threads():
+        for iteration in range(1, rule.max_iterations + 1):
+            point = extrapolation.point(u) if extrapolation is not None else u
+            prediction = blur.forward(point)
+            ops.abs(prediction, out=prediction)
+            ops.add(prediction, offset, out=prediction)
+            ratio, deviance = _poisson_ratio(
+                problem, prediction, workspace, damping=damping, need_misfit=need_misfit, keep_prediction=rule.needs_prediction
+            )
+            correction = blur.adjoint(ratio)
+            ops.mul(correction, point, out=correction)
+            if tv > 0:
+                # RL-TV (Dey et al. 2006): divide by Hᵀw·(1 − λ div(∇u/|∇u|)); λ ≤ 0.2 keeps it positive.
+                factor = ops.sub(1.0, ops.mul(_tv_divergence(point, 1e-2 * problem.scale, ops), tv))
+                ops.div(correction, factor, out=correction)
+            new = ops.mul(correction, inverse_norm, out=correction)
+            if extrapolation is not None:
+                extrapolation.record(u, point, new)
+            u = new
+            if psf_update is not None:
+                psf_update(u)
+                inverse_norm = problem.inverse_normalisation()
+            misfit = None if deviance is None else deviance / problem.n_valid
+            log_likelihood = None if constant is None or deviance is None else constant - 0.5 * deviance
+            if tracker.record(iteration, u, misfit, log_likelihood, prediction if rule.needs_prediction else None):
+                break
     return tracker
 
 
@@ -310,8 +347,8 @@ def richardson_lucy(
         Weight λ of total-variation regularisation (RL-TV, Dey et al. 2006),
         dimensionless, 0 ≤ λ ≤ 0.2; typical 0.001-0.01.
     accelerate:
-        Biggs-Andrews vector extrapolation (as in ``deconvlucy``): typically reaches
-        the likelihood of ``k`` plain iterations in ``k/3`` to ``k/5`` iterations.
+        Second-order Biggs-Andrews vector extrapolation (``deconvlucy`` uses the
+        first order): reaches the likelihood of 50 plain iterations in 13-15.
     stop:
         ``"fixed"``; ``"discrepancy"`` (stop when the mean Poisson deviance per valid
         pixel reaches ``target``; assumes the data are photon counts); or ``"split"``
@@ -409,22 +446,23 @@ def _least_squares_run(
     u = problem.extended_start()
     tracker = _Tracker(problem, rule)
     constant = None if variance is None else gaussian_constant(problem.inputs.valid, variance)
-    for iteration in range(1, rule.max_iterations + 1):
-        residual = blur.forward(u)
-        ops.mul(residual, problem.w, out=residual)
-        ops.sub(problem.wy, residual, out=residual)
-        misfit = log_likelihood = None
-        if variance is not None:
-            chi2 = ops.frame_sum(ops.mul(residual, residual)) / variance
-            misfit = chi2 / problem.n_valid
-            log_likelihood = constant - 0.5 * chi2
-        update = blur.adjoint(residual) if adjoint else residual
-        ops.mul(update, step, out=update)
-        ops.add(u, update, out=u)
-        if non_negative:
-            ops.clip_min(u, 0.0, out=u)
-        if tracker.record(iteration, u, misfit, log_likelihood, None):
-            break
+    with ops.iteration_threads():
+        for iteration in range(1, rule.max_iterations + 1):
+            residual = blur.forward(u)
+            ops.mul(residual, problem.w, out=residual)
+            ops.sub(problem.wy, residual, out=residual)
+            misfit = log_likelihood = None
+            if variance is not None:
+                chi2 = ops.frame_sum(ops.mul(residual, residual)) / variance
+                misfit = chi2 / problem.n_valid
+                log_likelihood = constant - 0.5 * chi2
+            update = blur.adjoint(residual) if adjoint else residual
+            ops.mul(update, step, out=update)
+            ops.add(u, update, out=u)
+            if non_negative:
+                ops.clip_min(u, 0.0, out=u)
+            if tracker.record(iteration, u, misfit, log_likelihood, None):
+                break
     return tracker
 
 
