@@ -5,8 +5,9 @@ import pytest
 
 import asirp
 from asirp import Frame, analysis, synth
-from asirp.select import Selector, choose, estimated_mse, guess_kind, measure, split
-from asirp.select.decide import negative_flux
+from asirp.select import Selector, choose, full_dose_risk, guess_kind, measure, split
+from asirp.select.decide import Candidate, _break_ties, negative_flux
+from asirp.select.split import Risk
 
 
 def _flat_poisson(mean=20.0, shape=(128, 128), seed=0):
@@ -32,12 +33,49 @@ def test_gaussian_recorruption_copies_are_uncorrelated():
 
 
 @pytest.mark.parametrize("offset", [0.0, 2.0])
-def test_estimated_mse_is_unbiased(offset):
+def test_full_dose_risk_is_unbiased_for_a_fixed_prediction(offset):
     """Predicting the true mean (+ an offset c) of the other copy scores ~c² with no ground truth."""
     counts = _flat_poisson(30.0, (256, 256), seed=4)
     pair = split(counts, np.ones(counts.shape, bool), "poisson", 0.0, seed=5)
-    mse, se = estimated_mse(np.full(counts.shape, 15.0 + offset), pair)
+    constant = np.full(counts.shape, 15.0 + offset)
+    mse, se, _ = full_dose_risk(constant, constant, pair)
     assert mse == pytest.approx(offset**2, abs=4 * se + 0.05)
+
+
+@pytest.mark.parametrize("noise", ["poisson", "gaussian"])
+def test_full_dose_risk_extrapolates_the_variance_to_the_full_dose(noise):
+    """Identity and a box smoother on a flat field: the scores are their full-dose MSEs
+    (per copy: /4 for binomial halves), not their half-dose ones, so smoothing is not overrated."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(6)
+    shape = (256, 256)
+    data = rng.poisson(40.0, shape).astype(np.float32) if noise == "poisson" else rng.normal(10.0, 2.0, shape).astype(np.float32)
+    pair = split(data, np.ones(shape, bool), noise, 2.0, seed=7)
+    full_variance = 40.0 / 4 if noise == "poisson" else 2.0**2  # identity on the full data, in copy units
+    mse, se, _ = full_dose_risk(pair.a, pair.b, pair)
+    assert mse == pytest.approx(full_variance, abs=4 * se + 0.02 * full_variance)
+    box_a, box_b = (ndimage.uniform_filter(x, 3, mode="nearest") for x in (pair.a, pair.b))
+    mse_box, se_box, _ = full_dose_risk(box_a, box_b, pair)
+    assert mse_box == pytest.approx(full_variance / 9, abs=4 * se_box + 0.05 * full_variance)
+
+
+def test_object_domain_score_penalises_noise_amplification_the_data_domain_hides():
+    """Deconvolution scored through the PSF: an over-iterated (noise-amplifying) result
+    predicts the data as well as a good one once re-blurred, but not in the object domain."""
+    result = synth.mesh_grid_map("AG175", shape=(96, 96), step_um=25.0, counts=60, seed=925)
+    sigma = result.meta["psf_sigma_px"]
+    pair = split(result.noisy.data, result.noisy.valid, "poisson", 0.0, seed=0)
+    from asirp.methods.deconv import landweber
+    from asirp.psf import gaussian_psf
+
+    def scores(iterations: int, floor: float) -> float:
+        a, b = (landweber(x, gaussian_psf(sigma), iterations=iterations).image for x in (pair.a, pair.b))
+        return full_dose_risk(a, b, pair, blur_sigma=sigma, otf_floor=floor).mse
+
+    # Data domain (floor 1): 300 iterations look about as good as 30; object domain: clearly worse.
+    assert scores(300, 0.2) > 1.3 * scores(30, 0.2)
+    assert scores(300, 0.2) / scores(30, 0.2) > scores(300, 1.0) / scores(30, 1.0)
 
 
 def test_kind_is_guessed_only_when_the_file_does_not_say():
@@ -85,6 +123,43 @@ def test_budget_prunes_expensive_methods_with_reasons():
     assert skipped and all("budget" in c.status for c in skipped)
     assert decision.method == "identity"  # nothing fits: nothing is changed, and it says so
     assert any("budget" in reason or "identity" in reason for reason in decision.reasons)
+
+
+def _risk(terms):
+    terms = np.asarray(terms, dtype=float)
+    return Risk(float(terms.mean()), float(terms.std() / np.sqrt(terms.size)), terms)
+
+
+def test_ties_are_broken_by_the_noise_model_and_clear_wins_are_not():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(10.0, 5.0, 4000)  # the noise both candidates see on the same split
+    lw = _risk(shared)
+    wiggle = 0.3 * np.where(np.arange(4000) % 2, 1.0, -1.0)  # paired standard error 0.3/√4000 ≈ 0.005
+    close = _risk(shared + 0.001 + wiggle)  # within one paired standard error of landweber
+    far = _risk(shared + 0.05 + wiggle)  # ten beyond it, yet within the unpaired one (5/√4000 ≈ 0.08)
+    landweber = Candidate("landweber", {"iterations": 30}, "scored", lw.mse, lw.standard_error)
+    for risk, expected in ((close, "richardson_lucy"), (far, "landweber")):
+        rl = Candidate("richardson_lucy", {"iterations": 10}, "scored", risk.mse, risk.standard_error)
+        reasons: list[str] = []
+        risks = {("landweber", "iterations=30"): lw, ("richardson_lucy", "iterations=10"): risk}
+        chosen = _break_ties([landweber, rl], risks, "deconvolution", "poisson", reasons)
+        assert chosen.method == expected
+        assert bool(reasons) == (expected == "richardson_lucy")
+    # Gaussian data: the least-squares estimator keeps its (tied) win.
+    rl = Candidate("richardson_lucy", {"iterations": 10}, "scored", close.mse, close.standard_error)
+    risks = {("landweber", "iterations=30"): lw, ("richardson_lucy", "iterations=10"): close}
+    assert _break_ties([landweber, rl], risks, "deconvolution", "gaussian", []).method == "landweber"
+
+
+def test_uncertain_psf_limits_deconvolution_to_strong_regularisation():
+    """AG300 at 25 µm defeats the power-spectrum blur estimate: tune only the regularised half."""
+    grid = synth.mesh_grid_map("AG300", shape=(96, 96), step_um=25, counts=100, seed=925)
+    decision = choose(grid.noisy)
+    assert decision.features.blur_disagreement > 1.5
+    assert any("PSF is uncertain" in reason for reason in decision.reasons)
+    tried = {(c.method, c.parameters.get("iterations")) for c in decision.candidates if c.estimated_mse is not None}
+    assert ("richardson_lucy", 40) not in tried and ("landweber", 300) not in tried
+    assert decision.parameters.get("iterations", 0) <= 30
 
 
 def test_negative_flux_makes_an_estimate_inadmissible():

@@ -81,6 +81,10 @@ class Method(ABC):
     #: without user input (e.g. user weights) or whose job it does itself (blind PSF
     #: estimation). Users can still run them by name.
     selectable: ClassVar[bool] = True
+    #: The noise models the method's estimator is derived for ("poisson": counts,
+    #: "gaussian": least squares). When ground-truth-free scores cannot tell two
+    #: candidates apart, the selector prefers the one built for the data's noise.
+    noise_models: ClassVar[frozenset[str]] = frozenset({"poisson", "gaussian"})
 
     @abstractmethod
     def process(self, frame: Frame, params: Any) -> Output:
@@ -151,6 +155,7 @@ class Method(ABC):
             "parameters": parameters,
             "search_space": {key: list(values) for key, values in cls.search_space.items()},
             "selectable": cls.selectable,
+            "noise_models": sorted(cls.noise_models),
             "module": cls.__module__,
         }
 

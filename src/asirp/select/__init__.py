@@ -9,7 +9,7 @@ selection costs little per frame online.
 from .decide import BLUR_MIN_PX, Candidate, Decision, choose
 from .features import Features, measure
 from .kind import guess_kind
-from .split import SplitPair, estimated_mse, split
+from .split import Risk, SplitPair, full_dose_risk, split
 from .stream import Selector
 
 __all__ = [
@@ -20,7 +20,8 @@ __all__ = [
     "Selector",
     "SplitPair",
     "choose",
-    "estimated_mse",
+    "Risk",
+    "full_dose_risk",
     "guess_kind",
     "measure",
     "split",

@@ -10,13 +10,15 @@
    and stops scoring once spent (anytime: the best so far wins).
 3. **Scores** need no ground truth. The measurement is split into two independent
    noisy copies (:mod:`.split`: binomial thinning of counts, or recorruption of
-   Gaussian data); each candidate restores copy A and predicts copy B (through the
-   forward model — the PSF — for deconvolution); the prediction error gives an
-   unbiased estimate of the squared error against the truth. For super-resolution
-   the image is degraded by the scale and restored back (self-similarity).
+   Gaussian data); each candidate restores both and each result predicts the other
+   copy (through the PSF for deconvolution, in the object domain); the prediction
+   error, extrapolated to the full dose, estimates the squared error against the
+   truth (:func:`.split.full_dose_risk`). For super-resolution the image is degraded
+   by the scale and restored back (self-similarity).
 4. **Parameters** are tuned with the same score over each method's declared
    ``search_space``; the 1-standard-error rule keeps the most regularised value
-   whose score is within one standard error of the best.
+   whose score is within one standard error of the best. Candidates the scores
+   cannot separate are decided by physics (:func:`_break_ties`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ..frame import Frame
 from ..methods.base import Method, registry
 from ..progress import quiet
 from .features import Features, measure, representative_image
-from .split import SplitPair, estimated_mse, split
+from .split import Risk, SplitPair, full_dose_risk, split
 
 Mode = Literal["offline", "online"]
 #: PSF width (px) from which a frame counts as blurred (deconvolution family).
@@ -53,6 +55,13 @@ REFINE_TOP = 2
 #: For counts, an estimate whose negative part exceeds this fraction of its total
 #: (absolute) flux is physically inadmissible (ringing the forward model hides).
 MAX_NEGATIVE_FLUX = 0.01
+#: When the two blur estimators disagree by more than this factor the PSF is uncertain:
+#: PSF-based methods are then tuned only over the strongly regularised half of their
+#: search space (a wrong PSF makes every score favour over-deconvolution).
+MAX_BLUR_DISAGREEMENT = 1.5
+#: Standard errors by which the identity must beat a restoration of the family the
+#: features chose (deconvolution, super-resolution) to be preferred to it.
+IDENTITY_TIE_ERRORS = 2.0
 #: Online: fraction of the per-frame budget one selection may use.
 ONLINE_BUDGET_FRACTION = 0.2
 RULE_SET = "asirp adaptive selection v1"
@@ -193,15 +202,6 @@ def _crop(frame: Frame, region: tuple[slice, slice], data: np.ndarray) -> Frame:
                  meta={}, history=())
 
 
-def _forward(result: np.ndarray, family: str, parameters: dict[str, Any]) -> np.ndarray:
-    """What the restoration predicts the *measurement* to be: re-blurred for deconvolution."""
-    if family == "deconvolution":
-        sigma = parameters.get("psf_sigma")
-        if sigma:
-            return ndimage.gaussian_filter(result.astype(np.float64), float(sigma), mode="nearest")
-    return result
-
-
 def _psnr_from_mse(mse: float, data_range: float) -> float | None:
     return float(10 * np.log10(data_range**2 / mse)) if mse > 0 and data_range > 0 else None
 
@@ -213,8 +213,12 @@ def _parameter_grid(method: type[Method], base: dict[str, Any]) -> list[dict[str
     (key, values), *_ = method.search_space.items()  # the first declared key parameter
     if key in base:
         return [dict(base)]
-    grid = [{**base, key: value} for value in values]
-    middle = len(grid) // 2
+    return _parameter_grid_order([{**base, key: value} for value in values])
+
+
+def _parameter_grid_order(grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A grid ordered strongest regularisation first, put in scoring order: the probe first."""
+    middle = (len(grid) - 1) // 2  # on the regularised side of the middle: a safe first probe
     return [grid[middle], *grid[:middle], *grid[middle + 1 :]]
 
 
@@ -225,6 +229,60 @@ def _one_se_choice(scored: list[Candidate], grid_order: list[dict[str, Any]]) ->
     limit = best.estimated_mse + (best.standard_error or 0.0)
     ordered = sorted(pool, key=lambda c: grid_order.index(c.parameters) if c.parameters in grid_order else len(grid_order))
     return next(c for c in ordered if c.estimated_mse <= limit)
+
+
+def _break_ties(
+    ranking: list[Candidate], risks: dict[tuple[str, str], Risk], family: str, noise_model: str, reasons: list[str]
+) -> Candidate:
+    """The best candidate, or a physically better-grounded one the scores cannot tell from it.
+
+    A candidate ties with the best when its score exceeds the best's by less than one
+    standard error of the *paired* difference (both scored on the same split; the
+    unpaired standard errors when they were scored on different regions), or
+    :data:`IDENTITY_TIE_ERRORS` of them when the best is the identity but the features
+    chose deblurring or super-resolution. Among the
+    tied, by physics rather than by noise in the score:
+
+    1. a restoration of the chosen family over the identity: the features already
+       showed that the family pays (for deconvolution: the blur visibly attenuates
+       frequencies that carry signal);
+    2. an estimator derived for the data's noise model (Poisson maximum likelihood for
+       counts, least squares for Gaussian noise), which also weighs correctly the
+       frequencies the score cannot see (those the blur suppresses below the noise);
+    3. then the lower score.
+    """
+    best = ranking[0]
+    if not best.admissible or best.estimated_mse is None:
+        return best
+    methods = registry()
+    best_risk = risks.get((best.method, _short(best.parameters)))
+
+    # The identity must beat a restoration of the family the features chose clearly (two
+    # standard errors); otherwise one standard error separates.
+    band = IDENTITY_TIE_ERRORS if best.method == "identity" and family != "denoising" else 1.0
+
+    def tied(candidate: Candidate) -> bool:
+        if not candidate.admissible or candidate.estimated_mse is None:
+            return False
+        risk = risks.get((candidate.method, _short(candidate.parameters)))
+        if risk is not None and best_risk is not None and risk.terms.shape == best_risk.terms.shape:
+            excess, error = risk.difference(best_risk)
+            return excess <= band * error
+        return candidate.estimated_mse <= best.estimated_mse + band * (best.standard_error or 0.0)
+
+    def physics_key(candidate: Candidate) -> tuple[bool, bool, float]:
+        identity = candidate.method == "identity"  # makes no noise-model assumption
+        matched = identity or noise_model in methods[candidate.method].noise_models
+        return (identity and family != "denoising", not matched, float(candidate.estimated_mse or 0.0))
+
+    choice = min([best, *(c for c in ranking[1:] if tied(c))], key=physics_key)
+    if choice is not best:
+        why = "a restoration of the chosen family" if best.method == "identity" else f"built for {noise_model} noise"
+        reasons.append(
+            f"{choice.method} scores within one standard error of {best.method} ({choice.estimated_mse:.3g} vs "
+            f"{best.estimated_mse:.3g}, paired difference), and is {why}: {choice.method} preferred"
+        )
+    return choice
 
 
 def negative_flux(estimate: np.ndarray) -> float:
@@ -276,8 +334,14 @@ def _score_one(
     scale: int | None,
     seed: int,
     pairs: dict[bool, tuple[SplitPair, tuple[slice, slice]]],
-) -> Candidate | None:
-    """Restore one noisy copy with ``name(params)`` and score its prediction of the other."""
+    blur_sigma: float | None,
+) -> tuple[Candidate, Risk | None] | None:
+    """Restore both noisy copies with ``name(params)`` and score them (:func:`.split.full_dose_risk`).
+
+    ``blur_sigma`` (px): the PSF every candidate of the deconvolution family is judged
+    through, the identity included, so that all are scored as estimates of the
+    unblurred object.
+    """
     methods = registry()
     if family == "super_resolution":
         if name == "identity":
@@ -290,22 +354,20 @@ def _score_one(
         err = (m - reference) ** 2 - noise
         mse, se = float(err.mean()), float(err.std() / np.sqrt(err.size))
         return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, float(np.ptp(reference))),
-                         negative_flux=negative_flux(m) if work.is_counting else 0.0)
+                         negative_flux=negative_flux(m) if work.is_counting else 0.0), None
     whole = bool(methods[name].needs & {"symmetry", "geometry"})
     if whole not in pairs:
         pair = split(image.data, image.valid, features.noise_model, features.noise_sigma, seed)
         pairs[whole] = (pair, _score_region(image, whole))
     pair, region = pairs[whole]
-    restored = _run_scoring(name, _crop(image, region, pair.a), params)
-    prediction = np.zeros_like(pair.b, dtype=np.float64)
-    prediction[region] = _forward(restored, family, params)
-    mask = np.zeros(pair.b.shape, dtype=bool)
-    mask[region] = True
-    mse, se = estimated_mse(prediction, pair, mask)
-    data_range = float(np.ptp(pair.b[region][pair.valid[region]])) or 1.0
+    copies = pair.crop(region)
+    estimate_a = _run_scoring(name, _crop(image, region, pair.a), params)
+    estimate_b = _run_scoring(name, _crop(image, region, pair.b), params)
+    risk = full_dose_risk(estimate_a, estimate_b, copies, blur_sigma=blur_sigma)
+    data_range = float(np.ptp(copies.b[copies.valid])) or 1.0
     counts = features.noise_model == "poisson"
-    return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, data_range),
-                     negative_flux=negative_flux(restored) if counts else 0.0)
+    return Candidate(name, params, "scored", risk.mse, risk.standard_error, _psnr_from_mse(risk.mse, data_range),
+                     negative_flux=negative_flux(estimate_a) if counts else 0.0), risk
 
 
 def choose(
@@ -380,9 +442,20 @@ def choose(
     )
 
     image = representative_image(work)
+    blur_sigma = (fixed.get("psf_sigma") or features.blur_sigma_px) if family == "deconvolution" else None
     scored: dict[str, list[Candidate]] = {}
     grids = {name: _parameter_grid(methods[name], base_params[name]) for name in names}
+    if family == "deconvolution" and (features.blur_disagreement or 1.0) > MAX_BLUR_DISAGREEMENT and "psf_sigma" not in fixed:
+        for name in names:
+            if "psf" in methods[name].needs and len(grids[name]) > 1:
+                ordered = sorted(grids[name], key=lambda p, m=methods[name]: _grid_rank(m, p))
+                grids[name] = _parameter_grid_order(ordered[: (len(ordered) + 1) // 2])
+        reasons.append(
+            f"the PSF is uncertain (the two blur estimators differ by a factor {features.blur_disagreement:.2g}): "
+            "PSF-based methods are tuned only over their more strongly regularised settings"
+        )
     pairs: dict[bool, tuple[SplitPair, tuple[slice, slice]]] = {}
+    risks: dict[tuple[str, str], Risk] = {}
 
     scoring_started = time.perf_counter()  # the budget is for scoring; features are measured once
 
@@ -402,12 +475,15 @@ def choose(
             return
         t0 = time.perf_counter()
         try:
-            entry = _score_one(name, params, image, work, features, family, scale, seed, pairs)
+            entry = _score_one(name, params, image, work, features, family, scale, seed, pairs, blur_sigma)
         except AsirpError as exc:
             candidates.append(Candidate(name, params, f"failed: {exc}"))
             return
         if entry is not None:
-            scored.setdefault(name, []).append(replace(entry, seconds=time.perf_counter() - t0))
+            candidate, risk = entry
+            scored.setdefault(name, []).append(replace(candidate, seconds=time.perf_counter() - t0))
+            if risk is not None:
+                risks[(name, _short(params))] = risk
 
     # Round 1: every method once (middle of its search space), cheapest first.
     for name in sorted(names, key=lambda n: costs[n]):
@@ -427,7 +503,7 @@ def choose(
     ordered_grids = {name: sorted(grids[name], key=lambda p: _grid_rank(methods[name], p)) for name in scored}
     best_per_method = {name: _one_se_choice(entries, ordered_grids[name]) for name, entries in scored.items()}
     ranking = sorted(best_per_method.values(), key=Candidate.rank_key)
-    winner = ranking[0]
+    winner = _break_ties(ranking, risks, family, features.noise_model, reasons)
     inadmissible = [c.method for c in ranking if not c.admissible]
     if inadmissible:
         reasons.append(
@@ -435,7 +511,8 @@ def choose(
             + ", ".join(sorted(set(inadmissible)))
         )
     reasons.append(
-        "ranked by the estimated error of predicting an independent copy of the data ("
+        "ranked by the estimated full-dose error of predicting an independent copy of the data"
+        + (", deblurred through the PSF" if blur_sigma else "") + " ("
         + ("binomial split of the counts" if features.noise_model == "poisson" else "Gaussian recorruption")
         + ("; super-resolution scored by restoring the image downsampled by the scale" if family == "super_resolution" else "")
         + "): "

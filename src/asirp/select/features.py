@@ -36,6 +36,10 @@ class Features:
     relative_noise: float
     blur_sigma_px: float | None
     blur_method: str | None
+    #: Ratio (≥ 1) of the refined blur estimate to the independent power-spectrum one, or
+    #: its inverse: near 1 when both agree; large when the image defeats one of them
+    #: (a strongly periodic object), i.e. when the PSF is uncertain.
+    blur_disagreement: float | None
     resolvable_frequency: float | None
     blur_attenuation: float | None
     symmetry: dict[str, Any] | None
@@ -94,8 +98,9 @@ def temporal_correlation(frame: Frame) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def blur_width(image: Frame, refine: bool) -> tuple[float | None, str | None]:
-    """Gaussian PSF width (px) estimated from the image (see :func:`asirp.psf.estimate_gaussian_sigma`).
+def blur_width(image: Frame, refine: bool) -> tuple[float | None, str | None, float | None]:
+    """Gaussian PSF width (px) estimated from the image (see :func:`asirp.psf.estimate_gaussian_sigma`),
+    how it was estimated, and the disagreement of its two estimators (None unrefined).
 
     ``refine`` adds the cross-validated likelihood refinement (accurate to a few %,
     seconds); without it the power-spectrum fit takes ~0.1 s but may be 10-25 % off.
@@ -104,7 +109,9 @@ def blur_width(image: Frame, refine: bool) -> tuple[float | None, str | None]:
 
     nonnegative = bool((image.data[image.valid] >= 0).all())
     estimate = estimate_gaussian_sigma(image.data, image.valid, refine=refine and nonnegative)
-    return float(estimate.sigma), str(estimate.method)
+    ratio = estimate.sigma / estimate.sigma_spectrum if estimate.sigma > 0 and estimate.sigma_spectrum > 0 else None
+    disagreement = None if ratio is None or estimate.sigma == estimate.sigma_spectrum else max(ratio, 1.0 / ratio)
+    return float(estimate.sigma), str(estimate.method), disagreement
 
 
 #: The signal carries information up to the frequency where its power falls below
@@ -161,7 +168,9 @@ def measure(frame: Frame, *, blur: bool = True, refine_blur: bool = True, symmet
     sigma = noise_sigma(image.data, image.valid)
     model = noise_model_of(image.data, image.valid, sigma, counting=kind in ("xrf_map", "diffraction", "scattering", "pdf"))
     spread = float(np.percentile(values, 99) - np.percentile(values, 1)) or float(np.abs(values).max()) or 1.0
-    blur_sigma, blur_method = blur_width(image, refine_blur) if blur and kind in ("xrf_map", "tomo_projection", "image") else (None, None)
+    blur_sigma, blur_method, disagreement = (
+        blur_width(image, refine_blur) if blur and kind in ("xrf_map", "tomo_projection", "image") else (None, None, None)
+    )
     scores = symmetry_scores(image) if symmetry and kind in ("diffraction", "scattering", "pdf") else None
     noise_variance = float(values.mean()) if model == "poisson" else sigma**2
     f_limit = resolvable_frequency(image, noise_variance) if blur_sigma is not None else None
@@ -180,6 +189,7 @@ def measure(frame: Frame, *, blur: bool = True, refine_blur: bool = True, symmet
         relative_noise=sigma / spread,
         blur_sigma_px=blur_sigma,
         blur_method=blur_method,
+        blur_disagreement=disagreement,
         resolvable_frequency=f_limit,
         blur_attenuation=attenuation,
         symmetry=scores,

@@ -242,6 +242,7 @@ class RichardsonLucy(Method):
     needs = frozenset({"psf"})
     Parameters = RichardsonLucyParams
     search_space = {"iterations": (5, 10, 20, 40)}
+    noise_models = frozenset({"poisson"})
 
     def process(self, frame: Frame, params: RichardsonLucyParams) -> Output:
         data, offset, notes = _poisson_data(frame)
@@ -278,6 +279,7 @@ class Landweber(Method):
     needs = frozenset({"psf"})
     Parameters = LandweberParams
     search_space = {"iterations": (10, 30, 100, 300)}
+    noise_models = frozenset({"gaussian"})
 
     def process(self, frame: Frame, params: LandweberParams) -> Output:
         kernel, psf_notes = resolve_psf(frame, params)
@@ -310,6 +312,7 @@ class VanCittert(Method):
     needs = frozenset({"psf"})
     Parameters = VanCittertParams
     search_space = {"iterations": (2, 4, 8, 16)}
+    noise_models = frozenset({"gaussian"})
 
     def process(self, frame: Frame, params: VanCittertParams) -> Output:
         kernel, psf_notes = resolve_psf(frame, params)
@@ -335,6 +338,7 @@ class Wiener(Method):
     """Wiener deconvolution (:func:`~asirp.methods.deconv.wiener`)."""
 
     name = "wiener"
+    noise_models = frozenset({"gaussian"})
     family = "deconvolution"
     task = "Wiener deconvolution with a noise-to-signal ratio estimated from the data"
     needs = frozenset({"psf"})
@@ -360,6 +364,7 @@ class Tikhonov(Method):
     """Tikhonov deconvolution with a Laplacian regulariser (:func:`~asirp.methods.deconv.tikhonov`)."""
 
     name = "tikhonov"
+    noise_models = frozenset({"gaussian"})
     family = "deconvolution"
     task = "Tikhonov (Laplacian) deconvolution, strength by GCV or the discrepancy principle"
     needs = frozenset({"psf"})
@@ -401,6 +406,7 @@ class BlindRichardsonLucy(Method):
     from the data; the PSF parameters, when given, only start the search."""
 
     name = "blind_richardson_lucy"
+    noise_models = frozenset({"poisson"})
     family = "deconvolution"
     # The adaptive selector estimates the PSF itself and passes it to the non-blind
     # methods; scoring a blind method would need its own PSF as the forward model, and

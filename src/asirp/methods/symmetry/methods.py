@@ -26,7 +26,7 @@ from pydantic import Field
 
 from ...errors import InputError
 from ...frame import Frame
-from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, parse
+from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, local_asymmetry, parse
 from ..base import Method, Output, Params, register
 from .denoise import NEAR_EXCLUSION_PX, denoise_image, poisson_deviance, run_network
 from .inputs import own_inputs, smae_inputs
@@ -65,10 +65,13 @@ def _counts(frame: Frame) -> float:
     return check_frame(data, valid, frame.meta.get("source")) / (frame.shape[0] if frame.is_stack else 1)
 
 
-class SymmetryParams(_SymmetryOptions):
-    weights: str | None = Field(None, description="weights file from 'asirp train symmetry' (default: shipped)")
+class _LocalCheckOptions(_SymmetryOptions):
     local_check: bool = Field(True, description="drop partners where the symmetry is locally broken (asymmetric features)")
     z_threshold: float = Field(6.0, ge=3, le=50, description="significance of a local asymmetry", json_schema_extra={"unit": "sigma"})
+
+
+class SymmetryParams(_LocalCheckOptions):
+    weights: str | None = Field(None, description="weights file from 'asirp train symmetry' (default: shipped)")
     temporal: int = Field(0, ge=0, le=5, description="stacks: neighbouring frames on each side added as measurements")
 
 
@@ -123,16 +126,21 @@ class SymmetryDenoiser(Method):
 
 @register
 class SymmetricAverage(Method):
-    """Average of each pixel with its symmetry partners: the zero-cost physical reference."""
+    """Average of each pixel with its symmetry partners: the zero-cost physical reference.
+
+    Partners that disagree with the pixel beyond Poisson noise (a locally broken
+    symmetry: an asymmetric peak) are left out, as in the ``symmetry`` denoiser, so the
+    average neither erases a real feature nor copies it to its mirror position.
+    """
 
     name = "symmetric_average"
     family = "denoising"
     task = "average each pixel with its symmetry partners"
     kinds = _KINDS
     needs = frozenset({"symmetry"})
-    Parameters = _SymmetryOptions
+    Parameters = _LocalCheckOptions
 
-    def process(self, frame: Frame, params: _SymmetryOptions) -> Output:
+    def process(self, frame: Frame, params: _LocalCheckOptions) -> Output:
         _counts(frame)
         report, ops = _report_and_ops(frame, params)
         assert report.plane is not None
@@ -140,8 +148,11 @@ class SymmetricAverage(Method):
         out = []
         for image in frame.images():
             p = pairing.partners(image.data, image.valid)
-            total = np.where(p.ok, p.values, 0.0).sum(axis=0) + image.data
-            out.append(np.where(image.valid, total / (1.0 + p.ok.sum(axis=0)), 0.0).astype(np.float32))
+            ok = p.ok
+            if params.local_check:
+                ok = ok & ~local_asymmetry(image.data, image.valid, p, z_threshold=params.z_threshold)
+            total = np.where(ok, p.values, 0.0).sum(axis=0) + image.data
+            out.append(np.where(image.valid, total / (1.0 + ok.sum(axis=0)), 0.0).astype(np.float32))
         return Output(np.stack(out) if frame.is_stack else out[0], notes={"operations": [op.name for op in ops],
                                                                           "symmetry": report.to_dict()})
 
