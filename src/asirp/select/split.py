@@ -86,6 +86,12 @@ class Risk(NamedTuple):
     #: their terms is far below either standard error (:meth:`difference`).
     terms: np.ndarray
 
+    @staticmethod
+    def mean(risks: list[Risk]) -> Risk:
+        """The average of scores on independent splits of the same region (terms averaged)."""
+        terms = np.mean([risk.terms for risk in risks], axis=0)
+        return Risk(float(terms.mean()), float(terms.std() / np.sqrt(terms.size)), terms)
+
     def difference(self, other: Risk) -> tuple[float, float]:
         """``(mse − other.mse, its standard error)`` from the paired per-frequency terms."""
         d = self.terms - other.terms
@@ -93,7 +99,7 @@ class Risk(NamedTuple):
 
 
 def full_dose_risk(
-    estimate_a: np.ndarray, estimate_b: np.ndarray, pair: SplitPair, *, blur_sigma: float | None = None, otf_floor: float = 0.2
+    estimate_a: np.ndarray, estimate_b: np.ndarray, pair: SplitPair, *, blur_sigma: float | None = None, otf_floor: float = 0.1
 ) -> Risk:
     """Estimated mean squared error, against the truth, of the method run on the full data.
 

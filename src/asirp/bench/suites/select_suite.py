@@ -11,6 +11,13 @@ projections — each with ground truth the selector never sees. Per case:
   frame) and their ratio (the named baseline is the chosen method's own run time);
 * ``spearman``: rank correlation between the ground-truth-free score of the scored
   candidates and their true PSNR (1 = the score ranks exactly like the truth).
+
+Then the **overhead** at realistic sizes (the held-out cases are small so that the
+oracle can run every method): offline, the time to decide against the chosen method's
+run time on a 512² micro-XRF map and a 1024² powder frame; online, a stream of frames
+of one scan through :class:`asirp.select.Selector` with a per-frame budget (one
+decision, reused while the data do not drift), the selection time summed over the
+stream against the restoration time summed over it.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from ...errors import AsirpError
 from ...frame import Frame
 from ...methods.base import get_method, registry
 from ...progress import quiet
-from ...select import choose
+from ...select import Selector, choose
 from ...select.decide import _parameter_grid
 from ...synth import SynthResult
 from ..harness import BenchContext, Row, register_suite
@@ -135,6 +142,46 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
             "spearman": rho,
             "n_scored": len(scored),
         }
+    yield from _overhead_rows(ctx)
+
+
+def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
+    side, detector, n_stream = (256, 512, 10) if ctx.quick else (512, 1024, 40)
+    offline = {
+        f"AG175 10 µm map {side}², 50 counts": lambda: synth.mesh_grid_map("AG175", shape=(side, side), step_um=10,
+                                                                         counts=50, seed=940).noisy,
+        f"powder frame {detector}², 2 counts/px": lambda: synth.diffraction_frame("powder", shape=(detector, detector),
+                                                                                dose=2.0, seed=941).noisy,
+    }
+    for case, make in ctx.track(list(offline.items()), desc="overhead"):
+        frame = make()
+        t0 = time.perf_counter()
+        with quiet():
+            decision = choose(frame, seed=ctx.seed)
+        select_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with quiet():
+            restore_with(frame, decision)
+        run_s = time.perf_counter() - t0
+        yield {"case": f"overhead, offline: {case}", "kind": frame.kind, "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
+               "select_s": select_s, "run_s": run_s, "baseline": "chosen method run time", "overhead_ratio": select_s / run_s}
+    budget = 1.0
+    selector = Selector(budget_s=budget, mode="online")
+    select_total = run_total = 0.0
+    for seed in ctx.track(range(n_stream), desc="stream"):
+        frame = synth.mesh_grid_map("AG175", shape=(side // 2, side // 2), step_um=25, counts=60, seed=950 + seed).noisy
+        t0 = time.perf_counter()
+        with quiet():
+            decision, _ = selector.decide(frame)
+        select_total += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with quiet():
+            restore_with(frame, decision)
+        run_total += time.perf_counter() - t0
+    yield {"case": f"overhead, online: stream of {n_stream} AG175 25 µm maps {side // 2}², budget {budget:g} s/frame",
+           "kind": "xrf_map", "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
+           "select_s": select_total, "run_s": run_total, "baseline": "chosen method run time (summed over the stream)",
+           "overhead_ratio": select_total / run_total, "decisions": selector.decisions}
 
 
 def _fmt(parameters: dict[str, Any]) -> str:
