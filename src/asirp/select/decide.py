@@ -49,7 +49,7 @@ SCORE_CROP = 192
 #: Offline: the selection may take this multiple of the candidates' median estimated
 #: run time on the full frame, and at least MIN_SELECTION_S seconds.
 OFFLINE_BUDGET_FACTOR = 2.0
-MIN_SELECTION_S = 2.0
+MIN_SELECTION_S = 5.0
 #: Methods whose whole parameter grid is scored after the first round (one run each).
 REFINE_TOP = 2
 #: For counts, an estimate whose negative part exceeds this fraction of its total
@@ -62,8 +62,9 @@ MAX_BLUR_DISAGREEMENT = 1.5
 #: Standard errors by which the identity must beat a restoration of the family the
 #: features chose (deconvolution, super-resolution) to be preferred to it.
 IDENTITY_TIE_ERRORS = 2.0
-#: Independent splits each candidate is scored on (their scores are averaged): the
-#: split's randomness, not the noise of one copy, dominates the ranking error.
+#: Independent splits each candidate is scored on offline (their scores are averaged):
+#: the split's randomness, not the noise of one copy, dominates the ranking error.
+#: Online, under a per-frame budget, one.
 SPLITS = 3
 #: Online: fraction of the per-frame budget one selection may use.
 ONLINE_BUDGET_FRACTION = 0.2
@@ -338,12 +339,13 @@ def _score_one(
     seed: int,
     pairs: dict[bool, tuple[list[SplitPair], tuple[slice, slice]]],
     blur_sigma: float | None,
+    splits: int,
 ) -> tuple[Candidate, Risk | None] | None:
     """Restore both noisy copies with ``name(params)`` and score them (:func:`.split.full_dose_risk`).
 
     ``blur_sigma`` (px): the PSF every candidate of the deconvolution family is judged
     through, the identity included, so that all are scored as estimates of the
-    unblurred object.
+    unblurred object. ``splits``: independent splits scored and averaged.
     """
     methods = registry()
     if family == "super_resolution":
@@ -361,7 +363,7 @@ def _score_one(
     whole = bool(methods[name].needs & {"symmetry", "geometry"})
     if whole not in pairs:
         region = _score_region(image, whole)
-        copies = [split(image.data, image.valid, features.noise_model, features.noise_sigma, seed + k) for k in range(SPLITS)]
+        copies = [split(image.data, image.valid, features.noise_model, features.noise_sigma, seed + k) for k in range(splits)]
         pairs[whole] = (copies, region)
     copies, region = pairs[whole]
     risks, estimates = [], []
@@ -465,25 +467,34 @@ def choose(
     pairs: dict[bool, tuple[list[SplitPair], tuple[slice, slice]]] = {}
     risks: dict[tuple[str, str], Risk] = {}
 
+    # Online (a per-frame budget) the selection is anytime: wall-clock time counts and one
+    # split is scored. Offline it is reproducible: the cost models' estimates count, so
+    # the same frame gets the same decision on a busy or an idle machine.
+    anytime = mode == "online" and budget_s is not None
+    splits = 1 if anytime else SPLITS
     scoring_started = time.perf_counter()  # the budget is for scoring; features are measured once
+    spent_estimate = 0.0
 
     def score(name: str, params: dict[str, Any]) -> None:
-        elapsed = time.perf_counter() - scoring_started
-        if scored and elapsed > selection_budget:
-            candidates.append(Candidate(name, params, f"skipped: selection budget spent ({elapsed:.2g} s)"))
+        nonlocal spent_estimate
+        spent = time.perf_counter() - scoring_started if anytime else spent_estimate
+        if scored and spent > selection_budget:
+            candidates.append(Candidate(name, params, f"skipped: selection budget spent ({spent:.2g} s)"))
             return
         method = methods[name]()
+        whole = bool(method.needs & {"symmetry", "geometry"})
+        side = min(SCORE_CROP, max(full_shape))
         try:
-            crop_side = min(SCORE_CROP, max(full_shape))
-            estimate = float(method.cost((crop_side, crop_side), method.validate(**params)))
+            estimate = 2 * splits * float(method.cost(full_shape if whole else (side, side), method.validate(**params)))
         except AsirpError:
             estimate = 0.0
-        if scored and elapsed + estimate > selection_budget:
+        if scored and spent + estimate > selection_budget:
             candidates.append(Candidate(name, params, f"skipped: estimated {estimate:.2g} s exceeds the remaining budget"))
             return
+        spent_estimate += estimate
         t0 = time.perf_counter()
         try:
-            entry = _score_one(name, params, image, work, features, family, scale, seed, pairs, blur_sigma)
+            entry = _score_one(name, params, image, work, features, family, scale, seed, pairs, blur_sigma, splits)
         except AsirpError as exc:
             candidates.append(Candidate(name, params, f"failed: {exc}"))
             return

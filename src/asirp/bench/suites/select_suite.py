@@ -146,7 +146,7 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
 
 
 def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
-    side, detector, n_stream = (256, 512, 10) if ctx.quick else (512, 1024, 40)
+    side, detector, n_stream = (256, 512, 20) if ctx.quick else (512, 1024, 100)
     offline = {
         f"AG175 10 µm map {side}², 50 counts": lambda: synth.mesh_grid_map("AG175", shape=(side, side), step_um=10,
                                                                          counts=50, seed=940).noisy,

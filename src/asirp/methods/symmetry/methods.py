@@ -386,7 +386,7 @@ class Bm3dAnscombe(Method):
         return Output(np.stack(out) if frame.is_stack else out[0])
 
     def cost(self, frame_shape: tuple[int, ...], params: Bm3dParams) -> float:
-        return 1e-4 * float(np.prod(frame_shape))
+        return 3.5e-5 * float(np.prod(frame_shape))  # 0.5 s for 128², one 2-core EPYC core
 
 
 def _anscombe_inverse(y: np.ndarray) -> np.ndarray:
