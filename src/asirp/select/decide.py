@@ -226,13 +226,28 @@ def _parameter_grid_order(grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [grid[middle], *grid[:middle], *grid[middle + 1 :]]
 
 
-def _one_se_choice(scored: list[Candidate], grid_order: list[dict[str, Any]]) -> Candidate:
+def _within_one_error(candidate: Candidate, best: Candidate, risks: dict[tuple[str, str], Risk], band: float = 1.0) -> bool:
+    """Whether ``candidate``'s score exceeds ``best``'s by at most ``band`` standard errors.
+
+    The standard error is that of the *paired* difference when both were scored on the
+    same splits (the noise of the copies, common to both scores, cancels; it is most of
+    either score's own standard error), else the best's own standard error.
+    """
+    if candidate.estimated_mse is None or best.estimated_mse is None:
+        return False
+    risk, best_risk = risks.get((candidate.method, _short(candidate.parameters))), risks.get((best.method, _short(best.parameters)))
+    if risk is not None and best_risk is not None and risk.terms.shape == best_risk.terms.shape:
+        excess, error = risk.difference(best_risk)
+        return excess <= band * error
+    return candidate.estimated_mse <= best.estimated_mse + band * (best.standard_error or 0.0)
+
+
+def _one_se_choice(scored: list[Candidate], grid_order: list[dict[str, Any]], risks: dict[tuple[str, str], Risk]) -> Candidate:
     """The most regularised admissible candidate (earliest in the grid) within one standard error of the best."""
     pool = [c for c in scored if c.admissible] or scored
     best = min(pool, key=lambda c: c.estimated_mse)
-    limit = best.estimated_mse + (best.standard_error or 0.0)
     ordered = sorted(pool, key=lambda c: grid_order.index(c.parameters) if c.parameters in grid_order else len(grid_order))
-    return next(c for c in ordered if c.estimated_mse <= limit)
+    return next(c for c in ordered if c is best or _within_one_error(c, best, risks))
 
 
 def _break_ties(
@@ -259,20 +274,12 @@ def _break_ties(
     if not best.admissible or best.estimated_mse is None:
         return best
     methods = registry()
-    best_risk = risks.get((best.method, _short(best.parameters)))
-
     # The identity must beat a restoration of the family the features chose clearly (two
     # standard errors); otherwise one standard error separates.
     band = IDENTITY_TIE_ERRORS if best.method == "identity" and family != "denoising" else 1.0
 
     def tied(candidate: Candidate) -> bool:
-        if not candidate.admissible or candidate.estimated_mse is None:
-            return False
-        risk = risks.get((candidate.method, _short(candidate.parameters)))
-        if risk is not None and best_risk is not None and risk.terms.shape == best_risk.terms.shape:
-            excess, error = risk.difference(best_risk)
-            return excess <= band * error
-        return candidate.estimated_mse <= best.estimated_mse + band * (best.standard_error or 0.0)
+        return candidate.admissible and _within_one_error(candidate, best, risks, band)
 
     def physics_key(candidate: Candidate) -> tuple[bool, bool, float]:
         identity = candidate.method == "identity"  # makes no noise-model assumption
@@ -520,7 +527,7 @@ def choose(
         return Decision("identity", {}, family, reasons, features, candidates, mode,
                         time.perf_counter() - started, features.kind)
     ordered_grids = {name: sorted(grids[name], key=lambda p: _grid_rank(methods[name], p)) for name in scored}
-    best_per_method = {name: _one_se_choice(entries, ordered_grids[name]) for name, entries in scored.items()}
+    best_per_method = {name: _one_se_choice(entries, ordered_grids[name], risks) for name, entries in scored.items()}
     ranking = sorted(best_per_method.values(), key=Candidate.rank_key)
     winner = _break_ties(ranking, risks, family, features.noise_model, reasons)
     inadmissible = [c.method for c in ranking if not c.admissible]
