@@ -36,7 +36,7 @@ from ...errors import AsirpError
 from ...frame import Frame
 from ...methods.base import get_method, registry
 from ...progress import quiet
-from ...select import Selector, choose
+from ...select import Decision, Selector, choose
 from ...select.decide import _parameter_grid
 from ...synth import SynthResult
 from ..harness import BenchContext, Row, register_suite
@@ -113,14 +113,7 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
     for case_name, make in ctx.track(list(cases(ctx.quick).items()), desc="cases"):
         result = make()
         noisy, truth = result.noisy, result.truth
-        t0 = time.perf_counter()
-        with quiet():
-            decision = choose(noisy, seed=ctx.seed)
-        select_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with quiet():
-            chosen = restore_with(noisy, decision)
-        run_s = time.perf_counter() - t0
+        decision, select_s, chosen, run_s = _decide_and_run(noisy, lambda frame: choose(frame, seed=ctx.seed))
         chosen_psnr = psnr(truth, chosen)
         families = {name: cls.family for name, cls in registry().items()}
         oracle = (decision.method, decision.parameters, chosen_psnr)
@@ -159,6 +152,18 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
     yield from _overhead_rows(ctx)
 
 
+def _decide_and_run(frame: Frame, decide: Callable[[Frame], Decision]) -> tuple[Decision, float, Frame, float]:
+    """The decision for ``frame``, the seconds it took, the restored frame and the seconds of the restoration."""
+    t0 = time.perf_counter()
+    with quiet():
+        decision = decide(frame)
+    select_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with quiet():
+        restored = restore_with(frame, decision)
+    return decision, select_s, restored, time.perf_counter() - t0
+
+
 def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
     side, detector, n_stream = (256, 512, 20) if ctx.quick else (512, 1024, 100)
     offline = {
@@ -168,30 +173,18 @@ def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
                                                                                 dose=2.0, seed=941).noisy,
     }
     for case, make in ctx.track(list(offline.items()), desc="overhead"):
-        frame = make()
-        t0 = time.perf_counter()
-        with quiet():
-            decision = choose(frame, seed=ctx.seed)
-        select_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with quiet():
-            restore_with(frame, decision)
-        run_s = time.perf_counter() - t0
-        yield {"case": f"overhead, offline: {case}", "kind": frame.kind, "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
+        decision, select_s, _, run_s = _decide_and_run(make(), lambda frame: choose(frame, seed=ctx.seed))
+        frame_kind = decision.kind
+        yield {"case": f"overhead, offline: {case}", "kind": frame_kind, "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
                "select_s": select_s, "run_s": run_s, "baseline": "chosen method run time", "overhead_ratio": select_s / run_s}
     budget = 1.0
     selector = Selector(budget_s=budget, mode="online")
     select_total = run_total = 0.0
     for seed in ctx.track(range(n_stream), desc="stream"):
         frame = synth.mesh_grid_map("AG175", shape=(side // 2, side // 2), step_um=25, counts=60, seed=950 + seed).noisy
-        t0 = time.perf_counter()
-        with quiet():
-            decision, _ = selector.decide(frame)
-        select_total += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with quiet():
-            restore_with(frame, decision)
-        run_total += time.perf_counter() - t0
+        decision, select_s, _, run_s = _decide_and_run(frame, lambda f: selector.decide(f)[0])
+        select_total += select_s
+        run_total += run_s
     yield {"case": f"overhead, online: stream of {n_stream} AG175 25 µm maps {side // 2}², budget {budget:g} s/frame",
            "kind": "xrf_map", "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
            "select_s": select_total, "run_s": run_total, "baseline": "chosen method run time (summed over the stream)",
