@@ -18,6 +18,8 @@ from .features import noise_sigma, representative_image
 
 #: A fingerprint level (mean or noise σ) changing by more than this factor triggers a new decision.
 DRIFT_FACTOR = 1.5
+#: Side (px) of the central region whose noise level the fingerprint measures.
+FINGERPRINT_SIDE = 128
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,14 @@ class Fingerprint:
 
     @classmethod
     def of(cls, frame: Frame) -> Fingerprint:
+        """The fingerprint of ``frame``: its mean and its noise level on the central
+        FINGERPRINT_SIDE² pixels (a few ms at most; drift detection compares like with like)."""
         image = representative_image(frame)
         values = image.data[image.valid]
-        return cls(frame.kind, frame.image_shape, float(values.mean()), noise_sigma(image.data, image.valid))
+        ny, nx = image.image_shape
+        y0, x0 = max(0, (ny - FINGERPRINT_SIDE) // 2), max(0, (nx - FINGERPRINT_SIDE) // 2)
+        centre = (slice(y0, y0 + FINGERPRINT_SIDE), slice(x0, x0 + FINGERPRINT_SIDE))
+        return cls(frame.kind, frame.image_shape, float(values.mean()), noise_sigma(image.data[centre], image.valid[centre]))
 
     def drifted_from(self, other: Fingerprint) -> str | None:
         """Why this fingerprint differs from ``other`` enough to decide again (None: it does not)."""
