@@ -99,6 +99,17 @@ def test_features_noise_model_and_blur():
     assert measure(smooth, blur=False).noise_model == "gaussian"
 
 
+def test_noise_model_of_images_that_are_not_counting_kinds():
+    """Integer projections spanning 120-1100 counts are Poisson (a global σ²/mean says 0.56);
+    a camera with a gain of 3 is not."""
+    phantom = synth.tomo_phantom(96, n_slices=24, seed=101)
+    projections = synth.tomo_projections(phantom, n_angles=12, beam_fwhm_px=3.0, photons=1000.0, seed=7).noisy
+    assert measure(projections, blur=False).noise_model == "poisson"
+    rng = np.random.default_rng(0)
+    camera = Frame((3 * rng.poisson(200, (128, 128))).astype(np.float32))
+    assert measure(camera, blur=False).noise_model == "gaussian"
+
+
 def test_blurred_map_gets_a_deconvolution_that_beats_the_raw_data():
     grid = synth.mesh_grid_map("AG175", shape=(96, 96), step_um=25, counts=60, seed=3)
     decision = choose(grid.noisy)
