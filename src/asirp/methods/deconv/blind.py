@@ -286,7 +286,7 @@ def blind_richardson_lucy(
     support = _support_shape(start, psf_size, inputs.data.shape[-2:])
     start = _fit_into(start, support)
     ops = get_backend(backend)
-    problem = _Problem(inputs, start, ops)
+    problem = _Problem(inputs, start, ops, spatial=False)
     updater = _FreePSF(problem, start, support, float(background), psf_iterations)
     rule = _stop_rule(stop, iterations, target, "Poisson deviance")
     tracker = _rl_run(problem, rule, background=float(background), damping=0.0, tv=0.0, accelerate=accelerate, track=track, psf_update=updater)

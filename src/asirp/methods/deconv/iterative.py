@@ -23,7 +23,7 @@ from ...errors import ParameterError
 from ...psf import validate_psf
 from ._backend import Backend, BackendName, get_backend
 from .noise import noise_variance as noise_variance_of
-from .operator import Convolution, PaddedDomain, psf_margin
+from .operator import blur_operator
 from .result import DeconvResult, Inputs, check_iterations, prepare_inputs
 from .stopping import (
     CrossValidation,
@@ -53,13 +53,17 @@ def _scale(inputs: Inputs) -> float:
 
 
 class _Problem:
-    """Padded data, weights and operator shared by the iterative methods."""
+    """Padded data, weights and operator shared by the iterative methods.
 
-    def __init__(self, inputs: Inputs, psf: np.ndarray, backend: Backend):
+    ``spatial=False`` forces the FFT operator (blind deconvolution changes the PSF on
+    the padded domain between iterations).
+    """
+
+    def __init__(self, inputs: Inputs, psf: np.ndarray, backend: Backend, *, spatial: bool = True):
         self.inputs = inputs
         self.backend = backend
-        self.domain = PaddedDomain(inputs.data.shape[-2:], psf_margin(psf))
-        self.blur = Convolution(self.domain, psf, backend)
+        self.blur = blur_operator(inputs.data.shape[-2:], psf, backend, spatial=spatial)
+        self.domain = self.blur.domain
         weights = self.domain.embed(inputs.valid)
         self.w = backend.asarray(weights)
         self.wy = backend.asarray(self.domain.embed(inputs.data) * weights)
@@ -83,7 +87,11 @@ class _Problem:
         """
         means = np.array([frame[mask].mean() for frame, mask in zip(self.inputs.data, self.inputs.valid)]) - offset
         level = np.maximum(means, 1e-3 * self.scale)[:, None, None].astype(np.float32)
-        return self.backend.asarray(np.broadcast_to(level, (level.shape[0], *self.domain.shape)))
+        # Zero outside the object's support: no data reach those points, and the
+        # result no longer depends on how far the FFT domain was rounded up.
+        start = np.zeros((level.shape[0], *self.domain.shape), dtype=np.float32)
+        start[(slice(None), *self.domain.support)] = level
+        return self.backend.asarray(start)
 
     def extended_start(self) -> Any:
         """Initial estimate of the least-squares methods: the data mirrored into the padding, masked pixels filled."""
@@ -411,6 +419,7 @@ def richardson_lucy(
     else:
         main_rule = _stop_rule(stop, iterations, target, "Poisson deviance")
     problem = _Problem(inputs, kernel, ops)
+    info["convolution"] = problem.blur.name
     tracker = _rl_run(problem, main_rule, **settings, track=track)
     return tracker.result(track, kernel, info)
 
@@ -496,7 +505,7 @@ def _least_squares(
     ops = get_backend(backend)
     problem = _Problem(inputs, kernel, ops)
     tracker = _least_squares_run(problem, rule, adjoint=adjoint, relaxation=relaxation, non_negative=non_negative, variance=variance)
-    info = {"backend": ops.name}
+    info = {"backend": ops.name, "convolution": problem.blur.name}
     if variance is not None:
         info["noise_variance"] = [float(v) for v in variance]
     return tracker.result(track and variance is not None, kernel, info)

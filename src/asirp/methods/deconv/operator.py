@@ -16,8 +16,16 @@ pixels. With ``H`` the (now harmlessly circular) convolution on the padded domai
 * least squares uses the residual ``w·(y - Hu)``.
 
 ``Hᵀw`` is the normalisation that keeps a flat field flat up to the edge and keeps
-masked pixels from darkening their neighbours. The transfer function (OTF) is
-computed once per call.
+masked pixels from darkening their neighbours.
+
+Two implementations of ``H`` share one interface (:func:`blur_operator` picks):
+
+* :class:`Convolution`: real FFTs with the transfer function (OTF) computed once, on
+  a domain rounded up to an FFT-friendly size; any PSF, numpy or torch (GPU).
+* :class:`SeparableConvolution`: for separable PSFs (a Gaussian beam with its axes
+  along the scan axes, the usual case) of up to :data:`SPATIAL_MAX_TAPS` taps, two 1-D
+  passes in real space by OpenCV's vectorised, multithreaded ``sepFilter2D``: 6-8x
+  cheaper than an FFT pair for a 17 x 17 PSF at 1024² (``asirp bench deconv``).
 
 References
 ----------
@@ -29,11 +37,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import scipy.fft
 
 from .._stack import fill_masked
 from ._backend import Backend
+
+#: Largest ``ky + kx`` (taps along both axes) of a separable PSF applied in real space.
+#: Measured on 1024² float32 with 2 cores: ``sepFilter2D`` costs 0.035-0.06 ns per
+#: pixel and tap, an FFT pair ~4 ms; the two meet near 65 taps per axis.
+SPATIAL_MAX_TAPS = 80
+#: Relative Frobenius residual of the rank-1 fit below which a PSF counts as separable
+#: (float32 round-off level: the two implementations then agree to float precision).
+SEPARABLE_TOLERANCE = 1e-6
 
 
 def padded_shape(image_shape: tuple[int, int], margin: tuple[int, int]) -> tuple[int, int]:
@@ -53,16 +70,28 @@ class PaddedDomain:
         ``(ny, nx)`` of one image.
     margin:
         Minimum padding on each side, in px, per axis.
+    fft_sizes:
+        Round the domain up to FFT-friendly sizes (FFT convolution); False keeps it at
+        exactly ``image + 2·margin`` (real-space convolution).
     """
 
-    def __init__(self, image_shape: tuple[int, int], margin: tuple[int, int]):
+    def __init__(self, image_shape: tuple[int, int], margin: tuple[int, int], fft_sizes: bool = True):
         self.image_shape = (int(image_shape[0]), int(image_shape[1]))
-        self.shape = padded_shape(self.image_shape, margin)
+        if fft_sizes:
+            self.shape = padded_shape(self.image_shape, margin)
+        else:
+            self.shape = (self.image_shape[0] + 2 * int(margin[0]), self.image_shape[1] + 2 * int(margin[1]))
         self.top = (self.shape[0] - self.image_shape[0]) // 2
         self.left = (self.shape[1] - self.image_shape[1]) // 2
         self.window = (
             slice(self.top, self.top + self.image_shape[0]),
             slice(self.left, self.left + self.image_shape[1]),
+        )
+        #: The object's support: the image and ``margin`` px around it, the only object
+        #: points that reach a measured pixel. An FFT-friendly domain is larger.
+        self.support = (
+            slice(self.top - int(margin[0]), self.top + self.image_shape[0] + int(margin[0])),
+            slice(self.left - int(margin[1]), self.left + self.image_shape[1] + int(margin[1])),
         )
         self._pads = (
             (0, 0),
@@ -121,6 +150,9 @@ class Convolution:
         Array backend doing the FFTs.
     """
 
+    #: How ``H`` is computed (recorded in the results' info).
+    name = "fft"
+
     def __init__(self, domain: PaddedDomain, psf: np.ndarray, backend: Backend):
         self.domain = domain
         self.backend = backend
@@ -149,3 +181,86 @@ class Convolution:
         spectrum = self.backend.rfft2(v)
         spectrum *= self.otf_conj
         return self.backend.irfft2(spectrum, self.domain.shape)
+
+
+def separable_factors(psf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """1-D kernels ``(ky, kx)`` with ``psf = outer(ky, kx)``, or None when the PSF is not separable.
+
+    The rank-1 part of the singular value decomposition; accepted when the rest holds
+    less than :data:`SEPARABLE_TOLERANCE` of the PSF's Frobenius norm. Axis-aligned
+    Gaussians (isotropic or not) are separable; rotated ellipses and measured PSFs
+    generally are not.
+    """
+    kernel = np.asarray(psf, dtype=np.float64)
+    left, singular, right = np.linalg.svd(kernel)
+    residual = float(np.sqrt(np.sum(singular[1:] ** 2)))
+    if residual > SEPARABLE_TOLERANCE * float(np.sqrt(np.sum(singular**2))):
+        return None
+    ky, kx = left[:, 0] * np.sqrt(singular[0]), right[0] * np.sqrt(singular[0])
+    if ky.sum() < 0:  # the SVD fixes the pair only up to a common sign
+        ky, kx = -ky, -kx
+    return ky, kx
+
+
+class SeparableConvolution:
+    """``H`` and ``Hᵀ`` for a separable PSF as two 1-D passes in real space (numpy arrays).
+
+    OpenCV's ``sepFilter2D`` is used because neither scipy.ndimage (float64 line
+    buffers, single-threaded: ~10x slower) nor torch (single-channel convolutions are
+    not what oneDNN optimises: ~30x slower) is fast here. Outside the domain the object
+    is zero, which is harmless for the same reason as the FFT's wrap-around: the
+    domain extends the image by the PSF half-size.
+
+    Parameters
+    ----------
+    domain:
+        The padded domain (built with ``fft_sizes=False``).
+    factors:
+        ``(ky, kx)`` from :func:`separable_factors`.
+    """
+
+    name = "separable"
+
+    def __init__(self, domain: PaddedDomain, factors: tuple[np.ndarray, np.ndarray]):
+        ky, kx = (np.ascontiguousarray(k, dtype=np.float32) for k in factors)
+        self.domain = domain
+        # sepFilter2D correlates: H (convolution) uses the flipped kernels, Hᵀ the kernels.
+        self._forward_kernels = (np.ascontiguousarray(kx[::-1]), np.ascontiguousarray(ky[::-1]))
+        self._adjoint_kernels = (kx, ky)
+        gain_y = np.abs(np.fft.rfft(factors[0], n=domain.shape[0])).max()
+        gain_x = np.abs(np.fft.rfft(factors[1], n=domain.shape[1])).max()
+        #: ``‖H‖² = max |OTF|²``: the step bound of gradient methods.
+        self.norm2 = float(gain_y * gain_x) ** 2
+
+    def forward(self, u: np.ndarray) -> np.ndarray:
+        """``H u``: blur (a new array)."""
+        return self._filter(u, *self._forward_kernels)
+
+    def adjoint(self, v: np.ndarray) -> np.ndarray:
+        """``Hᵀ v``: correlation with the PSF (a new array)."""
+        return self._filter(v, *self._adjoint_kernels)
+
+    @staticmethod
+    def _filter(stack: np.ndarray, kernel_x: np.ndarray, kernel_y: np.ndarray) -> np.ndarray:
+        out = np.empty_like(stack)
+        for frame, target in zip(stack, out):
+            cv2.sepFilter2D(frame, cv2.CV_32F, kernel_x, kernel_y, dst=target, borderType=cv2.BORDER_CONSTANT)
+        return out
+
+
+def blur_operator(
+    image_shape: tuple[int, int], psf: np.ndarray, backend: Backend, *, spatial: bool = True
+) -> Convolution | SeparableConvolution:
+    """The fastest exact ``H`` for ``psf`` on a padded domain around ``image_shape``.
+
+    Real space (:class:`SeparableConvolution`) for a separable PSF of at most
+    :data:`SPATIAL_MAX_TAPS` taps on the numpy backend when ``spatial`` allows it,
+    FFTs (:class:`Convolution`) otherwise (and always on torch/GPU, and when the PSF
+    will change: blind deconvolution). Both give the same result to float32 precision.
+    """
+    margin = psf_margin(psf)
+    if spatial and backend.name == "numpy" and psf.shape[0] + psf.shape[1] <= SPATIAL_MAX_TAPS:
+        factors = separable_factors(psf)
+        if factors is not None:
+            return SeparableConvolution(PaddedDomain(image_shape, margin, fft_sizes=False), factors)
+    return Convolution(PaddedDomain(image_shape, margin), psf, backend)
