@@ -273,6 +273,24 @@ def test_blind_gaussian_recovers_sigma_on_a_mesh_grid():
     assert profile[np.argmax(profile[:, 1]), 0] == pytest.approx(result.info["sigma_px"], rel=0.05)
 
 
+def test_blind_gaussian_warns_when_the_data_do_not_determine_the_blur():
+    from asirp.synth import mesh_grid_map
+
+    # AG300 at 25 µm steps: a pitch of 3.3 px, its harmonics beyond Nyquist. The power
+    # spectrum and the likelihood estimates disagree by more than 1.5x: the user is told,
+    # and the warning goes into the result (and the provenance notes).
+    grid = mesh_grid_map("AG300", shape=(64, 64), step_um=25.0, seed=0)
+    with pytest.warns(UserWarning, match="blur is poorly determined"):
+        result = blind_richardson_lucy(grid.noisy.data, iterations=3, backend="numpy")
+    assert "give the PSF" in result.info["warning"]
+    estimate = result.info["sigma_estimate"]
+    ratio = estimate["sigma_px"] / estimate["sigma_spectrum_px"]
+    assert max(ratio, 1 / ratio) > 1.5
+    # A grid whose blur the data do determine (AG175, as above) gets no warning.
+    clear = mesh_grid_map("AG175", shape=(64, 64), step_um=25.0, seed=3)
+    assert "warning" not in blind_richardson_lucy(clear.noisy.data, iterations=3, backend="numpy").info
+
+
 def test_blind_free_form_psf_keeps_its_constraints(noisy):
     result = blind_richardson_lucy(noisy, gaussian_psf(2.0), mode="free", iterations=10, psf_size=11, backend="numpy")
     assert result.psf.shape == (11, 11)

@@ -227,3 +227,17 @@ def test_estimate_gaussian_sigma_without_refinement_is_the_spectral_fit():
     # Data with negative values cannot be refined by a Poisson likelihood: said so.
     shifted = estimate_gaussian_sigma(image - image.mean(), refine=True)
     assert "negative" in shifted.method
+
+
+def test_sigma_estimate_disagreement_and_uncertainty():
+    from asirp.psf import UNCERTAIN_BLUR_FACTOR, SigmaEstimate
+
+    agree = SigmaEstimate(sigma=1.0, sigma_spectrum=1.2, method="likelihood")
+    assert agree.disagreement == pytest.approx(1.2) and not agree.uncertain
+    apart = SigmaEstimate(sigma=1.1, sigma_spectrum=4.0, method="likelihood")
+    assert apart.disagreement == pytest.approx(4.0 / 1.1) and apart.uncertain
+    assert SigmaEstimate(sigma=4.0, sigma_spectrum=1.1, method="likelihood").disagreement == pytest.approx(apart.disagreement)
+    # Only the spectral fit (no refinement): nothing to compare.
+    single = SigmaEstimate(sigma=2.0, sigma_spectrum=2.0, method="power spectrum")
+    assert single.disagreement is None and not single.uncertain
+    assert SigmaEstimate(sigma=UNCERTAIN_BLUR_FACTOR, sigma_spectrum=1.0, method="x").uncertain is False

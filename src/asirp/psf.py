@@ -423,6 +423,12 @@ def power_spectrum(image: ArrayLike, valid: ArrayLike | None = None) -> tuple[np
     return fy, fx, power
 
 
+#: When the power-spectrum and likelihood estimates of a blur width differ by more than
+#: this factor, the data determine the blur poorly (strongly periodic objects such as a
+#: mesh grid a few pixels in pitch, sub-pixel blur, little structure): give the PSF.
+UNCERTAIN_BLUR_FACTOR = 1.5
+
+
 @dataclass(frozen=True)
 class SigmaEstimate:
     """Result of :func:`estimate_gaussian_sigma`.
@@ -436,6 +442,20 @@ class SigmaEstimate:
     sigma_spectrum: float
     method: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def disagreement(self) -> float | None:
+        """Factor (≥ 1) between the final and the power-spectrum estimates; None when
+        only the spectrum was used (or an estimate is zero)."""
+        if self.sigma == self.sigma_spectrum or self.sigma <= 0 or self.sigma_spectrum <= 0:
+            return None
+        ratio = self.sigma / self.sigma_spectrum
+        return max(ratio, 1.0 / ratio)
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether the two estimates disagree by more than :data:`UNCERTAIN_BLUR_FACTOR`."""
+        return (self.disagreement or 1.0) > UNCERTAIN_BLUR_FACTOR
 
     def as_notes(self) -> dict[str, Any]:
         """JSON-serialisable summary for a history step."""

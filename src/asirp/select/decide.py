@@ -34,6 +34,7 @@ from ..errors import AsirpError
 from ..frame import Frame
 from ..methods.base import Method, registry
 from ..progress import quiet
+from ..psf import UNCERTAIN_BLUR_FACTOR
 from .features import Features, measure, representative_image
 from .split import Risk, SplitPair, full_dose_risk, split
 
@@ -58,7 +59,7 @@ MAX_NEGATIVE_FLUX = 0.01
 #: When the two blur estimators disagree by more than this factor the PSF is uncertain:
 #: PSF-based methods are then tuned only over the strongly regularised half of their
 #: search space (a wrong PSF makes every score favour over-deconvolution).
-MAX_BLUR_DISAGREEMENT = 1.5
+MAX_BLUR_DISAGREEMENT = UNCERTAIN_BLUR_FACTOR
 #: Standard errors by which the identity must beat a restoration of the family the
 #: features chose (deconvolution, super-resolution) to be preferred to it.
 IDENTITY_TIE_ERRORS = 2.0

@@ -129,9 +129,7 @@ def blur_width(image: Frame, refine: bool) -> tuple[float | None, str | None, fl
 
     nonnegative = bool((image.data[image.valid] >= 0).all())
     estimate = estimate_gaussian_sigma(image.data, image.valid, refine=refine and nonnegative)
-    ratio = estimate.sigma / estimate.sigma_spectrum if estimate.sigma > 0 and estimate.sigma_spectrum > 0 else None
-    disagreement = None if ratio is None or estimate.sigma == estimate.sigma_spectrum else max(ratio, 1.0 / ratio)
-    return float(estimate.sigma), str(estimate.method), disagreement
+    return float(estimate.sigma), str(estimate.method), estimate.disagreement
 
 
 #: The signal carries information up to the frequency where its power falls below

@@ -34,6 +34,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -274,6 +275,9 @@ def blind_richardson_lucy(
             backend=backend,
         )
         info.update(sigma_px=estimate.sigma, sigma_estimate=estimate.as_notes())
+        if estimate.uncertain:
+            info["warning"] = _uncertain_blur_warning(estimate, initial is not None)
+            warnings.warn(f"blind_richardson_lucy: {info['warning']}", UserWarning, stacklevel=2)
     if mode == "gaussian":
         assert estimate is not None
         kernel = validate_psf(gaussian_psf(estimate.sigma), inputs.data.shape)
@@ -294,6 +298,17 @@ def blind_richardson_lucy(
     info["psf_sigma_free_px"] = [float(s) for s in psf_second_moments(kernel)]
     info["backend"] = ops.name
     return tracker.result(track, kernel, info)
+
+
+def _uncertain_blur_warning(estimate: SigmaEstimate, started_from_psf: bool) -> str:
+    """Why the fitted width is not to be trusted, and what to do (recorded and shown to the user)."""
+    other = "the starting PSF" if started_from_psf else "the power spectrum"
+    return (
+        f"the blur is poorly determined by these data: the likelihood fit gives σ = {estimate.sigma:.3g} px, "
+        f"{other} σ = {estimate.sigma_spectrum:.3g} px (a factor {estimate.disagreement:.2g} apart). This happens "
+        "for strongly periodic objects a few pixels in pitch, sub-pixel blur or little structure, and a wrong "
+        "width over- or under-sharpens; give the PSF if it is known (beam_fwhm=, psf_sigma=, psf_file=)"
+    )
 
 
 def _support_shape(psf: np.ndarray, psf_size: int | None, image_shape: tuple[int, ...]) -> tuple[int, int]:
