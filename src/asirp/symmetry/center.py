@@ -22,6 +22,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from ..errors import InputError
+from ..filters import gaussian_filter
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def find_center(
         smooth_px = 1.5 if mean >= 1.0 else 3.0
     w = valid.astype(np.float64)
     # sqrt stabilises Poisson variance and tames SAXS dynamic range (1e4) so rings count.
-    num = ndimage.gaussian_filter(np.sqrt(counts), smooth_px, mode="constant")
-    den = ndimage.gaussian_filter(w, smooth_px, mode="constant")
+    num = gaussian_filter(np.sqrt(counts), smooth_px)
+    den = gaussian_filter(w, smooth_px)
     smooth = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-3)
     a = np.where(valid, smooth - smooth[valid].mean(), 0.0)
     if not np.any(np.abs(a) > 1e-12):

@@ -37,10 +37,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import scipy.fft
 
+from ...filters import separable_filter
 from .._stack import fill_masked
 from ._backend import Backend
 
@@ -205,9 +205,8 @@ def separable_factors(psf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 class SeparableConvolution:
     """``H`` and ``Hᵀ`` for a separable PSF as two 1-D passes in real space (numpy arrays).
 
-    OpenCV's ``sepFilter2D`` is used because neither scipy.ndimage (float64 line
-    buffers, single-threaded: ~10x slower) nor torch (single-channel convolutions are
-    not what oneDNN optimises: ~30x slower) is fast here. Outside the domain the object
+    Two 1-D passes of :func:`asirp.filters.separable_filter` (OpenCV's vectorised,
+    multithreaded ``sepFilter2D``). Outside the domain the object
     is zero, which is harmless for the same reason as the FFT's wrap-around: the
     domain extends the image by the PSF half-size.
 
@@ -244,7 +243,7 @@ class SeparableConvolution:
     def _filter(stack: np.ndarray, kernel_x: np.ndarray, kernel_y: np.ndarray) -> np.ndarray:
         out = np.empty_like(stack)
         for frame, target in zip(stack, out):
-            cv2.sepFilter2D(frame, cv2.CV_32F, kernel_x, kernel_y, dst=target, borderType=cv2.BORDER_CONSTANT)
+            separable_filter(frame, kernel_y, kernel_x, out=target)
         return out
 
 

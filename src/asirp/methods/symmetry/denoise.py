@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
+from ...filters import gaussian_filter
 from ...symmetry import Pairing, local_asymmetry
 from .inputs import partner_inputs
 
@@ -44,8 +44,8 @@ class Denoised:
 def smooth_own(data: np.ndarray, valid: np.ndarray, sigma: float = FALLBACK_SIGMA_PX) -> np.ndarray:
     """Mask-aware Gaussian average (normalised convolution): conserves counts over a region."""
     w = valid.astype(np.float32)
-    num = ndimage.gaussian_filter(np.where(valid, data, 0).astype(np.float32), sigma, mode="constant")
-    den = ndimage.gaussian_filter(w, sigma, mode="constant")
+    num = gaussian_filter(np.where(valid, data, 0).astype(np.float32), sigma)
+    den = gaussian_filter(w, sigma)
     return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
 
 

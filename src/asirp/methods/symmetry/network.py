@@ -27,8 +27,11 @@ that so that a pixel's own measurement never reaches its own output.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+from ...filters import separable_filter
 
 #: Input channels: signal, support (partner count or measured), own-pixel validity, log10 dose.
 IN_CHANNELS = 4
@@ -94,7 +97,19 @@ class CompactUNet(nn.Module):
         return torch.where(has > 0, value, smooth), smooth
 
     def _blur(self, x: torch.Tensor) -> torch.Tensor:
-        """Separable Gaussian blur of every channel (zero padding)."""
+        """Separable Gaussian blur of every channel (zero padding).
+
+        The input carries no gradient (it is data), so on the CPU each plane goes
+        through :func:`asirp.filters.separable_filter`: torch's CPU depthwise
+        convolution took 0.44 s for the two 1024² planes of one frame, OpenCV ~2 ms.
+        """
+        if x.device.type == "cpu" and not x.requires_grad:
+            taps = self.kernel.numpy()
+            planes = x.detach().contiguous().numpy()
+            out = np.empty_like(planes)
+            for plane, target in zip(planes.reshape(-1, *planes.shape[-2:]), out.reshape(-1, *out.shape[-2:])):
+                separable_filter(plane, taps, taps, out=target)
+            return torch.from_numpy(out)
         c = x.shape[1]
         rows = self.kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1)
         cols = self.kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1)
