@@ -73,3 +73,22 @@ def test_symmetry_network_blur_is_the_same_on_either_path():
     fast = net._blur(x)  # OpenCV on the CPU
     reference = net._blur(x.clone().requires_grad_(True)).detach()  # torch's convolutions
     torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_without_opencv_the_results_come_from_scipy(monkeypatch):
+    import asirp.filters as filters
+    from asirp.methods.deconv._backend import get_backend
+    from asirp.methods.deconv.operator import blur_operator
+    from asirp.psf import gaussian_psf
+
+    image = np.random.default_rng(2).random((33, 40)).astype(np.float32)
+    ky, kx = np.array([0.1, 0.2, 0.7]), np.array([0.5, 0.3, 0.2])
+    fast = {mode: separable_filter(image, ky, kx, mode=mode) for mode in BORDERS}
+    monkeypatch.setattr(filters, "cv2", None)
+    monkeypatch.setattr(filters, "FAST", False)
+    for mode, expected in fast.items():
+        slow = separable_filter(image, ky, kx, mode=mode)
+        assert slow.dtype == np.float32
+        np.testing.assert_allclose(slow, expected, rtol=1e-5, atol=1e-6)
+    # The deconvolutions then prefer FFTs to slow real-space passes.
+    assert blur_operator((64, 64), gaussian_psf(2.0), get_backend("numpy")).name == "fft"

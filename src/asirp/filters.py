@@ -8,24 +8,37 @@ CPU depthwise convolutions are not what oneDNN optimises (a 9-tap Gaussian over 
 multithreaded: ~1 ms for a 17-tap kernel at 1024². These functions wrap it with the
 kernel and boundary conventions of ``scipy.ndimage`` so they are drop-in replacements
 (equal to float32 round-off).
+
+OpenCV (the ``opencv-python-headless`` wheel) is a dependency, but an environment
+without a working ``cv2`` (a clash with a GUI ``opencv-python`` removed by hand, a
+platform without wheels) still works: the same results come from ``scipy.ndimage``,
+only slower, and :data:`FAST` is False so callers can prefer FFTs.
 """
 
 from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy import ndimage
 
 from .errors import ParameterError
 
-#: ``scipy.ndimage`` boundary modes and their OpenCV equivalents.
+try:
+    import cv2
+except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
+    cv2 = None
+
+#: Whether OpenCV's fast path is available.
+FAST = cv2 is not None
+#: ``scipy.ndimage`` boundary modes and their OpenCV codes (BORDER_CONSTANT, BORDER_REFLECT,
+#: BORDER_REFLECT_101, BORDER_REPLICATE).
 BORDERS = {
-    "constant": cv2.BORDER_CONSTANT,  # zeros outside
-    "reflect": cv2.BORDER_REFLECT,  # d c b a | a b c d
-    "mirror": cv2.BORDER_REFLECT_101,  # d c b | a b c d
-    "nearest": cv2.BORDER_REPLICATE,  # a a a | a b c d
+    "constant": 0,  # zeros outside
+    "reflect": 2,  # d c b a | a b c d
+    "mirror": 4,  # d c b | a b c d
+    "nearest": 1,  # a a a | a b c d
 }
 
 
@@ -67,9 +80,13 @@ def separable_filter(
         raise ParameterError("separable_filter kernels must have odd lengths (a central tap)")
     if mode not in BORDERS:
         raise ParameterError(f"unknown boundary mode {mode!r}; use one of {sorted(BORDERS)}")
-    depth = cv2.CV_32F if data.dtype == np.float32 else cv2.CV_64F
     if out is None:
         out = np.empty_like(data)
+    if cv2 is None:
+        rows = ndimage.correlate1d(data, kernels[1], axis=0, mode=mode)
+        ndimage.correlate1d(rows, kernels[0], axis=1, mode=mode, output=out)
+        return out
+    depth = cv2.CV_32F if data.dtype == np.float32 else cv2.CV_64F
     cv2.sepFilter2D(data, depth, kernels[0], kernels[1], dst=out, borderType=BORDERS[mode])
     return out
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from ... import filters
 from ...filters import separable_filter
 from .._stack import fill_masked
 from ._backend import Backend
@@ -253,12 +254,14 @@ def blur_operator(
     """The fastest exact ``H`` for ``psf`` on a padded domain around ``image_shape``.
 
     Real space (:class:`SeparableConvolution`) for a separable PSF of at most
-    :data:`SPATIAL_MAX_TAPS` taps on the numpy backend when ``spatial`` allows it,
-    FFTs (:class:`Convolution`) otherwise (and always on torch/GPU, and when the PSF
-    will change: blind deconvolution). Both give the same result to float32 precision.
+    :data:`SPATIAL_MAX_TAPS` taps on the numpy backend when ``spatial`` allows it and
+    OpenCV is there (:data:`asirp.filters.FAST`), FFTs (:class:`Convolution`) otherwise
+    (and always on torch/GPU, and when the PSF will change: blind deconvolution). Both
+    give the same result to float32 precision.
     """
     margin = psf_margin(psf)
-    if spatial and backend.name == "numpy" and psf.shape[0] + psf.shape[1] <= SPATIAL_MAX_TAPS:
+    small = psf.shape[0] + psf.shape[1] <= SPATIAL_MAX_TAPS
+    if spatial and filters.FAST and backend.name == "numpy" and small:
         factors = separable_factors(psf)
         if factors is not None:
             return SeparableConvolution(PaddedDomain(image_shape, margin, fft_sizes=False), factors)
