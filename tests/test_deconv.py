@@ -156,6 +156,35 @@ def test_discrepancy_stop_reaches_the_noise_level(noisy, psf):
     assert float(deviance_per_pixel) <= 1.0
 
 
+@pytest.mark.parametrize("count", [0, 1, 5, 63, 64, 65, 300])
+def test_binomial_half_is_an_exact_binomial_thinning(count):
+    from asirp.methods.deconv.stopping import binomial_half
+
+    draws = binomial_half(np.full(100_000, count), np.random.default_rng(count))
+    assert draws.dtype == np.int64 and draws.min() >= 0 and draws.max() <= count
+    # Binomial(k, 1/2): mean k/2, variance k/4 (5 standard errors).
+    assert abs(draws.mean() - count / 2) <= 5 * np.sqrt(count / 4 / draws.size) + 1e-12
+    if count:
+        assert draws.var() == pytest.approx(count / 4, rel=0.03)
+        # Symmetric about k/2: P(j) = P(k - j).
+        assert abs(np.mean(draws < count / 2) - np.mean(draws > count / 2)) < 0.01
+
+
+def test_binomial_split_halves_add_up_to_the_counts(psf):
+    from asirp.methods.deconv.stopping import binomial_split
+
+    counts = np.random.default_rng(4).poisson(30.0, (2, 40, 40)).astype(np.float32)
+    counts[0, 0, :5] = [0, 64, 65, 1000, 3]
+    valid = np.ones(counts.shape, bool)
+    valid[1, 10:12, 10:12] = False
+    first, second, gain = binomial_split(counts, valid, psf, seed=7)
+    np.testing.assert_array_equal(gain, [1.0, 1.0])
+    np.testing.assert_array_equal(first + second, np.where(valid, counts, 0))
+    assert first.min() >= 0 and second.min() >= 0
+    # Seeded: the same split again.
+    np.testing.assert_array_equal(binomial_split(counts, valid, psf, seed=7)[0], first)
+
+
 def test_split_stop_picks_an_intermediate_iteration_count(noisy, psf):
     result = richardson_lucy(noisy, psf, iterations=200, stop="split", backend="numpy")
     assert 1 <= result.iterations_used < 100
@@ -289,6 +318,20 @@ def test_blind_gaussian_warns_when_the_data_do_not_determine_the_blur():
     # A grid whose blur the data do determine (AG175, as above) gets no warning.
     clear = mesh_grid_map("AG175", shape=(64, 64), step_um=25.0, seed=3)
     assert "warning" not in blind_richardson_lucy(clear.noisy.data, iterations=3, backend="numpy").info
+
+
+def test_blur_fit_on_noise_free_data_reports_no_measurable_blur():
+    from asirp.methods.deconv.blind import MIN_LIKELIHOOD_GAIN, SIGMA_RANGE, fit_gaussian_sigma
+
+    # A noise-free smooth image: every σ predicts the other half equally well, so the
+    # maximum of the profile is chance; the fit must say so, not pick it.
+    y, x = np.mgrid[0:64, 0:64]
+    clean = (1000 + 100 * np.sin(x / 15.0) * np.cos(y / 17.0)).astype(np.float32)
+    for seed in (0, 1):
+        estimate = fit_gaussian_sigma(clean, seed=seed, backend="numpy")
+        assert estimate.sigma == pytest.approx(SIGMA_RANGE[0])
+        assert "no blur measurable" in estimate.method
+        assert estimate.details["likelihood_gain_nats"] < MIN_LIKELIHOOD_GAIN
 
 
 def test_blind_free_form_psf_keeps_its_constraints(noisy):
