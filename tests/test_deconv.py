@@ -156,20 +156,6 @@ def test_discrepancy_stop_reaches_the_noise_level(noisy, psf):
     assert float(deviance_per_pixel) <= 1.0
 
 
-@pytest.mark.parametrize("count", [0, 1, 5, 63, 64, 65, 300])
-def test_binomial_half_is_an_exact_binomial_thinning(count):
-    from asirp.methods.deconv.stopping import binomial_half
-
-    draws = binomial_half(np.full(100_000, count), np.random.default_rng(count))
-    assert draws.dtype == np.int64 and draws.min() >= 0 and draws.max() <= count
-    # Binomial(k, 1/2): mean k/2, variance k/4 (5 standard errors).
-    assert abs(draws.mean() - count / 2) <= 5 * np.sqrt(count / 4 / draws.size) + 1e-12
-    if count:
-        assert draws.var() == pytest.approx(count / 4, rel=0.03)
-        # Symmetric about k/2: P(j) = P(k - j).
-        assert abs(np.mean(draws < count / 2) - np.mean(draws > count / 2)) < 0.01
-
-
 def test_binomial_split_halves_add_up_to_the_counts(psf):
     from asirp.methods.deconv.stopping import binomial_split
 

@@ -241,3 +241,17 @@ def test_sigma_estimate_disagreement_and_uncertainty():
     single = SigmaEstimate(sigma=2.0, sigma_spectrum=2.0, method="power spectrum")
     assert single.disagreement is None and not single.uncertain
     assert SigmaEstimate(sigma=UNCERTAIN_BLUR_FACTOR, sigma_spectrum=1.0, method="x").uncertain is False
+
+
+def test_object_power_of_an_underflowed_fit_is_finite_or_inf_never_nan():
+    import warnings
+
+    from asirp.psf import SpectrumModel
+
+    f2 = np.array([[0.0, 0.01], [0.04, 0.25]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        empty = SpectrumModel(amplitude=0.0, slope=2.0, noise=1.0).object_power(f2)
+        normal = SpectrumModel(amplitude=2.0, slope=2.0, noise=1.0).object_power(f2)
+    assert np.isinf(empty[0, 0]) and np.all(empty.ravel()[1:] == 0)
+    assert np.isinf(normal[0, 0]) and normal[0, 1] == pytest.approx(200.0)

@@ -488,9 +488,11 @@ class SpectrumModel:
     sigma: float | None = None
 
     def object_power(self, f2: np.ndarray) -> np.ndarray:
-        """Object power ``A·|f|^-β`` at squared frequencies ``f2`` (cycles/px)²; the mean (f = 0) gets inf."""
-        with np.errstate(divide="ignore"):
-            return self.amplitude * np.power(f2, -0.5 * self.slope)
+        """Object power ``A·|f|^-β`` at squared frequencies ``f2`` (cycles/px)²; the mean (f = 0) gets inf
+        (also when the fitted amplitude underflowed to 0, where ``0·inf`` would be NaN)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            power = self.amplitude * np.power(f2, -0.5 * self.slope)
+        return np.where(f2 > 0, power, np.inf)
 
 
 def fit_power_spectrum(

@@ -28,6 +28,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 from scipy import ndimage
 
+from ..counts import binomial_half
+
 NoiseModel = Literal["poisson", "gaussian"]
 
 
@@ -66,7 +68,7 @@ def split(data: np.ndarray, valid: np.ndarray, noise_model: NoiseModel, sigma: f
     rng = np.random.default_rng(seed)
     if noise_model == "poisson":
         counts = np.where(valid, np.rint(data), 0).astype(np.int64)
-        a = rng.binomial(counts, 0.5)
+        a = binomial_half(counts, rng)
         return SplitPair(a.astype(np.float32), (counts - a).astype(np.float32), valid, "poisson", None, 2.0)
     noise = rng.standard_normal(data.shape).astype(np.float32) * np.float32(sigma)
     a = np.where(valid, data + noise, 0).astype(np.float32)

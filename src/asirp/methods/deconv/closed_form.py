@@ -135,7 +135,9 @@ def wiener(
             fy, fx, power = power_spectrum(frame, mask)
             model = fit_power_spectrum(fy, fx, power, transfer, noise_max=floor)
             models.append({"amplitude": model.amplitude, "slope": model.slope, "noise": model.noise})
-            ratios.append(model.noise / model.object_power(f2))
+            # Where no object power is left (the fitted amplitude underflowed), NSR = inf: the filter is 0.
+            power = model.object_power(f2)
+            ratios.append(np.divide(model.noise, power, out=np.full_like(power, np.inf), where=power > 0))
         info["spectrum"] = models
         nsr_map = np.stack(ratios)
     else:
