@@ -261,74 +261,70 @@ class RichardsonLucy(Method):
 
 
 # -- least squares --------------------------------------------------------------------
-class LandweberParams(PSFParams):
+class _LeastSquaresParams(PSFParams):
+    stop: Literal["fixed", "discrepancy"] = Field("fixed", description="fixed count, or the discrepancy principle")
+    backend: Backend = Field("auto", description="array backend")
+
+
+class LandweberParams(_LeastSquaresParams):
     iterations: int = Field(30, ge=1, le=20000, description="iterations (fixed), or the maximum for stop='discrepancy'")
     relaxation: float = Field(1.0, gt=0, lt=2, description="step in units of 1/‖H‖²")
     non_negative: bool = Field(True, description="project on non-negative values")
-    stop: Literal["fixed", "discrepancy"] = Field("fixed", description="fixed count, or the discrepancy principle")
-    backend: Backend = Field("auto", description="array backend")
 
 
-@register
-class Landweber(Method):
-    """Projected Landweber iteration (:func:`~asirp.methods.deconv.landweber`)."""
-
-    name = "landweber"
-    family = "deconvolution"
-    task = "least-squares deconvolution by projected (non-negative) Landweber iteration"
-    needs = frozenset({"psf"})
-    Parameters = LandweberParams
-    search_space = {"iterations": (10, 30, 100, 300)}
-    noise_models = frozenset({"gaussian"})
-
-    def process(self, frame: Frame, params: LandweberParams) -> Output:
-        kernel, psf_notes = resolve_psf(frame, params)
-        result = landweber(
-            frame.data, kernel, iterations=params.iterations, valid=frame.valid, relaxation=params.relaxation,
-            non_negative=params.non_negative, stop=params.stop, backend=params.backend,
-        )
-        return Output(result.image, notes={"psf": psf_notes, **_iteration_notes(result)})
-
-    def cost(self, frame_shape: tuple[int, ...], params: LandweberParams) -> float:
-        per_iteration = SECONDS_PER_PIXEL_ITERATION * _padded_pixels(frame_shape, _psf_margin(params))
-        return params.iterations * per_iteration + _estimation_cost(params, frame_shape)
-
-
-class VanCittertParams(PSFParams):
+class VanCittertParams(_LeastSquaresParams):
     iterations: int = Field(3, ge=1, le=1000, description="iterations (fixed), or the maximum for stop='discrepancy'")
     relaxation: float = Field(1.0, gt=0, lt=2, description="relaxation β of u ← u + β·w·(y − Hu)")
     non_negative: bool = Field(False, description="clip negative values after each step")
-    stop: Literal["fixed", "discrepancy"] = Field("fixed", description="fixed count, or the discrepancy principle")
-    backend: Backend = Field("auto", description="array backend")
 
 
-@register
-class VanCittert(Method):
-    """Van Cittert iteration with relaxation (:func:`~asirp.methods.deconv.van_cittert`)."""
+class _LeastSquaresIteration(Method):
+    """Shared wrapper of the iterative least-squares solvers (Gaussian noise)."""
 
-    name = "van_cittert"
     family = "deconvolution"
-    task = "van Cittert iterative deconvolution with relaxation (symmetric PSFs)"
     needs = frozenset({"psf"})
-    Parameters = VanCittertParams
-    search_space = {"iterations": (2, 4, 8, 16)}
     noise_models = frozenset({"gaussian"})
+    #: The solver (:func:`~asirp.methods.deconv.landweber` or ``van_cittert``).
+    solver: Any
+    #: Cost of one iteration relative to Richardson-Lucy's (FFT pairs per iteration / 2).
+    relative_cost: float = 1.0
 
-    def process(self, frame: Frame, params: VanCittertParams) -> Output:
+    def process(self, frame: Frame, params: LandweberParams | VanCittertParams) -> Output:
         kernel, psf_notes = resolve_psf(frame, params)
-        result = van_cittert(
+        result = type(self).solver(
             frame.data, kernel, iterations=params.iterations, valid=frame.valid, relaxation=params.relaxation,
             non_negative=params.non_negative, stop=params.stop, backend=params.backend,
         )
         return Output(result.image, notes={"psf": psf_notes, **_iteration_notes(result)})
 
-    def cost(self, frame_shape: tuple[int, ...], params: VanCittertParams) -> float:
-        # Two FFTs per iteration instead of four.
-        per_iteration = 0.5 * SECONDS_PER_PIXEL_ITERATION * _padded_pixels(frame_shape, _psf_margin(params))
+    def cost(self, frame_shape: tuple[int, ...], params: LandweberParams | VanCittertParams) -> float:
+        per_iteration = self.relative_cost * SECONDS_PER_PIXEL_ITERATION * _padded_pixels(frame_shape, _psf_margin(params))
         return params.iterations * per_iteration + _estimation_cost(params, frame_shape)
 
 
-# -- closed form ------------------------------------------------------------------------
+@register
+class Landweber(_LeastSquaresIteration):
+    """Projected Landweber iteration (:func:`~asirp.methods.deconv.landweber`)."""
+
+    name = "landweber"
+    task = "least-squares deconvolution by projected (non-negative) Landweber iteration"
+    Parameters = LandweberParams
+    search_space = {"iterations": (10, 30, 100, 300)}
+    solver = staticmethod(landweber)
+
+
+@register
+class VanCittert(_LeastSquaresIteration):
+    """Van Cittert iteration with relaxation (:func:`~asirp.methods.deconv.van_cittert`)."""
+
+    name = "van_cittert"
+    task = "van Cittert iterative deconvolution with relaxation (symmetric PSFs)"
+    Parameters = VanCittertParams
+    search_space = {"iterations": (2, 4, 8, 16)}
+    solver = staticmethod(van_cittert)
+    relative_cost = 0.5  # two FFTs (one blur) per iteration instead of four
+
+
 class WienerParams(PSFParams):
     nsr: float | None = Field(None, gt=0, description="constant noise-to-signal power ratio; None: estimated per frequency from the data")
 
