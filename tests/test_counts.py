@@ -25,3 +25,11 @@ def test_binomial_half_is_the_same_without_numpys_popcount(monkeypatch):
     fast = binomial_half(counts, np.random.default_rng(9))
     monkeypatch.delattr(np, "bitwise_count", raising=False)
     np.testing.assert_array_equal(binomial_half(counts, np.random.default_rng(9)), fast)
+
+
+def test_negative_counts_are_a_parameter_error():
+    from asirp.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="non-negative counts"):
+        binomial_half(np.array([3, -1, 2]), np.random.default_rng(0))
+    assert binomial_half(np.zeros((0,), int), np.random.default_rng(0)).shape == (0,)

@@ -196,3 +196,17 @@ def test_auto_records_the_decision_in_provenance():
     assert selection["method"] == restored.history[-1].method
     assert selection["reasons"] and selection["features"]["kind"] == "xrf_map"
     assert any(c["status"] == "scored" for c in selection["candidates"])
+
+
+def test_quick_noise_sigma_measures_the_noise_on_a_sloped_edged_image():
+    from asirp.select.features import quick_noise_sigma
+
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:128, 0:128]
+    signal = 50.0 + 0.5 * x + 200.0 * (x > 64)  # a slope and a sharp edge
+    valid = np.ones(signal.shape, bool)
+    valid[:, 30:33] = False  # a masked column gap breaks no triple into fake edges
+    for sigma in (0.5, 3.0, 12.0):
+        noisy = signal + rng.normal(0.0, sigma, signal.shape)
+        assert quick_noise_sigma(noisy, valid) == pytest.approx(sigma, rel=0.06)
+    assert np.isnan(quick_noise_sigma(signal, np.zeros(signal.shape, bool)))

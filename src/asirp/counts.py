@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ParameterError
+
 #: Counts up to this many photons are thinned with one random 64-bit word each.
 _WORD_BITS = 64
 #: Number of ones in each byte value (popcount when numpy has no ``bitwise_count``).
@@ -32,6 +34,8 @@ def binomial_half(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     (0.6 s against 0.06-0.2 s for a 2048² map). Larger counts use ``Generator.binomial``.
     """
     k = np.asarray(counts, dtype=np.int64)
+    if k.size and k.min() < 0:
+        raise ParameterError(f"binomial thinning needs non-negative counts, got a minimum of {int(k.min())}")
     words = rng.bit_generator.random_raw(k.size).reshape(k.shape)
     # In place where possible: every fresh 8-byte-per-pixel array costs page faults.
     mask = np.minimum(k, _WORD_BITS - 1).astype(np.uint64)

@@ -70,6 +70,27 @@ def noise_sigma(data: np.ndarray, valid: np.ndarray) -> float:
     return float(estimate_sigma(filled.astype(np.float64)))
 
 
+def _second_differences(data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row second differences ``d = (2x_j − x_{j−1} − x_{j+1})/√6``, the centre values ``x_j``
+    and where all three pixels are measured. Where the signal is locally linear, ``d`` has
+    the local noise variance and zero mean."""
+    x = np.asarray(data, dtype=np.float64)
+    centre = x[:, 1:-1]
+    second = (2.0 * centre - x[:, :-2] - x[:, 2:]) / math.sqrt(6.0)
+    return second, centre, valid[:, 1:-1] & valid[:, :-2] & valid[:, 2:]
+
+
+def quick_noise_sigma(data: np.ndarray, valid: np.ndarray) -> float:
+    """Noise standard deviation as 1.4826·median|d| of the row second differences.
+
+    A few times cheaper than :func:`noise_sigma` (no wavelet transform, no median fill)
+    and robust to edges in the same way; used where the estimate is compared only with
+    itself (a stream's drift check). NaN when no three neighbours are measured.
+    """
+    second, _, usable = _second_differences(data, valid)
+    return float(1.4826 * np.median(np.abs(second[usable]))) if usable.any() else float("nan")
+
+
 def poisson_dispersion(data: np.ndarray, valid: np.ndarray) -> float:
     """Noise variance over the local mean (1 for Poisson counts, the gain for a camera).
 
@@ -79,10 +100,8 @@ def poisson_dispersion(data: np.ndarray, valid: np.ndarray) -> float:
     Local, so it holds for signal-dependent noise over a wide range of levels (a
     projection from 120 to 1100 counts), where a global σ²/mean does not.
     """
-    x = np.asarray(data, dtype=np.float64)
-    centre = x[:, 1:-1]
-    second = (2.0 * centre - x[:, :-2] - x[:, 2:]) / math.sqrt(6.0)
-    usable = valid[:, 1:-1] & valid[:, :-2] & valid[:, 2:] & (centre > 0)
+    second, centre, usable = _second_differences(data, valid)
+    usable &= centre > 0
     if not usable.any():
         return float("inf")
     return float(np.median(second[usable] ** 2 / centre[usable]) / CHI2_1_MEDIAN)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..frame import Frame
 from .decide import Decision, Mode, choose
-from .features import noise_sigma, representative_image
+from .features import quick_noise_sigma, representative_image
 
 #: A fingerprint level (mean or noise σ) changing by more than this factor triggers a new decision.
 DRIFT_FACTOR = 1.5
@@ -40,7 +40,7 @@ class Fingerprint:
         ny, nx = image.image_shape
         y0, x0 = max(0, (ny - FINGERPRINT_SIDE) // 2), max(0, (nx - FINGERPRINT_SIDE) // 2)
         centre = (slice(y0, y0 + FINGERPRINT_SIDE), slice(x0, x0 + FINGERPRINT_SIDE))
-        return cls(frame.kind, frame.image_shape, float(values.mean()), noise_sigma(image.data[centre], image.valid[centre]))
+        return cls(frame.kind, frame.image_shape, float(values.mean()), quick_noise_sigma(image.data[centre], image.valid[centre]))
 
     def drifted_from(self, other: Fingerprint) -> str | None:
         """Why this fingerprint differs from ``other`` enough to decide again (None: it does not)."""
