@@ -334,6 +334,151 @@ def test_nexus_detector_pixel_mask_and_saturation_value(tmp_path):
     assert frame.meta["mask_sources"]["pixel_mask"] == NY
 
 
+# NXdetector pixel_mask bits (NeXus base class NXdetector).
+GAP, DEAD, NOISY, VIRTUAL = 1, 2, 16, 2**31
+REAL_LAMBDA = Path("/work/shared/data/diffraction/lambda_m2")
+
+
+def _lambda_file(path: Path, *, n_frames: int = 3, flatfield: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A file in the layout of Lambda (and Eiger/PILATUS NeXus writers): no NXdata, the frames in
+    /entry/instrument/detector/data, one (1, ny, nx) pixel mask and flat field for all frames."""
+    data = np.random.default_rng(7).poisson(0.5, size=(n_frames, NY, NX)).astype(np.int16)
+    data[:, :, 5] = -1  # a gap column, also flagged in the pixel mask
+    data[1, 2, 3] = 4095  # saturated
+    data[2, 9, 9] = 5000  # above saturation
+    pixel_mask = np.zeros((1, NY, NX), dtype=np.uint32)
+    pixel_mask[0, :, 5] = GAP
+    pixel_mask[0, 3, 7] = DEAD
+    pixel_mask[0, 6, 1] = NOISY | DEAD
+    pixel_mask[0, 10, 10:12] = VIRTUAL
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        instrument = entry.create_group("instrument")
+        instrument.attrs["NX_class"] = "NXinstrument"
+        detector = instrument.create_group("detector")
+        detector.attrs["NX_class"] = "NXdetector"
+        detector.create_dataset("data", data=data, chunks=(1, NY, NX), compression="gzip")
+        detector["pixel_mask"] = pixel_mask
+        detector["flatfield"] = (np.full((1, NY, NX), 1.02, np.float32) if flatfield is None else flatfield)
+        detector["saturation_value"] = np.array([4095], dtype=np.uint32)
+        detector["count_time"] = np.array([100.0])
+        detector["count_time"].attrs["units"] = "millisecond"
+        for axis in ("x", "y"):
+            detector[f"{axis}_pixel_size"] = np.array([55.0])
+            detector[f"{axis}_pixel_size"].attrs["units"] = "micrometer"
+        detector["flatfield_applied"] = np.array([0], dtype=np.int8)
+        detector["pixel_mask_applied"] = np.array([0], dtype=np.int8)
+        detector["type"] = np.array([b"photon counting"], dtype=object)
+        detector["description"] = np.array([b"Lambda"], dtype=object)
+        collection = detector.create_group("collection")
+        collection.attrs["NX_class"] = "NXcollection"
+        collection["error_code"] = np.zeros(n_frames, dtype=np.int32)
+    return data, pixel_mask
+
+
+def test_nxdetector_data_is_the_image_when_there_is_no_nxdata(tmp_path, recwarn):
+    path = tmp_path / "lambda_m2_part00000.nxs"
+    data, pixel_mask = _lambda_file(path)
+    frame = asirp.io.open(path)
+    assert not [w for w in recwarn if "ignoring mask" in str(w.message)]
+    assert frame.meta["dataset"] == "/entry/instrument/detector/data"
+    assert frame.meta["format"] == "nexus" and frame.shape == (3, NY, NX)
+    # the (1, ny, nx) pixel mask applies to every frame; -1 and >= saturation_value are masked too
+    expected = (pixel_mask == 0) & (data >= 0) & (data < 4095)
+    np.testing.assert_array_equal(frame.valid, expected)
+    assert frame.meta["mask_sources"] == {
+        "pixel_mask": 3 * int((pixel_mask != 0).sum()),
+        "negative_sentinel": 3 * NY,
+        "saturation": 2,
+    }
+    assert frame.meta["pixel_mask_reasons"] == {"gap": NY, "dead": 2, "noisy": 1, "virtual": 2}
+    assert frame.meta["saturation"] == 4095 and frame.meta["exposure_time_s"] == pytest.approx(0.1)
+    assert frame.pixel_size == PixelSize(55.0, 55.0, "um")
+    assert frame.meta["flatfield"].shape == (NY, NX) and frame.meta["flatfield"][0, 0] == np.float32(1.02)
+    assert frame.meta["flatfield_dataset"] == "/entry/instrument/detector/flatfield"
+    assert frame.meta["flatfield_applied"] is False and frame.meta["pixel_mask_applied"] is False
+    assert frame.meta["detector_type"] == "photon counting" and frame.meta["detector_description"] == "Lambda"
+    np.testing.assert_array_equal(frame.data, np.where(expected, data, 0).astype(np.float32))  # never flat-fielded
+    info = asirp.io.file_info(path)
+    assert info["pixel_mask_reasons"]["gap"] == NY and info["dataset"] == "/entry/instrument/detector/data"
+    json.dumps(info)
+    # the explicit path gives the same frame, without the (1, ny, nx) mask warning of old
+    explicit = asirp.io.open(f"{path}::/entry/instrument/detector/data")
+    np.testing.assert_array_equal(explicit.valid, frame.valid)
+
+
+def test_nxdetector_all_nan_flatfield_is_noted_not_kept_and_big_meta_arrays_are_not_saved_as_json(tmp_path):
+    path = tmp_path / "nan_flat.nxs"
+    _lambda_file(path, flatfield=np.full((1, NY, NX), np.nan, np.float32))
+    frame = asirp.io.open(path)
+    assert "flatfield" not in frame.meta and "NaN" in frame.meta["flatfield_note"]
+    wide = tmp_path / "wide.nxs"
+    ny, nx = 40, 40
+    with h5py.File(wide, "w") as f:
+        detector = f.create_group("entry/instrument/detector")
+        f["entry"].attrs["NX_class"] = "NXentry"
+        f["entry/instrument"].attrs["NX_class"] = "NXinstrument"
+        detector.attrs["NX_class"] = "NXdetector"
+        detector["data"] = np.ones((ny, nx), np.int32)
+        detector["flatfield"] = np.ones((ny, nx), np.float32)
+    frame = asirp.io.open(wide)
+    assert frame.meta["flatfield"].shape == (ny, nx)
+    saved = asirp.io.save(frame, tmp_path / "saved.nxs")
+    with h5py.File(saved) as f:
+        assert "flatfield" in list(f["entry/meta"].attrs["dropped_keys"])
+        assert "flatfield" not in json.loads(f["entry/meta/data"].asstr()[()])
+    assert asirp.io.open(saved).meta["flatfield_dataset"] == "/entry/instrument/detector/flatfield"
+
+
+def test_pixel_mask_with_leading_axis_of_one_applies_to_a_single_image(tmp_path):
+    path = tmp_path / "single.nxs"
+    data = counts(seed=8)
+    mask = np.zeros((1, NY, NX), dtype=np.int32)
+    mask[0, 0, :] = -(2**31)  # bit 31 (virtual pixel) of a signed mask
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        detector = entry.create_group("instrument/detector")
+        detector.attrs["NX_class"] = "NXdetector"
+        detector["data"] = data
+        detector["pixel_mask"] = mask
+        detector["count_time"] = 2.0  # seconds: the NeXus default unit
+    frame = asirp.io.open(path)
+    assert frame.shape == (NY, NX) and not frame.valid[0].any() and frame.valid[1:].all()
+    assert frame.meta["pixel_mask_reasons"] == {"virtual": NX}
+    assert frame.meta["exposure_time_s"] == 2.0
+
+
+def test_several_nxdetector_data_fields_are_listed(tmp_path):
+    path = tmp_path / "two.nxs"
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        for name in ("module1", "module2"):
+            detector = entry.create_group(f"instrument/{name}")
+            detector.attrs["NX_class"] = "NXdetector"
+            detector["data"] = counts(shape=(2, NY, NX))
+    with pytest.raises(InputError, match="several NXdetector data fields") as info:
+        asirp.io.open(path)
+    assert "/entry/instrument/module1/data" in str(info.value) and "/entry/instrument/module2/data" in str(info.value)
+    assert asirp.io.open(f"{path}::/entry/instrument/module2/data").shape == (2, NY, NX)
+
+
+@pytest.mark.skipif(not REAL_LAMBDA.is_dir(), reason="real Lambda series (/work/shared/data) not available")
+def test_real_lambda_nexus_file_opens_as_a_masked_stack():
+    path = sorted(REAL_LAMBDA.glob("*.nxs"))[0]
+    frame = asirp.io.open(path)
+    assert frame.shape == (10, 516, 1554) and frame.meta["dataset"] == "/entry/instrument/detector/data"
+    reasons = frame.meta["pixel_mask_reasons"]
+    assert reasons["gap"] > 0 and reasons["virtual"] > 0
+    assert frame.meta["saturation"] == 4095 and frame.meta["exposure_time_s"] == pytest.approx(0.1)
+    assert frame.pixel_size == PixelSize(55.0, 55.0, "um")
+    with h5py.File(path) as f:
+        stored = f["entry/instrument/detector/pixel_mask"][0]
+    assert frame.meta["mask_sources"]["pixel_mask"] == 10 * int(np.count_nonzero(stored))
+    assert not frame.valid[:, stored != 0].any()  # one mask for every frame
+    assert (frame.data[frame.valid] >= 0).all() and frame.data.max() < 4095
 def test_nexus_pixel_size_from_axis_datasets(tmp_path):
     path = tmp_path / "axes.nxs"
     with h5py.File(path, "w") as f:

@@ -210,3 +210,87 @@ def test_quick_noise_sigma_measures_the_noise_on_a_sloped_edged_image():
         noisy = signal + rng.normal(0.0, sigma, signal.shape)
         assert quick_noise_sigma(noisy, valid) == pytest.approx(sigma, rel=0.06)
     assert np.isnan(quick_noise_sigma(signal, np.zeros(signal.shape, bool)))
+
+
+# -- very sparse real-like frames: a result or a one-line AsirpError, never another exception ------
+
+#: Parameters that keep the slow learned methods to a second or two on these tiny frames.
+_CHEAP = {"zssr": {"max_iterations": 20, "time_budget_s": 2.0, "ensemble": False}, "noise2self": {"steps": 10}}
+
+
+def _sparse_frames() -> dict[str, Frame]:
+    rng = np.random.default_rng(15)
+    spots = np.zeros((96, 96), np.float32)
+    spots[20, 30], spots[70, 50], spots[40, 80] = 50, 80, 30
+    powder = synth.diffraction_frame("powder", shape=(96, 96), dose=0.005, mask="gaps", seed=15).noisy
+    return {
+        # 0.005 counts/px, no geometry: the selector's split copies hold a few counts each
+        "poisson 0.005/px": Frame(rng.poisson(0.005, (128, 128)).astype(np.float32), kind="diffraction"),
+        "three bright spots": Frame(spots, kind="diffraction"),
+        "powder 0.005/px with PONI": powder,
+        "stack of 0.005/px frames": Frame(rng.poisson(0.005, (3, 64, 64)).astype(np.float32), kind="diffraction"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_sparse_frames()))
+def test_auto_on_very_sparse_frames_restores_or_refuses_in_one_line(name):
+    """The Lambda frame of issue 15 (0.004 counts/px) crashed auto with IndexError: a NaN beam centre cast to int."""
+    frame = _sparse_frames()[name]
+    try:
+        restored = asirp.restore(frame, "auto")
+    except asirp.AsirpError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert restored.shape == frame.shape and np.isfinite(restored.data).all()
+
+
+@pytest.mark.parametrize("name", list(_sparse_frames()))
+def test_every_method_on_very_sparse_frames_restores_or_refuses_in_one_line(name):
+    from asirp.methods.base import registry
+
+    frame = _sparse_frames()[name]
+    for method in registry():
+        try:
+            restored = asirp.restore(frame, method, **_CHEAP.get(method, {}))
+        except asirp.AsirpError as exc:
+            assert "\n" not in str(exc), method
+        else:
+            assert np.isfinite(restored.data[restored.valid]).all(), method
+
+
+def test_a_stack_whose_middle_image_is_masked_is_decided_on_a_measured_one():
+    rng = np.random.default_rng(16)
+    data = rng.poisson(5.0, (3, 64, 64)).astype(np.float32)
+    valid = np.ones(data.shape, bool)
+    valid[1] = False
+    frame = Frame(np.where(valid, data, 0), valid, kind="diffraction")
+    from asirp.select.features import representative_image
+
+    np.testing.assert_array_equal(representative_image(frame).data, data[0])  # nearest measured image
+    decision = choose(frame)  # was "every pixel is masked: nothing to restore"
+    assert decision.features.counts_per_pixel == pytest.approx(5.0, rel=0.05)
+    try:
+        restored = asirp.restore(frame, "auto")
+    except asirp.AsirpError as exc:  # the chosen method may still refuse the stack as a whole
+        assert "\n" not in str(exc)
+    else:
+        assert restored.shape == data.shape
+
+
+def test_radial_profile_of_an_all_zero_image_is_empty():
+    from asirp.select.kind import radial_profile
+
+    r2, profile = radial_profile(np.zeros((32, 32)), np.ones((32, 32), bool))
+    assert r2 == 0.0 and isinstance(profile, np.ndarray) and profile.size == 0
+
+
+def test_score_region_of_a_heavily_masked_frame_is_its_best_covered_window():
+    from asirp.select.decide import SCORE_CROP, _score_region
+
+    rng = np.random.default_rng(17)
+    side = 2 * SCORE_CROP
+    valid = np.zeros((side, side), bool)
+    valid[:, side - SCORE_CROP // 2 :] = True  # only a strip is measured: no window is 90 % measured
+    frame = Frame(np.where(valid, rng.poisson(3.0, (side, side)), 0).astype(np.float32), valid, kind="diffraction")
+    rows, cols = _score_region(frame, whole=False)
+    assert cols.stop == side and valid[rows, cols].mean() == pytest.approx(0.5)  # was the empty top-left corner

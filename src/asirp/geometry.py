@@ -140,6 +140,19 @@ class Geometry:
                 source,
             )
 
+    def cropped(self, origin: tuple[int, int], shape: tuple[int, int]) -> Geometry:
+        """The geometry of the ``shape`` window of the detector starting at pixel ``origin`` ``(y, x)``.
+
+        The point of normal incidence moves by the offset times the pixel size;
+        distance, rotations and wavelength stay (a crop does not move the detector).
+        """
+        ai = self.integrator
+        pixel1, pixel2 = float(ai.detector.pixel1), float(ai.detector.pixel2)
+        return Geometry.from_params(dist=float(ai.dist), poni1=float(ai.poni1) - origin[0] * pixel1,
+                                    poni2=float(ai.poni2) - origin[1] * pixel2, wavelength=float(ai.wavelength or 0.0) or None,
+                                    pixel1=pixel1, pixel2=pixel2, rot1=float(ai.rot1), rot2=float(ai.rot2),
+                                    rot3=float(ai.rot3), max_shape=(int(shape[0]), int(shape[1])))
+
     def beam_center_px(self) -> tuple[float, float]:
         """Direct-beam position ``(y, x)`` in pixels (pyFAI's Fit2D centre)."""
         fit2d = self.integrator.getFit2D()

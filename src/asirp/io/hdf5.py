@@ -7,16 +7,34 @@ Which dataset is the image:
 2. else the NeXus default chain: root ``@default`` -> NXentry ``@default`` -> NXdata
    ``@signal``;
 3. else the one NXdata with a ``@signal`` among the NXentry groups;
-4. else the one 2-D or 3-D dataset of the file, not counting datasets that describe the
+4. else the ``data`` field of the NXdetector (detector writers such as Lambda, Eiger
+   and PILATUS store the frames as ``/entry/instrument/detector/data`` without an
+   NXdata group); several detectors with data are an error listing them;
+5. else the one 2-D or 3-D dataset of the file, not counting datasets that describe the
    instrument (NXinstrument, NXdetector: pixel masks, flat fields...) or a process;
-5. else an :class:`~asirp.errors.InputError` listing the candidates.
+6. else an :class:`~asirp.errors.InputError` listing the candidates.
 
-Around the image the reader collects what the file says about it: the detector
-``pixel_mask`` (NeXus NXdetector or Eiger ``detectorSpecific``), asirp's NXdata
-``mask``, the saturation (``saturation_value`` or Eiger
-``countrate_correction_count_cutoff``), pixel size, exposure time, and for files asirp
-wrote the kind, geometry, metadata and history (:mod:`asirp.io.nexus`). Files are
-opened read-only.
+Around the image the reader collects what the file says about it:
+
+* the detector ``pixel_mask`` (NeXus NXdetector or Eiger ``detectorSpecific``), of the
+  image shape, the data shape, or the image shape with a leading axis of 1 (Lambda,
+  Eiger: one mask for every frame). Its bits are those NXdetector defines (bit 0 gap,
+  1 dead, 2 under-responding, 3 over-responding, 4 noisy, 6 part of a cluster, 8 user
+  mask, 31 virtual pixel, others undefined): any set bit masks the pixel, and the
+  number of pixels flagged by each reason goes to ``meta["pixel_mask_reasons"]``;
+* asirp's NXdata ``mask``;
+* the saturation (``saturation_value`` or Eiger ``countrate_correction_count_cutoff``):
+  pixels at or above it are masked;
+* pixel size (``x_pixel_size``, ``y_pixel_size`` with their ``@units``), exposure time
+  (``count_time`` with its ``@units``, in ``meta["exposure_time_s"]``);
+* the ``flatfield`` (kept, not applied: a flat-field correction would break the Poisson
+  statistics of the counts): ``meta["flatfield_dataset"]`` and, when it holds finite
+  values, the array of the image shape in ``meta["flatfield"]``; the detector's own
+  ``*_applied`` flags (``flatfield_applied``, ``pixel_mask_applied``,
+  ``countrate_correction_applied``) and its ``type`` and ``description`` go to ``meta``;
+* for files asirp wrote, the kind, geometry, metadata and history (:mod:`asirp.io.nexus`).
+
+Files are opened read-only.
 """
 
 from __future__ import annotations
@@ -29,7 +47,7 @@ import hdf5plugin  # noqa: F401  (registers the compression filters of detector 
 import numpy as np
 
 from ..errors import InputError
-from . import nexus
+from . import masks, nexus
 from .raw import RawImage, check_image_layout
 
 # Groups whose datasets are descriptions or calibrations (pixel masks, flat fields,
@@ -37,7 +55,19 @@ from .raw import RawImage, check_image_layout
 _NOT_IMAGE_CLASSES = frozenset({"NXinstrument", "NXdetector", "NXprocess", "NXnote", "NXsample"})
 _PIXEL_MASK_FIELDS = ("pixel_mask", "detectorSpecific/pixel_mask")
 _SATURATION_FIELDS = ("saturation_value", "detectorSpecific/countrate_correction_count_cutoff")
+_FLATFIELD_FIELDS = ("flatfield", "detectorSpecific/flatfield")
+#: NXdetector flags saying what the detector software already did to the data.
+_APPLIED_FLAGS = ("flatfield_applied", "pixel_mask_applied", "countrate_correction_applied")
+#: NXdetector text fields worth keeping (``type``: "photon counting", "CCD"...).
+_DETECTOR_TEXT = {"type": "detector_type", "description": "detector_description"}
 _MAX_LISTED = 20
+#: Seconds per unit of NXdetector ``count_time`` (NeXus default unit: seconds).
+_TIME_UNITS = {
+    "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0,
+    "ms": 1e-3, "msec": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3,
+    "us": 1e-6, "µs": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6,
+    "ns": 1e-9, "nanosecond": 1e-9, "nanoseconds": 1e-9,
+}  # fmt: skip
 
 
 # -- which dataset ---------------------------------------------------------------------------
@@ -155,6 +185,22 @@ def _named_dataset(handle: h5py.File, name: str, path: Path) -> Found:
     )
 
 
+def _detector_datasets(handle: h5py.File) -> list[Found]:
+    """The 2-D or 3-D ``data`` fields of the NXdetector groups (and plain ``instrument/detector``)."""
+    found: list[Found] = []
+    for entry in handle.values():
+        if not isinstance(entry, h5py.Group):
+            continue
+        for detector in _detectors(entry):
+            try:
+                field = detector.get("data")
+            except (KeyError, OSError):  # an external link to a missing file
+                continue
+            if isinstance(field, h5py.Dataset) and field.ndim in (2, 3):
+                found.append((_join(detector, "data"), field))
+    return found
+
+
 def find_image_dataset(handle: h5py.File, name: str | None, path: Path) -> Found:
     """The image dataset of an open file and its path (see the module docstring for the rules)."""
     if name is not None:
@@ -168,6 +214,12 @@ def find_image_dataset(handle: h5py.File, name: str | None, path: Path) -> Found
     if signals:
         listing = _describe(signals)
         raise InputError(f"several NXdata signals and no @default; choose one with FILE::/path: {listing}", path)
+    detector_data = _detector_datasets(handle)
+    if len(detector_data) == 1:
+        return detector_data[0]
+    if detector_data:
+        listing = _describe(detector_data)
+        raise InputError(f"several NXdetector data fields and no NXdata; choose one with FILE::/path: {listing}", path)
     datasets = _all_datasets(handle)
     images = [(p, ds) for p, ds in datasets if ds.ndim in (2, 3) and not _is_description(handle, p)]
     if len(images) == 1:
@@ -216,17 +268,84 @@ def _first_field(groups: list[h5py.Group], names: tuple[str, ...]) -> h5py.Datas
     return None
 
 
-def _mask_array(field: h5py.Dataset, shape: tuple[int, ...], where: str) -> np.ndarray | None:
-    """``field != 0`` when it has the image or data shape; else warn and ignore it."""
-    if field.shape not in (shape[-2:], shape) or field.dtype.kind not in "biuf":
+def _mask_values(field: h5py.Dataset, shape: tuple[int, ...], where: str) -> np.ndarray | None:
+    """The stored mask values, of the image shape or the data shape; else warn and return None.
+
+    A mask of the image shape with a leading axis of 1 (``(1, ny, nx)``: Lambda, Eiger)
+    is one mask for every frame and is returned as ``(ny, nx)``.
+    """
+    image = tuple(shape[-2:])
+    accepted = field.shape in (image, shape, (1, *image))
+    if not accepted or field.dtype.kind not in "biuf":
         warnings.warn(
             f"{where}: ignoring mask {field.name} of shape {field.shape} and dtype {field.dtype}; "
             f"the data have shape {shape}",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return None
-    return np.asarray(field[()]) != 0
+    values = np.asarray(field[()])
+    if values.shape == (1, *image) and values.shape != shape:
+        values = values[0]
+    return values
+
+
+def _mask_array(field: h5py.Dataset, shape: tuple[int, ...], where: str) -> np.ndarray | None:
+    """``field != 0`` (True = masked) when it fits the data (see :func:`_mask_values`), else None."""
+    values = _mask_values(field, shape, where)
+    return None if values is None else values != 0
+
+
+def _scalar(field: h5py.Dataset | None) -> float | None:
+    """A numeric field of one element as a float (shape () or (1,)), else None."""
+    if field is None or field.size != 1 or field.dtype.kind not in "iuf":
+        return None
+    return float(np.asarray(field[()]).reshape(()))
+
+
+def _seconds(field: h5py.Dataset) -> float | None:
+    """A time field in seconds, honouring its ``@units`` (NeXus default: seconds); None if unknown."""
+    value = _scalar(field)
+    unit = (nexus.attr_text(field, "units") or "s").strip()
+    factor = _TIME_UNITS.get(unit, _TIME_UNITS.get(unit.lower()))
+    return None if value is None or factor is None else value * factor
+
+
+def _text(field: h5py.Dataset) -> str | None:
+    """A string field of one element (shape () or (1,)) as ``str``, else None."""
+    if field.dtype.kind not in "SUO" or field.size != 1:
+        return None
+    try:
+        value = field.asstr()[()]
+    except (TypeError, ValueError, UnicodeDecodeError):
+        return None
+    return str(np.asarray(value, dtype=object).reshape(()).item())
+
+
+def _read_pixel_mask(raw: RawImage, field: h5py.Dataset, shape: tuple[int, ...], where: str) -> None:
+    """Add the detector pixel mask, decoded as NXdetector defines its bits, to ``raw``."""
+    values = _mask_values(field, shape, where)
+    if values is None:
+        return
+    raw.masks["pixel_mask"] = values != 0
+    raw.meta["pixel_mask_dataset"] = field.name
+    if values.dtype.kind in "iu":
+        raw.meta["pixel_mask_reasons"] = masks.pixel_mask_reasons(values)
+
+
+def _read_flatfield(raw: RawImage, field: h5py.Dataset, shape: tuple[int, ...]) -> None:
+    """Keep the detector flat field in ``raw.meta`` (never applied to the counts)."""
+    raw.meta["flatfield_dataset"] = field.name
+    image = tuple(shape[-2:])
+    if field.dtype.kind not in "iuf" or field.shape not in (image, (1, *image)):
+        raw.meta["flatfield_note"] = f"shape {field.shape} does not fit the image {image}; not kept"
+        return
+    values = np.asarray(field[()], dtype=np.float32).reshape(image)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raw.meta["flatfield_note"] = "every value is NaN or inf: no usable flat field"
+        return
+    raw.meta["flatfield"] = values
 
 
 def read_hdf5(path: Path, dataset: str | None) -> RawImage:
@@ -267,23 +386,31 @@ def _describe_image(handle: h5py.File, name: str, data: np.ndarray, where: str) 
     raw = RawImage(data, "nexus" if nexus.nx_class(entry) == "NXentry" else "hdf5", dataset=name)
 
     pixel_mask = _first_field(detectors, _PIXEL_MASK_FIELDS)
-    if pixel_mask is not None and (mask := _mask_array(pixel_mask, data.shape, where)) is not None:
-        raw.masks["pixel_mask"] = mask
-        raw.meta["pixel_mask_dataset"] = pixel_mask.name
+    if pixel_mask is not None:
+        _read_pixel_mask(raw, pixel_mask, data.shape, where)
     is_nxdata = nexus.nx_class(nxdata) == "NXdata"
     own_mask = nxdata.get("mask") if is_nxdata and leaf != "mask" else None
     if isinstance(own_mask, h5py.Dataset) and (mask := _mask_array(own_mask, data.shape, where)) is not None:
         raw.masks["nxdata_mask"] = mask
 
     saturation = _first_field(detectors, _SATURATION_FIELDS)
-    if saturation is not None and saturation.size == 1 and saturation.dtype.kind in "iuf":
-        value = float(np.asarray(saturation[()]).reshape(()))
-        if value > 0:
-            raw.saturation = value
-            raw.meta["saturation_dataset"] = saturation.name
+    value = _scalar(saturation)
+    if saturation is not None and value is not None and value > 0:
+        raw.saturation = value
+        raw.meta["saturation_dataset"] = saturation.name
     count_time = _first_field(detectors, ("count_time",))
-    if count_time is not None and count_time.size == 1 and count_time.dtype.kind in "iuf":
-        raw.meta["exposure_time_s"] = float(np.asarray(count_time[()]).reshape(()))
+    if count_time is not None and (seconds := _seconds(count_time)) is not None:
+        raw.meta["exposure_time_s"] = seconds
+    flatfield = _first_field(detectors, _FLATFIELD_FIELDS)
+    if flatfield is not None:
+        _read_flatfield(raw, flatfield, data.shape)
+    for flag in _APPLIED_FLAGS:
+        if (applied := _scalar(_first_field(detectors, (flag,)))) is not None:
+            raw.meta[flag] = bool(applied)
+    for field_name, key in _DETECTOR_TEXT.items():
+        field = _first_field(detectors, (field_name,))
+        if field is not None and (text := _text(field)) is not None:
+            raw.meta[key] = text
 
     for detector in detectors:
         raw.geometry = raw.geometry or nexus.read_geometry(detector, where)

@@ -22,7 +22,8 @@ def file_info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
     dict
         Plain, JSON-serialisable values: ``path`` (with ``::dataset``), ``format``,
         ``dataset``, ``shape``, ``dtype`` (as stored in the file), ``kind``,
-        ``masked_fraction`` and ``mask_sources`` (pixels per source), ``saturation``
+        ``masked_fraction`` and ``mask_sources`` (pixels per source), with a detector
+        pixel mask ``pixel_mask_reasons`` (pixels of one image per NXdetector bit), ``saturation``
         (counts), the statistics of the valid pixels (``min``, ``max``, ``mean``,
         ``median``, ``sum``, ``zero_fraction``; data units), ``pixel_size``
         (``{"y", "x", "unit"}``), ``geometry`` (detector, ``beam_center_px`` [y, x],
@@ -40,6 +41,7 @@ def file_info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
         "kind": frame.kind,
         "masked_fraction": frame.mask_fraction,
         "mask_sources": dict(meta["mask_sources"]),
+        **({"pixel_mask_reasons": dict(meta["pixel_mask_reasons"])} if "pixel_mask_reasons" in meta else {}),
         "saturation": meta["saturation"],
         **count_statistics(frame),
         "pixel_size": None if frame.pixel_size is None else frame.pixel_size.as_dict(),

@@ -3,7 +3,8 @@
 A pixel is masked (``valid = False``) when any of these sources says so:
 
 * ``pixel_mask``: the detector's bad-pixel map stored in the file (NeXus NXdetector
-  ``pixel_mask`` or Eiger ``detectorSpecific/pixel_mask``; nonzero = bad);
+  ``pixel_mask`` or Eiger ``detectorSpecific/pixel_mask``; nonzero = bad: any of the
+  bits NXdetector defines, see :data:`PIXEL_MASK_BITS` and :func:`pixel_mask_reasons`);
 * ``nxdata_mask``: the ``mask`` dataset asirp writes next to the data (1 = masked, the
   pyFAI convention);
 * ``negative_sentinel``: negative values in integer data. Photon counts cannot be
@@ -24,6 +25,39 @@ positivity themselves.
 from __future__ import annotations
 
 import numpy as np
+
+#: The bits of an NXdetector ``pixel_mask`` (NeXus base class NXdetector; Eiger and
+#: Lambda follow it). Any set bit masks the pixel; other bits are "undefined" in NeXus
+#: and reported as ``bit_<n>``.
+PIXEL_MASK_BITS: dict[int, str] = {
+    0: "gap",
+    1: "dead",
+    2: "under_responding",
+    3: "over_responding",
+    4: "noisy",
+    6: "cluster",
+    8: "user_mask",
+    31: "virtual",
+}
+
+
+def pixel_mask_reasons(values: np.ndarray) -> dict[str, int]:
+    """Pixels of an integer NXdetector ``pixel_mask`` flagged by each bit, by reason name.
+
+    A pixel with several bits set (a dead pixel in a cluster) counts once per reason.
+    Signed masks are read as their unsigned bit patterns (bit 31 of an int32 mask is
+    the sign bit). Only reasons that flag at least one pixel are listed.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"pixel mask bits need an integer mask, got {array.dtype}")
+    bits = array.astype(array.dtype.newbyteorder("=")).view(f"u{array.dtype.itemsize}").astype(np.uint64)
+    reasons: dict[str, int] = {}
+    for bit in range(8 * array.dtype.itemsize):
+        count = int(np.count_nonzero(bits & np.uint64(1 << bit)))
+        if count:
+            reasons[PIXEL_MASK_BITS.get(bit, f"bit_{bit}")] = count
+    return reasons
 
 
 def sentinel_masks(data: np.ndarray) -> dict[str, np.ndarray]:

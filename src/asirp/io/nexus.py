@@ -136,11 +136,19 @@ def _json_or_fail(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+#: Arrays in a frame's ``meta`` with more elements than this (a detector flat field)
+#: are not written into the JSON note; they are listed in its ``@dropped_keys``.
+META_ARRAY_MAX = 1024
+
+
 def _meta_json(meta: Mapping[str, Any]) -> tuple[str, list[str]]:
     """The JSON-serialisable part of ``meta`` as JSON text, and the keys left out."""
     kept: dict[str, Any] = {}
     dropped: list[str] = []
     for key, value in meta.items():
+        if isinstance(value, np.ndarray) and value.size > META_ARRAY_MAX:
+            dropped.append(str(key))
+            continue
         try:
             kept[str(key)] = json.loads(json.dumps(value, default=_json_or_fail))
         except (TypeError, ValueError):

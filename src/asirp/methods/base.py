@@ -28,7 +28,7 @@ from ..history import HistoryStep
 
 Family = Literal["reference", "denoising", "deconvolution", "super_resolution"]
 #: Things a method may need; the selector checks them against what a frame offers.
-NEEDS = frozenset({"psf", "symmetry", "training", "gpu_faster", "geometry"})
+NEEDS = frozenset({"psf", "symmetry", "partners", "training", "gpu_faster", "geometry"})
 
 
 class Params(BaseModel):

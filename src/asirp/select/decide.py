@@ -157,6 +157,9 @@ def _family(features: Features, scale: int | None) -> tuple[str, str]:
     return "denoising", f"{features.kind} frames are sharp at the detector pixel scale: denoising"
 
 
+#: Needs that make a method score on the whole frame (its partners or rings lie anywhere), not a crop.
+WHOLE_FRAME_NEEDS = frozenset({"symmetry", "partners", "geometry"})
+
 def _needs_met(method: type[Method], features: Features, frame: Frame) -> str | None:
     """None when the frame offers what the method needs, else the reason it does not."""
     if "symmetry" in method.needs:
@@ -194,7 +197,9 @@ def _score_region(image: Frame, whole: bool) -> tuple[slice, slice]:
     data = np.where(image.valid, image.data, 0).astype(np.float64)
     local = ndimage.uniform_filter(data**2, (h, w)) - ndimage.uniform_filter(data, (h, w)) ** 2
     coverage = ndimage.uniform_filter(image.valid.astype(np.float64), (h, w))
-    local[coverage < 0.9] = -np.inf
+    well_covered = coverage >= 0.9
+    # Where no window is 90 % measured (a heavily masked detector), the best-covered one.
+    local = np.where(well_covered, local, -np.inf) if well_covered.any() else coverage
     cy, cx = np.unravel_index(int(np.argmax(local)), local.shape)
     y0 = int(np.clip(cy - h // 2, 0, ny - h))
     x0 = int(np.clip(cx - w // 2, 0, nx - w))
@@ -368,7 +373,7 @@ def _score_one(
         mse, se = float(err.mean()), float(err.std() / np.sqrt(err.size))
         return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, float(np.ptp(reference))),
                          negative_flux=negative_flux(m) if work.is_counting else 0.0), None
-    whole = bool(methods[name].needs & {"symmetry", "geometry"})
+    whole = bool(methods[name].needs & WHOLE_FRAME_NEEDS)
     if whole not in pairs:
         region = _score_region(image, whole)
         copies = [split(image.data, image.valid, features.noise_model, features.noise_sigma, seed + k) for k in range(splits)]
@@ -490,7 +495,7 @@ def choose(
             candidates.append(Candidate(name, params, f"skipped: selection budget spent ({spent:.2g} s)"))
             return
         method = methods[name]()
-        whole = bool(method.needs & {"symmetry", "geometry"})
+        whole = bool(method.needs & WHOLE_FRAME_NEEDS)
         side = min(SCORE_CROP, max(full_shape))
         try:
             estimate = 2 * splits * float(method.cost(full_shape if whole else (side, side), method.validate(**params)))

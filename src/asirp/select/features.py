@@ -9,7 +9,7 @@ consecutive frames are.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -54,9 +54,17 @@ class Features:
 
 
 def representative_image(frame: Frame) -> Frame:
-    """The image of a stack used to measure features and score candidates (the middle one)."""
-    images = frame.images()
-    return images[len(images) // 2]
+    """The image of a stack used to measure features and score candidates.
+
+    The middle one, or the measured image nearest the middle when the middle image is
+    entirely masked (a frame is only required to have one measured pixel somewhere).
+    """
+    if not frame.is_stack:
+        return frame
+    middle = frame.shape[0] // 2
+    measured = [i for i in range(frame.shape[0]) if frame.valid[i].any()]  # a Frame has one at least
+    index = min(measured, key=lambda i: (abs(i - middle), i))
+    return replace(frame, data=frame.data[index], valid=frame.valid[index])
 
 
 def noise_sigma(data: np.ndarray, valid: np.ndarray) -> float:

@@ -36,8 +36,8 @@ def radial_profile(data: np.ndarray, valid: np.ndarray) -> tuple[float, np.ndarr
     bright = valid & (data >= threshold)
     ys, xs = np.nonzero(bright)
     weights = data[bright].astype(np.float64)
-    if weights.sum() <= 0:
-        return 0.0, False
+    if weights.sum() <= 0:  # no counts at all: no centre, no profile
+        return 0.0, np.zeros(0)
     cy, cx = np.average(ys, weights=weights), np.average(xs, weights=weights)
     yy, xx = np.nonzero(valid)
     radius = np.hypot(yy - cy, xx - cx).astype(np.int64)

@@ -5,6 +5,9 @@
   scores and a Poisson chi-square test per operation, and where symmetry breaks locally.
 * :class:`Pairing`: each pixel's partner measurements under chosen operations, with
   sub-pixel interpolation, explicit validity and true zeros kept as measurements.
+* :func:`fit_response` -> :class:`ResponseFit`: the smooth relative detector response
+  (polarisation, flat field, absorption) fitted from the pixel/partner mismatch, for
+  ``Pairing.build(..., response=fit.field)`` and ``analyze(..., response=fit.field)``.
 
 >>> from asirp import synth
 >>> from asirp.symmetry import analyze
@@ -28,6 +31,7 @@ from .center import CenterEstimate, find_center
 from .operations import INVERSION, Operation, closure, mirror, parse, rotation
 from .pairing import Pairing, PartnerMap, Partners
 from .plane import ScatteringPlane, plane_for
+from .response import ResponseFit, fit_response
 
 __all__ = [
     "HOLD_THRESHOLD",
@@ -38,6 +42,7 @@ __all__ = [
     "Pairing",
     "PartnerMap",
     "Partners",
+    "ResponseFit",
     "ScatteringPlane",
     "SymmetryReport",
     "analyze",
@@ -45,6 +50,7 @@ __all__ = [
     "check_frame",
     "closure",
     "find_center",
+    "fit_response",
     "frame_image",
     "local_asymmetry",
     "mirror",

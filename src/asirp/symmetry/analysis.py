@@ -38,13 +38,16 @@ from ..filters import gaussian_filter
 from ..frame import Frame
 from .center import find_center
 from .operations import INVERSION, Operation, closure, mirror, parse, rotation
-from .pairing import Pairing, Partners
+from .pairing import Pairing, Partners, check_response
 from .plane import ScatteringPlane
 
 #: Default score above which an operation is said to hold.
 HOLD_THRESHOLD = 0.9
 #: Smallest fraction of measured pixels for an analysis.
 MIN_VALID_FRACTION = 0.10
+#: :meth:`SymmetryReport.usable` prefers the largest group whose lowest member score is
+#: within this of the best group's.
+USABLE_MARGIN = 0.1
 #: n of the n-fold rotations tested (2-fold is the inversion).
 N_FOLDS = (3, 4, 6)
 
@@ -122,6 +125,78 @@ class SymmetryReport:
             return parse("isotropy")
         return closure(list(self.holding))
 
+    def usable(self, min_score: float = 0.3) -> list[Operation]:
+        """Operations worth pairing with *locally*, without the all-or-nothing :attr:`holding`.
+
+        Isotropy (7 rotations by 45°, as :meth:`group`) when it holds. Otherwise the
+        group (closed like :meth:`group`) of one rotation and at most one mirror:
+
+        * the rotation (6-, 4-, 3-fold or the inversion): among the cyclic groups whose
+          tested members all score at least ``min_score``, the largest one whose lowest
+          member score is within :data:`USABLE_MARGIN` of the best such group's (a
+          6-fold pattern gets its 6-fold partners; a 2-fold texture, whose radial
+          profile makes every rotation score ~0.5, only its inversion);
+        * the best-scoring mirror line (of the two scored) that keeps every tested
+          member of the group at ``min_score`` or above.
+
+        A NaN score (too few pairs) disqualifies. A denoiser then drops, pixel by
+        pixel, the partners that disagree locally (:func:`local_asymmetry`), so a
+        diffuse-scattering frame whose beamstop shadow or parasitic scattering breaks
+        the symmetry in places (global score ~0.7) still gets partners elsewhere.
+        :attr:`holding` and :meth:`group` are unchanged. Returns an empty list when
+        nothing reaches ``min_score``.
+        """
+        if not 0.0 <= min_score <= 1.0:
+            raise ParameterError(f"min_score must be in [0, 1], got {min_score!r}")
+        if self.isotropic:
+            return parse("isotropy")
+
+        def key(m: np.ndarray) -> tuple[int, ...]:
+            return tuple(np.rint(m.ravel() * 1e6).astype(int).tolist())
+
+        tested: dict[tuple[int, ...], float] = {}
+        rotations: list[Operation] = []
+        mirrors: list[tuple[float, Operation]] = []
+        for s in self.scores:
+            if s.name == "inversion":
+                op = INVERSION
+            elif s.name.endswith("-fold") and s.name.split("-")[0].isdigit():
+                n = int(s.name.split("-")[0])
+                op = rotation(360.0 / n, f"{n}-fold")
+            elif s.angle_deg is not None:
+                op = mirror(s.angle_deg)
+            else:
+                continue
+            tested[key(op.array)] = s.score
+            if s.score >= min_score:
+                if s.angle_deg is None:
+                    rotations.append(op)
+                else:
+                    mirrors.append((s.score, op))
+
+        def consistent(generators: list[Operation]) -> tuple[float, list[Operation]] | None:
+            """(lowest tested member score, group) when every tested member reaches min_score."""
+            group = closure(generators)
+            members = [tested[k] for k in {key(op.array) for op in group} if k in tested]
+            if members and all(score >= min_score for score in members):
+                return min(members), group
+            return None
+
+        chosen: list[Operation] = []
+        groups = []
+        for op in rotations:
+            found = consistent([op])
+            if found is not None:
+                groups.append((len(found[1]), found[0], op))
+        if groups:
+            best = max(quality for _, quality, _ in groups)
+            chosen = [max((g for g in groups if g[1] >= best - USABLE_MARGIN), key=lambda g: (g[0], g[1]))[2]]
+        for _, op in sorted(mirrors, key=lambda m: -m[0]):
+            found = consistent(chosen + [op])
+            if found is not None:
+                return found[1]
+        return closure(chosen) if chosen else []
+
     def holds_at(self, y: int, x: int) -> bool:
         """Whether the holding symmetries hold locally at pixel ``(y, x)``."""
         if not self.holding:
@@ -180,8 +255,8 @@ def _statistics(x: np.ndarray, vx: np.ndarray, y: np.ndarray, vy: np.ndarray, in
 
 
 def _pair_score(name: str, op: Operation, plane: ScatteringPlane, data: np.ndarray, valid: np.ndarray,
-                threshold: float, angle: float | None = None) -> OperationScore:
-    partners = Pairing.build(plane, [op]).partners(data, valid)
+                threshold: float, angle: float | None = None, response: np.ndarray | None = None) -> OperationScore:
+    partners = Pairing.build(plane, [op], response=response).partners(data, valid)
     ok = partners.ok[0] & valid
     n = int(ok.sum())
     if n < 50:
@@ -197,23 +272,40 @@ def _radius(plane: ScatteringPlane) -> np.ndarray:
     return np.hypot(u[0], u[1])
 
 
-def _isotropy_score(plane: ScatteringPlane, data: np.ndarray, valid: np.ndarray, threshold: float) -> OperationScore:
-    """Pixels against the azimuthal mean at their own radius (the ring they lie on)."""
+def _isotropy_score(plane: ScatteringPlane, data: np.ndarray, valid: np.ndarray, threshold: float,
+                    response: np.ndarray | None = None) -> OperationScore:
+    """Pixels against the azimuthal mean at their own radius (the ring they lie on).
+
+    With a ``response`` F the prediction at pixel p is ``F(p) sum(x) / sum(F)`` over its
+    radial bin (and its variance ``F(p)^2 sum(x) / sum(F)^2``).
+    """
     radius = _radius(plane)
     # Bins of ~0.5 px in radius, in the plane's own units.
-    step = 0.5 * float(np.median(np.hypot(*np.gradient(radius))))
-    index = np.floor(radius / step).astype(np.int64)
+    slope = np.hypot(*np.gradient(radius))
+    slope = slope[np.isfinite(slope)]
+    step = 0.5 * float(np.median(slope)) if slope.size else math.nan
+    finite = np.isfinite(radius)
+    if not (math.isfinite(step) and step > 0) or not (valid & finite).any():
+        return OperationScore("isotropy", math.nan, math.nan, math.nan, math.nan, 0, 0.0, False)
+    index = np.where(finite, np.floor(np.where(finite, radius, 0.0) / step), 0).astype(np.int64)
+    valid = valid & finite
     nbin = int(index.max()) + 1
-    count = np.bincount(index[valid], minlength=nbin).astype(np.float64)
+    weight = np.ones(data.shape) if response is None else np.asarray(response, np.float64)
+    count = np.bincount(index[valid], weights=weight[valid], minlength=nbin)
+    pixels = np.bincount(index[valid], minlength=nbin)
     total = np.bincount(index[valid], weights=data[valid].astype(np.float64), minlength=nbin)
-    use = count >= 8
+    use = pixels >= 8
+    if not use.any():
+        return OperationScore("isotropy", math.nan, math.nan, math.nan, math.nan, 0, 0.0, False)
     centres = (np.arange(nbin) + 0.5) * step
-    profile = np.interp(radius, centres[use], total[use] / count[use])
-    var_profile = np.interp(radius, centres[use], total[use] / count[use] ** 2)
+    profile = np.interp(radius, centres[use], total[use] / count[use]) * weight
+    var_profile = np.interp(radius, centres[use], total[use] / count[use] ** 2) * weight**2
     ok = valid & use[index]
+    n = int(ok.sum())
+    if n < 50:
+        return OperationScore("isotropy", math.nan, math.nan, math.nan, math.nan, n, n / float(valid.sum()), False)
     x = data[ok].astype(np.float64)
     score, chi2, z, p = _statistics(x, x, profile[ok], var_profile[ok], involution=False)
-    n = int(ok.sum())
     return OperationScore("isotropy", score, chi2, z, p, n, n / float(valid.sum()), score >= threshold)
 
 
@@ -264,6 +356,14 @@ def _binning(mean_counts: float, shape: tuple[int, int]) -> int:
     return factor
 
 
+def _bin_mean(field: np.ndarray | None, factor: int) -> np.ndarray | None:
+    """Block means of a smooth field (the response of a binned frame)."""
+    if field is None or factor == 1:
+        return field
+    ny, nx = (s // factor for s in field.shape)
+    return field[: ny * factor, : nx * factor].reshape(ny, factor, nx, factor).mean(axis=(1, 3)).astype(np.float32)
+
+
 def bin_counts(data: np.ndarray, valid: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Sum counts over ``factor`` x ``factor`` blocks; a block is valid when all its pixels are."""
     if factor == 1:
@@ -307,6 +407,7 @@ def analyze(
     threshold: float = HOLD_THRESHOLD,
     local: bool = True,
     z_threshold: float = 6.0,
+    response: np.ndarray | None = None,
 ) -> SymmetryReport:
     """Find the beam centre and the symmetries a diffraction/scattering frame obeys.
 
@@ -324,6 +425,10 @@ def analyze(
         Also map where the holding symmetries are locally broken (``report.broken``).
     z_threshold:
         Significance (standard deviations) of a local asymmetry.
+    response:
+        Relative detector response ``F`` of the frame (``(ny, nx)``, e.g. from
+        :func:`asirp.symmetry.fit_response`): partners are compared after scaling by
+        ``F(pixel) / F(partner)``, the isotropy profile after dividing by ``F``.
 
     Returns
     -------
@@ -362,17 +467,22 @@ def analyze(
     else:
         found = find_center(data, valid)
         plane, how, contrast = ScatteringPlane.flat(shape, found.center), "inversion correlation", found.contrast
+    if response is not None:
+        response = check_response(response, shape)
     factor = _binning(mean, shape)
     bdata, bvalid = bin_counts(data, valid, factor)
     bplane = plane.binned(factor)
+    bresponse = _bin_mean(response, factor)
     if bvalid.mean() < 0.05:
-        bdata, bvalid, bplane = data, valid, plane
-    scores = [_pair_score("inversion", INVERSION, bplane, bdata, bvalid, threshold)]
+        bdata, bvalid, bplane, bresponse = data, valid, plane, response
+    scores = [_pair_score("inversion", INVERSION, bplane, bdata, bvalid, threshold, response=bresponse)]
     for n in N_FOLDS:
-        scores.append(_pair_score(f"{n}-fold", rotation(360.0 / n, f"{n}-fold"), bplane, bdata, bvalid, threshold))
+        scores.append(_pair_score(f"{n}-fold", rotation(360.0 / n, f"{n}-fold"), bplane, bdata, bvalid, threshold,
+                                  response=bresponse))
     for angle in mirror_candidates(bplane, bdata, bvalid):
-        scores.append(_pair_score(f"mirror {angle:.1f}°", mirror(angle), bplane, bdata, bvalid, threshold, angle))
-    scores.append(_isotropy_score(bplane, bdata, bvalid, threshold))
+        scores.append(_pair_score(f"mirror {angle:.1f}°", mirror(angle), bplane, bdata, bvalid, threshold, angle,
+                                  bresponse))
+    scores.append(_isotropy_score(bplane, bdata, bvalid, threshold, bresponse))
     holding: list[Operation] = []
     by_name = {s.name: s for s in scores}
     if by_name["isotropy"].holds:
@@ -391,7 +501,7 @@ def analyze(
             holding.append(mirror(mirrors[0].angle_deg))
     report = SymmetryReport(plane.center, how, contrast, shape, mean, tuple(scores), tuple(holding), None, plane)
     if local and holding:
-        pairing = Pairing.build(plane, report.group())
+        pairing = Pairing.build(plane, report.group(), response=response)
         drop = local_asymmetry(data, valid, pairing.partners(data, valid), z_threshold=z_threshold)
         report = SymmetryReport(plane.center, how, contrast, shape, mean, tuple(scores), tuple(holding),
                                 drop.any(axis=0) & valid, plane)

@@ -15,6 +15,7 @@ bias (only the centre pixel meets itself), unlike an interpolating search.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,9 @@ class CenterEstimate:
 
 
 def _parabola(m: float, c0: float, p: float) -> float:
-    """Offset in (-0.5, 0.5) of the vertex of the parabola through three samples."""
+    """Offset in (-0.5, 0.5) of the vertex of the parabola through three samples (0 without a vertex)."""
+    if not (math.isfinite(m) and math.isfinite(c0) and math.isfinite(p)):
+        return 0.0  # a neighbour was not a usable trial centre
     den = m - 2.0 * c0 + p
     return 0.0 if den >= 0 else float(np.clip(0.5 * (m - p) / den, -0.5, 0.5))
 

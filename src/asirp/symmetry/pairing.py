@@ -14,6 +14,12 @@ tilted detector or an off-centre beam makes differ between partners. Each partne
 value is therefore multiplied by ``Ω(pixel) / Ω(partner)`` (pyFAI
 ``solidAngleArray``), a few per cent here, but visible at high counts.
 
+A smooth detector response ``F`` (polarisation, flat field, absorption; fitted from the
+data by :func:`asirp.symmetry.fit_response`) is applied the same way when given to
+:meth:`Pairing.build`: partner values and variances are further multiplied by
+``F(pixel) / F(partner)`` (``F`` bilinear at the partner position), outside the cached
+maps, so one cached map serves every response.
+
 ``exclusion_px`` makes a partner invalid when it lies within that Chebyshev distance
 of the pixel itself. A network whose receptive field has radius ``R`` then never sees
 a pixel's own measurement when computing that pixel's output, if ``exclusion_px >=
@@ -23,13 +29,14 @@ R + 1`` (the partner interpolation reaches one pixel further); see
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ..geometry import Geometry
-
 from .operations import Operation
 from .plane import ScatteringPlane
 
@@ -69,8 +76,12 @@ class PartnerMap:
     found:
         The partner exists (on the detector, not within ``exclusion_px``).
     ratio:
-        ``Ω(pixel) / Ω(partner)`` solid-angle ratio applied to partner values, or
-        None (no geometry: an untilted detector centred on the beam is symmetric).
+        Factor applied to partner values: ``Ω(pixel) / Ω(partner)`` (solid angle),
+        times ``F(pixel) / F(partner)`` after :meth:`with_response`; None when there
+        is neither (no geometry: an untilted detector centred on the beam is symmetric).
+    py, px:
+        Partner position in array index coordinates, float32 ``(ny, nx)`` (clamped to
+        the detector; 0 where ``found`` is False).
     """
 
     operation: Operation
@@ -78,13 +89,19 @@ class PartnerMap:
     weights: np.ndarray
     found: np.ndarray
     ratio: np.ndarray | None = None
+    py: np.ndarray | None = None
+    px: np.ndarray | None = None
 
     @classmethod
     def build(cls, plane: ScatteringPlane, op: Operation, exclusion_px: float = 0.0) -> PartnerMap:
         ny, nx = plane.shape
         py, px, found = plane.partner_positions(op)
-        py = np.clip(py, 0.0, ny - 1.0)
-        px = np.clip(px, 0.0, nx - 1.0)
+        # A position that is not finite (diverged solve, geometry without u there) is not
+        # found; replace it before any cast to an index.
+        finite = np.isfinite(py) & np.isfinite(px)
+        found = np.asarray(found, bool) & finite
+        py = np.clip(np.where(finite, py, 0.0), 0.0, ny - 1.0)
+        px = np.clip(np.where(finite, px, 0.0), 0.0, nx - 1.0)
         y0 = np.minimum(np.floor(py), ny - 2).astype(np.int64)
         x0 = np.minimum(np.floor(px), nx - 2).astype(np.int64)
         if exclusion_px > 0:
@@ -98,8 +115,23 @@ class PartnerMap:
             flat = omega.ravel()
             base = y0 * nx + x0
             there = sum(w * np.take(flat, base + offset) for offset, w in zip((0, nx, 1, nx + 1), weights))
-            ratio = (omega / there).astype(np.float32)
-        return cls(op, y0 * nx + x0, weights, found, ratio)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = omega / there
+            ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0).astype(np.float32)
+        return cls(op, y0 * nx + x0, weights, found, ratio, py.astype(np.float32), px.astype(np.float32))
+
+    def with_response(self, response: np.ndarray) -> PartnerMap:
+        """This map with partner values further scaled by ``F(pixel) / F(partner)``.
+
+        ``response`` is the relative detector response ``F`` (positive, finite,
+        the image shape), sampled bilinearly at the partner position.
+        """
+        nx = response.shape[1]
+        flat = np.asarray(response, np.float32).ravel()
+        there = sum(w * np.take(flat, self.base + offset) for offset, w in zip((0, nx, 1, nx + 1), self.weights))
+        factor = np.where(self.found, response / np.where(self.found, there, 1.0), 1.0).astype(np.float32)
+        ratio = factor if self.ratio is None else (self.ratio * factor).astype(np.float32)
+        return dataclasses.replace(self, ratio=ratio)
 
     def sample(self, data: np.ndarray, valid: np.ndarray,
                region: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,10 +199,23 @@ class Pairing:
     plane: ScatteringPlane
     maps: tuple[PartnerMap, ...]
     exclusion_px: float = 0.0
+    response: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
-    def build(cls, plane: ScatteringPlane, operations: list[Operation], exclusion_px: float = 0.0) -> Pairing:
-        return cls(plane, tuple(partner_map(plane, op, exclusion_px) for op in operations), float(exclusion_px))
+    def build(cls, plane: ScatteringPlane, operations: list[Operation], exclusion_px: float = 0.0,
+              response: np.ndarray | None = None) -> Pairing:
+        """Partner maps of ``operations`` (cached per geometry).
+
+        ``response``: the relative detector response ``F`` of the frame, ``(ny, nx)``
+        (e.g. :attr:`ResponseFit.field <asirp.symmetry.ResponseFit.field>`); partner
+        values and variances are then multiplied by ``F(pixel) / F(partner)`` in
+        addition to the solid-angle ratio.
+        """
+        maps = tuple(partner_map(plane, op, exclusion_px) for op in operations)
+        if response is not None:
+            response = check_response(response, plane.shape)
+            maps = tuple(m.with_response(response) for m in maps)
+        return cls(plane, maps, float(exclusion_px), response)
 
     @property
     def operations(self) -> list[Operation]:
@@ -185,6 +230,16 @@ class Pairing:
         return Partners(
             np.stack([s[0] for s in sampled]), np.stack([s[1] for s in sampled]), np.stack([s[2] for s in sampled])
         )
+
+
+def check_response(response: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``response`` as float32 of ``shape``, positive and finite; clear errors otherwise."""
+    response = np.asarray(response, np.float32)
+    if response.shape != tuple(shape):
+        raise InputError(f"the response field is {response.shape}, the detector plane {tuple(shape)}")
+    if not np.all(np.isfinite(response)) or np.any(response <= 0):
+        raise InputError("the response field must be positive and finite everywhere")
+    return response
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,9 @@ def _u_maps(geometry: Geometry, shape: tuple[int, int]) -> np.ndarray:
 def bilinear(maps: np.ndarray, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of ``maps`` (C, ny, nx) at index coordinates, clamped to the array."""
     channels, ny, nx = maps.shape
-    iy = np.clip(iy, 0.0, ny - 1.000001)
-    ix = np.clip(ix, 0.0, nx - 1.000001)
+    # Non-finite coordinates (a diverged solve) read the corner; callers mark them not found.
+    iy = np.clip(np.nan_to_num(iy, nan=0.0, posinf=ny, neginf=0.0), 0.0, ny - 1.000001)
+    ix = np.clip(np.nan_to_num(ix, nan=0.0, posinf=nx, neginf=0.0), 0.0, nx - 1.000001)
     y0 = iy.astype(np.intp)  # floor: coordinates are non-negative
     x0 = ix.astype(np.intp)
     fy, fx = iy - y0, ix - x0
@@ -135,7 +136,9 @@ class ScatteringPlane:
             Float arrays of the image shape (array index coordinates).
         found:
             True where the partner lies on the detector (within the outer pixel
-            centres) and, for a geometry, the partner equation converged.
+            centres) and, for a geometry, the partner equation converged. Where no
+            finite position exists (the solve diverged, or the geometry gives no
+            ``u`` there), the position is 0 and ``found`` False.
         """
         ny, nx = self.shape
         a = op.array
@@ -146,6 +149,12 @@ class ScatteringPlane:
             py = self.center[0] + a[1, 0] * dx + a[1, 1] * dy - 0.5
             found = (py >= 0) & (py <= ny - 1) & (px >= 0) & (px <= nx - 1)
             return py, px, found
+        with np.errstate(all="ignore"):
+            return self._solve_partners(op)
+
+    def _solve_partners(self, op: Operation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ny, nx = self.shape
+        a = op.array
         u = self.u()
         target = np.einsum("ij,jyx->iyx", a, u)
         # Solve on a coarse grid (the partner field is smooth), then interpolate with
@@ -154,31 +163,47 @@ class ScatteringPlane:
         gy = np.unique(np.append(np.arange(0, ny, step), ny - 1))
         gx = np.unique(np.append(np.arange(0, nx, step), nx - 1))
         py, px = self._newton(u, target[:, gy][:, :, gx])
+        # Diverged or undefined grid solutions: a finite placeholder for the spline (the
+        # residual check below then rejects the pixels they influence).
+        bad = ~(np.isfinite(py) & np.isfinite(px))
+        if bad.any():
+            py, px = np.where(bad, 0.0, py), np.where(bad, 0.0, px)
         if step > 1:
             from scipy.interpolate import RectBivariateSpline
 
             iy_all, ix_all = np.arange(ny), np.arange(nx)
             py = RectBivariateSpline(gy, gx, py, kx=3, ky=3)(iy_all, ix_all)
             px = RectBivariateSpline(gy, gx, px, kx=3, ky=3)(iy_all, ix_all)
+        finite = np.isfinite(py) & np.isfinite(px)
+        py, px = np.where(finite, py, 0.0), np.where(finite, px, 0.0)
         inside = (py >= 0) & (py <= ny - 1) & (px >= 0) & (px <= nx - 1)
         residual = target - bilinear(u, py, px)
-        converged = np.hypot(residual[0], residual[1]) <= _TOLERANCE_PX * self._scale(u)
-        return py, px, inside & converged
+        error = np.hypot(residual[0], residual[1])
+        converged = np.isfinite(error) & (np.nan_to_num(error, nan=np.inf) <= _TOLERANCE_PX * self._scale(u))
+        return py, px, finite & inside & converged
 
     @staticmethod
     def _scale(u: np.ndarray) -> float:
-        """Mean |du/dp| (plane units per pixel) near the middle of the frame."""
+        """Mean |du/dp| (plane units per pixel) near the middle of the frame (0 if ``u`` is nowhere finite)."""
         du_dy, du_dx = np.gradient(u, axis=(1, 2))
-        return float(np.sqrt(np.median(np.abs(du_dx[0] * du_dy[1] - du_dx[1] * du_dy[0]))))
+        jac = np.abs(du_dx[0] * du_dy[1] - du_dx[1] * du_dy[0])
+        jac = jac[np.isfinite(jac)]
+        return float(np.sqrt(np.median(jac))) if jac.size else 0.0
 
     def _newton(self, u: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index coordinates ``p'`` with ``u(p') = target`` (any array of targets ``(2, ...)``)."""
         ny, nx = self.shape
         yy, xx = np.indices((ny, nx), dtype=np.float64)
-        design = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], axis=1)
-        coef, *_ = np.linalg.lstsq(design[::7], u.reshape(2, -1).T[::7], rcond=None)
+        design = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], axis=1)[::7]
+        samples = u.reshape(2, -1).T[::7]
+        usable = np.isfinite(samples).all(axis=1)
+        if usable.sum() < 3:  # no u anywhere: nothing can be paired
+            nan = np.full(target.shape[1:], np.nan)
+            return nan, nan.copy()
+        coef, *_ = np.linalg.lstsq(design[usable], samples[usable], rcond=None)
         m = coef[:2].T  # du/d(x, y) of the best affine model
-        guess = np.linalg.solve(m, target.reshape(2, -1) - coef[2][:, None])
+        # pinv: a degenerate geometry (u constant along a direction) gives a finite guess.
+        guess = np.linalg.pinv(m) @ (target.reshape(2, -1) - coef[2][:, None])
         px, py = guess[0].reshape(target.shape[1:]), guess[1].reshape(target.shape[1:])
         du_dy, du_dx = np.gradient(u, axis=(1, 2))
         jac_maps = np.stack([du_dx[0], du_dy[0], du_dx[1], du_dy[1]])

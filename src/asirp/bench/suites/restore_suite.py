@@ -28,7 +28,7 @@ from ...synth import SynthResult
 from ..harness import BenchContext, Row, register_suite
 
 #: Needs a synthetic case can satisfy without extra input (a PSF is estimated when absent).
-_SATISFIABLE_NEEDS = frozenset({"psf", "gpu_faster", "geometry", "symmetry", "training"})
+_SATISFIABLE_NEEDS = frozenset({"psf", "gpu_faster", "geometry", "symmetry", "partners", "training"})
 
 
 def _cases(quick: bool) -> dict[str, Callable[[], SynthResult]]:

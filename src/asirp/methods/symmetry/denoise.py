@@ -1,20 +1,16 @@
-"""Inference of the symmetry denoiser: partners in, expected counts out, with honest fallbacks.
+"""Inference of the symmetry denoiser: own neighbourhood and partners in, expected counts out.
 
-For each image: the partners of every pixel under the group of operations that hold
-(sampled with the receptive-field exclusion of :data:`.training.EXCLUSION_PX`, so a
-pixel's own counts never reach its own output), partners that disagree locally
-beyond Poisson noise dropped (:func:`asirp.symmetry.local_asymmetry`), their average
-and number fed to the network. Two fallbacks cover the pixels the network cannot serve:
+Every pixel has two kinds of independent measurements of its signal: its own counts
+with their neighbourhood, and its symmetry partners (partners that disagree locally
+beyond Poisson noise are dropped by :func:`asirp.symmetry.local_asymmetry`, so a
+locally broken symmetry, an asymmetric peak, is neither erased nor copied). The
+network sees both and gives the expected counts. Where a pixel has no usable partner
+(off the detector, in a gap, a broken symmetry, or a frame with no usable symmetry
+at all) the same network works from the own neighbourhood alone: never a refusal.
 
-* close to the beam centre every partner lies within the network's reach of the
-  pixel, so none is given to the network; there the plain average of the partners
-  (still never the pixel itself) is used;
-* where no partner exists at all (off the detector, in a gap) or every partner
-  disagrees locally (an asymmetric feature), the pixel's own neighbourhood is used,
-  through an adaptive (Lee/Wiener) filter with Poisson noise variance: smooth where
-  the local variance is noise, the measured value where there is structure, so
-  features and their integrated counts are kept. These ``fallback`` pixels are
-  excluded from the self-supervised loss.
+The ground-truth-free score (``selfsupervised_loss``) splits the photons of the
+frame binomially in two halves, denoises one and measures the Poisson deviance of
+the prediction against the other (independent) half, as the adaptive selector does.
 """
 
 from __future__ import annotations
@@ -23,55 +19,72 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...filters import gaussian_filter
 from ...symmetry import Pairing, local_asymmetry
-from .inputs import partner_inputs
-
-#: Width of the own-neighbourhood fallback, pixels.
-FALLBACK_SIGMA_PX = 1.0
+from .inputs import symmetry_inputs
 
 
 @dataclass(frozen=True)
 class Denoised:
-    """Output of one image: expected counts, where it is blind (own counts unused), where it fell back."""
+    """Output of one image.
+
+    Attributes
+    ----------
+    data:
+        Expected counts (float32), 0 at masked pixels.
+    partnered:
+        Valid pixels that had at least one usable partner (the rest: own neighbourhood only).
+    dropped_fraction:
+        Fraction of (pixel, partner) pairs dropped by the local asymmetry test.
+    """
 
     data: np.ndarray
-    blind: np.ndarray
-    fallback: np.ndarray
+    partnered: np.ndarray
     dropped_fraction: float
 
 
-def smooth_own(data: np.ndarray, valid: np.ndarray, sigma: float = FALLBACK_SIGMA_PX) -> np.ndarray:
-    """Mask-aware Gaussian average (normalised convolution): conserves counts over a region."""
-    w = valid.astype(np.float32)
-    num = gaussian_filter(np.where(valid, data, 0).astype(np.float32), sigma)
-    den = gaussian_filter(w, sigma)
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
-
-
-def adaptive_own(data: np.ndarray, valid: np.ndarray, sigma: float = FALLBACK_SIGMA_PX) -> np.ndarray:
-    """Lee's adaptive filter with Poisson noise: ``m + g (x - m)``, ``g = s / (s + m)``.
-
-    ``m`` is the local mean, ``s = max(var - m, 0)`` the local signal variance (the
-    local variance minus the Poisson variance ``m``): flat regions get the mean,
-    structured ones keep their measured values (Lee, IEEE PAMI 1980).
-    """
-    x = np.where(valid, data, 0).astype(np.float32)
-    mean = smooth_own(x, valid, sigma)
-    second = smooth_own(x * x, valid, sigma)
-    signal = np.maximum(second - mean * mean - mean, 0.0)
-    gain = np.divide(signal, signal + mean, out=np.zeros_like(signal), where=(signal + mean) > 0)
-    return mean + gain * (x - mean)
-
-
 def run_network(net, inputs: np.ndarray) -> np.ndarray:
-    """Log expected counts relative to the mean, for one ``(C, H, W)`` input."""
+    """Log expected counts relative to the mean ``(H, W)`` for one ``(C, H, W)`` input (the baselines' networks)."""
+    return run_batch(net, inputs[None])[0, 0]
+
+
+def run_batch(net, inputs: np.ndarray) -> np.ndarray:
+    """Network output ``(B, K, H, W)`` for a ``(B, C, H, W)`` batch, on the network's device."""
     import torch
 
-    from .network import predict_log_rate
+    from .network import predict
 
+    device = next(net.parameters()).device
     with torch.inference_mode():
-        return predict_log_rate(net, torch.from_numpy(inputs[None]))[0].numpy()
+        return predict(net, torch.from_numpy(inputs).to(device)).float().cpu().numpy()
+
+
+def partner_average(
+    data: np.ndarray,
+    valid: np.ndarray,
+    pairing: Pairing,
+    *,
+    local_check: bool = True,
+    z_threshold: float = 6.0,
+    extra: list[tuple[np.ndarray, np.ndarray]] = (),
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Average of every pixel's usable partners (and, for a series, other exposures), their number, dropped fraction.
+
+    ``extra`` holds ``(data, valid)`` of neighbouring frames of a time series: their
+    pixel at the same place and its partners are independent measurements too.
+    """
+    partners = pairing.partners(data, valid)
+    drop = local_asymmetry(data, valid, partners, z_threshold=z_threshold) if local_check and len(partners.ok) else None
+    ok = partners.ok if drop is None else partners.ok & ~drop
+    total = np.where(ok, partners.values, 0.0).sum(axis=0)
+    count = ok.sum(axis=0).astype(np.float32)
+    for other, other_valid in extra:
+        more = pairing.partners(other, other_valid)
+        more_ok = more.ok if drop is None else more.ok & ~drop
+        total += np.where(more_ok, more.values, 0.0).sum(axis=0) + np.where(other_valid, other, 0.0)
+        count += more_ok.sum(axis=0) + other_valid
+    mean = np.where(count > 0, total / np.maximum(count, 1.0), 0.0).astype(np.float32)
+    dropped = float(drop[:, valid].mean()) if drop is not None and drop.size and valid.any() else 0.0
+    return mean, count, dropped
 
 
 def denoise_image(
@@ -84,89 +97,44 @@ def denoise_image(
     local_check: bool = True,
     z_threshold: float = 6.0,
     extra: list[tuple[np.ndarray, np.ndarray]] = (),
-    near: Pairing | None = None,
 ) -> Denoised:
     """Denoise one image with the symmetry network.
 
     Parameters
     ----------
     net:
-        The trained :class:`~.network.CompactUNet`.
+        The trained :class:`~.network.PartnerUNet`.
     data, valid:
         Counts and measured mask of the image.
     pairing:
-        Partner maps (with the receptive-field exclusion).
+        Partner maps; no operations at all is allowed (own neighbourhood everywhere).
     scale:
-        Mean counts per measured pixel (fixed per frame or stack, not from ``data``,
-        so that no pixel's value reaches its output through the normalisation).
+        Mean counts per measured pixel of the frame (or stack).
     extra:
-        ``(data, valid)`` of neighbouring frames of a time series: their pixels and
-        their partners join the partner average (other exposures, independent noise).
-    near:
-        The same operations without the exclusion (only partners whose interpolation
-        does not touch the pixel): their plain average serves the pixels the network
-        cannot (see the module docstring).
+        ``(data, valid)`` of neighbouring frames of a time series (static sample).
     """
-    partners = pairing.partners(data, valid)
-    drop = local_asymmetry(data, valid, partners, z_threshold=z_threshold) if local_check else None
-    ok = partners.ok if drop is None else partners.ok & ~drop
-    total = np.where(ok, partners.values, 0.0).sum(axis=0)
-    count = ok.sum(axis=0).astype(np.float32)
-    fallback = valid & (count == 0)  # decided on this frame's partners, as in training
-    for other, other_valid in extra:
-        more = pairing.partners(other, other_valid)
-        more_ok = more.ok if drop is None else more.ok & ~drop
-        total += np.where(more_ok, more.values, 0.0).sum(axis=0) + np.where(other_valid, other, 0.0)
-        count += more_ok.sum(axis=0) + other_valid
-    mean = np.where(count > 0, total / np.maximum(count, 1.0), 0.0).astype(np.float32)
-    log_rate = run_network(net, partner_inputs(mean, count, valid, scale))
-    out = (scale * np.exp(log_rate)).astype(np.float32)
-    if fallback.any() and near is not None:
-        out, fallback = _plain_fallback(out, fallback, data, valid, near, extra, local_check, z_threshold)
-    if fallback.any():
-        out = np.where(fallback, adaptive_own(data, valid), out)
-    dropped = float(drop[:, valid].mean()) if drop is not None and drop.size else 0.0
-    return Denoised(np.where(valid, out, 0.0).astype(np.float32), valid & ~fallback, fallback, dropped)
+    mean, count, dropped = partner_average(data, valid, pairing, local_check=local_check,
+                                           z_threshold=z_threshold, extra=extra)
+    log_rate = run_batch(net, symmetry_inputs(data, valid, mean, count, scale)[None])[0, 0]
+    out = scale * np.exp(log_rate)
+    return Denoised(np.where(valid, out, 0.0).astype(np.float32), valid & (count > 0), dropped)
 
 
-#: Chebyshev distance (px) a partner must keep from its pixel in the plain-average fallback:
-#: bilinear interpolation reaches one pixel, so the pixel's own counts never enter.
-NEAR_EXCLUSION_PX = 1.5
+def split_score(net, data: np.ndarray, valid: np.ndarray, pairing: Pairing, *, seed: int = 0) -> float:
+    """Held-out Poisson deviance: denoise one binomial half of the photons, score it on the other half.
 
-
-def _plain_fallback(out: np.ndarray, fallback: np.ndarray, data: np.ndarray, valid: np.ndarray, near: Pairing,
-                    extra, local_check: bool, z_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Serve the pixels near the beam centre (all partners within the network's reach) by the plain partner average.
-
-    Only the window around the centre where that happens is sampled: elsewhere a
-    pixel without partners has none at any distance (gaps, off the detector).
+    Only for photon counts (integers); NaN otherwise.
     """
-    from .training import EXCLUSION_PX
-
-    cy, cx = near.plane.center
-    reach = int(3 * EXCLUSION_PX)
-    ny, nx = data.shape
-    region = (slice(max(0, int(cy) - reach), min(ny, int(cy) + reach + 1)),
-              slice(max(0, int(cx) - reach), min(nx, int(cx) + reach + 1)))
-    if not fallback[region].any():
-        return out, fallback
-    total = np.zeros(fallback[region].shape, np.float64)
-    count = np.zeros(fallback[region].shape, np.float64)
-    for image, image_valid, own in ((data, valid, False), *((o, v, True) for o, v in extra)):
-        close = near.partners(image, image_valid, region)
-        ok = close.ok
-        if local_check:
-            ok = ok & ~local_asymmetry(image[region], image_valid[region], close, z_threshold=z_threshold)
-        total += np.where(ok, close.values, 0.0).sum(axis=0)
-        count += ok.sum(axis=0)
-        if own:  # another exposure's own pixel is an independent measurement
-            total += np.where(image_valid[region], image[region], 0.0)
-            count += image_valid[region]
-    served = np.zeros_like(fallback)
-    served[region] = fallback[region] & (count > 0)
-    out = out.copy()
-    out[served] = (total / np.maximum(count, 1.0))[served[region]]
-    return out, fallback & ~served
+    counts = np.where(valid, data, 0)
+    if np.any(counts != np.round(counts)):
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    half = rng.binomial(counts.astype(np.int64), 0.5).astype(np.float32)
+    scale = float(half[valid].mean())
+    if scale <= 0:
+        return float("nan")
+    result = denoise_image(net, half, valid, pairing, scale, local_check=False)
+    return poisson_deviance(counts - half, result.data, valid)
 
 
 def poisson_deviance(counts: np.ndarray, expected: np.ndarray, where: np.ndarray) -> float:

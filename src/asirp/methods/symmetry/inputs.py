@@ -1,15 +1,24 @@
 """What each learned method feeds its network and what it trains against.
 
-All recipes give the network four channels (:data:`~.network.IN_CHANNELS`):
+The ``symmetry`` recipe gives its :class:`~.network.PartnerUNet` five channels
+(:func:`symmetry_inputs`): the pixel's own counts and neighbourhood, where they
+are measured, the average of the pixel's symmetry partners, how many there are, and
+the dose. It is trained without any clean image by splitting the photons: binomial
+thinning of a photon-counting frame with probability ``p`` gives two *independent*
+Poisson frames ``y1`` (dose ``p``) and ``y2 = x - y1`` (dose ``1 - p``) of the same
+signal. The network sees ``y1`` (own pixels and partners) and is scored against
+``y2`` scaled by ``p / (1 - p)`` (Noise2Noise between the two halves of each photon
+count; Poisson likelihood): the expected loss is the supervised one up to a
+constant, at every pixel. At inference it sees the full frame, whose dose the dose
+channel gives (pre-training covers 0.003 to 100 counts per pixel).
+
+The learned baselines give the network four channels (:data:`~.network.IN_CHANNELS`):
 ``signal`` (square root of counts over the frame's mean counts ``s``: Poisson noise
 then has a variance ~``1/(4 s)`` whatever the level), ``support`` (how many
 measurements the signal averages, normalised), the own pixel's validity (a mask,
 not a measurement) and ``log10(s) / 2`` (the dose, so one network serves 0.1 to
 100 counts per pixel). The recipes differ in where the signal comes from:
 
-* ``symmetry``: the average of the pixel's symmetry partners only (never the pixel
-  itself); trained by Noise2Noise against the pixel's own counts with a Poisson
-  likelihood;
 * ``supervised``: the pixel's own noisy counts; trained against the noise-free truth
   of synthetic frames (clean/noisy pairs);
 * ``smae``: the published half-split recipe: the frame rotated by 180° about the
@@ -33,11 +42,22 @@ def dose_channel(scale: float, shape: tuple[int, int]) -> np.ndarray:
     return np.full(shape, 0.5 * math.log10(max(scale, 1e-6)), np.float32)
 
 
-def partner_inputs(partner_mean: np.ndarray, count: np.ndarray, valid: np.ndarray, scale: float) -> np.ndarray:
-    """``symmetry`` recipe: channels from the partner average and the number of partners."""
-    signal = np.sqrt(np.maximum(partner_mean, 0.0) / scale) * (count > 0)
+#: Range of the thinning probability ``p`` of the photon split in training.
+SPLIT_RANGE = (0.25, 0.75)
+
+
+def symmetry_inputs(data: np.ndarray, valid: np.ndarray, partner_mean: np.ndarray, count: np.ndarray,
+                    scale: float) -> np.ndarray:
+    """``symmetry`` recipe channels: own counts (where ``valid``), partner average and support, dose.
+
+    ``count`` is the number of usable partners per pixel (0: none; the network then
+    works from the own neighbourhood alone).
+    """
+    own = np.sqrt(np.maximum(data, 0.0) / scale) * valid
+    partner = np.sqrt(np.maximum(partner_mean, 0.0) / scale) * (count > 0)
     support = np.minimum(count, SUPPORT_NORM) / SUPPORT_NORM  # time series may bring more: clip to the trained range
-    return np.stack([signal, support, valid.astype(np.float32), dose_channel(scale, valid.shape)]).astype(np.float32)
+    return np.stack([own, valid.astype(np.float32), partner, support,
+                     dose_channel(scale, valid.shape)]).astype(np.float32)
 
 
 def own_inputs(data: np.ndarray, valid: np.ndarray, scale: float) -> np.ndarray:

@@ -1,9 +1,11 @@
 """The registered methods: the ``symmetry`` denoiser and the baselines it is measured against.
 
-* ``symmetry``: compact U-Net fed only with each pixel's symmetry partners
-  (Noise2Noise between partners, Poisson likelihood, shipped pre-trained weights or
-  your fine-tuned ones); its held-out Poisson deviance against the measured counts
-  is an honest, ground-truth-free quality score (notes ``selfsupervised_loss``).
+* ``symmetry``: compact U-Net fed with each pixel's own neighbourhood and its
+  symmetry partners, trained without clean images by splitting the photons
+  binomially (one half in, the other half as target: Noise2Noise from a single
+  exposure), pre-trained on procedural patterns and fine-tuned on the frame itself
+  for ``fine_tune_s`` seconds. Its deviance on a held-out photon half is an honest,
+  ground-truth-free score (``selfsupervised_loss``).
 * ``symmetric_average``: the pixel averaged with its partners (zero-cost reference).
 * ``supervised``: the same network trained on synthetic clean/noisy pairs.
 * ``smae_halves``: the published half-split 180° recipe (Zhou et al., J. Appl.
@@ -28,11 +30,15 @@ from ...errors import InputError
 from ...frame import Frame
 from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, local_asymmetry, parse
 from ..base import Method, Output, Params, register
-from .denoise import NEAR_EXCLUSION_PX, denoise_image, poisson_deviance, run_network
+from .denoise import denoise_image, run_network, split_score
 from .inputs import own_inputs, smae_inputs
-from .training import EXCLUSION_PX
+from .training import fine_tuned
 
 _KINDS = frozenset({"diffraction", "scattering", "pdf"})
+
+
+#: Seconds of fine-tuning on the user's frame by default (a few hundred steps on two CPU cores).
+DEFAULT_FINE_TUNE_S = 5.0
 
 
 class _SymmetryOptions(Params):
@@ -73,55 +79,98 @@ class _LocalCheckOptions(_SymmetryOptions):
 class SymmetryParams(_LocalCheckOptions):
     weights: str | None = Field(None, description="weights file from 'asirp train symmetry' (default: shipped)")
     temporal: int = Field(0, ge=0, le=5, description="stacks: neighbouring frames on each side added as measurements")
+    min_score: float = Field(0.3, ge=0, le=1, description=(
+        "operations scoring at least this are paired (partners are then checked locally); "
+        "no operation at all: the network works from the own neighbourhood alone"))
+    fine_tune_s: float = Field(DEFAULT_FINE_TUNE_S, ge=0, le=3600, description=(
+        "self-supervised fine-tuning on this frame before denoising (0: pre-trained weights as they are); "
+        "the result is cached per detector, symmetry and data folder and reused without further training"),
+        json_schema_extra={"unit": "s"})
 
 
 @register
 class SymmetryDenoiser(Method):
-    """Self-supervised denoising from symmetry partners (never from the pixel itself)."""
+    """Self-supervised denoising from a pixel's neighbourhood and its symmetry partners (see the module docstring)."""
 
     name = "symmetry"
     family = "denoising"
-    task = "denoise counts from their symmetry partners with a pre-trained network"
+    task = "denoise counts from their neighbourhood and symmetry partners with a self-supervised network"
     kinds = _KINDS
-    needs = frozenset({"symmetry", "training"})
+    #: "partners": uses symmetry partners wherever they exist, without requiring a symmetry.
+    needs = frozenset({"training", "partners"})
     Parameters = SymmetryParams
+    #: The adaptive selector scores and runs the pre-trained weights (deciding stays fast);
+    #: ``-m symmetry`` fine-tunes on the frame.
+    search_space = {"fine_tune_s": (0.0,)}
 
     def process(self, frame: Frame, params: SymmetryParams) -> Output:
+        from ...symmetry.response import fit_response
         from .weights import load_weights
 
         scale = _counts(frame)
-        report, ops = _report_and_ops(frame, params)
-        net, digest, meta = load_weights(params.weights, "symmetry")
+        report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold,
+                         local=False)
+        ops = ([op for spec in params.operations for op in parse(spec)] if params.operations
+               else report.usable(params.min_score))
         assert report.plane is not None
-        pairing = Pairing.build(report.plane, ops, EXCLUSION_PX)
-        near = Pairing.build(report.plane, ops, NEAR_EXCLUSION_PX)
+        response = None
+        if ops:
+            data, valid = frame_image(frame)
+            response = fit_response(report.plane, ops, data, valid)
+        pairing = Pairing.build(report.plane, ops, response=None if response is None else response.field)
+        net, digest, meta = load_weights(params.weights, "symmetry")
         images = frame.images()
-        outputs, deviances, blind_pixels, fallback, dropped = [], [], 0, 0, []
+        tuning: dict = {"seconds": 0.0, "steps": 0, "cached": False}
+        if params.fine_tune_s > 0:
+            net, tuning = fine_tuned(net, digest, [(i.data, i.valid) for i in images], pairing, scale,
+                                     params.fine_tune_s, key_extra=_sample_key(frame))
+        outputs, partnered, valid_pixels, dropped = [], 0, 0, []
         for i, image in enumerate(images):
             extra = [(images[j].data, images[j].valid)
                      for j in range(max(0, i - params.temporal), min(len(images), i + params.temporal + 1)) if j != i]
             result = denoise_image(net, image.data, image.valid, pairing, scale, local_check=params.local_check,
-                                   z_threshold=params.z_threshold, extra=extra, near=near)
+                                   z_threshold=params.z_threshold, extra=extra)
             outputs.append(result.data)
-            deviances.append(poisson_deviance(image.data, result.data, result.blind))
-            blind_pixels += int(result.blind.sum())
-            fallback += int(result.fallback.sum())
+            partnered += int(result.partnered.sum())
+            valid_pixels += int(image.valid.sum())
             dropped.append(result.dropped_fraction)
         data = np.stack(outputs) if frame.is_stack else outputs[0]
+        fraction = partnered / max(valid_pixels, 1)
         notes = {
-            "selfsupervised_loss": float(np.nanmean(deviances)),
-            "selfsupervised_loss_kind": "mean Poisson deviance of the output against the measured counts on pixels whose own counts the output never used",
-            "selfsupervised_pixels": blind_pixels,
-            "fallback_pixels": fallback,
+            "selfsupervised_loss": split_score(net, images[0].data, images[0].valid, pairing),
+            "selfsupervised_loss_kind": ("mean Poisson deviance of the denoised half of a binomial photon split "
+                                         "against the other half (first frame; NaN for non-integer data)"),
+            "partner_fraction": fraction,
+            "mode": _mode_sentence(ops, fraction),
             "dropped_partner_fraction": float(np.mean(dropped)),
             "operations": [op.name for op in ops],
+            "response": None if response is None else {
+                "terms_used": response.terms_used, "polarization_factor": response.polarization_factor,
+                "improvement": response.improvement, "note": response.note},
+            "fine_tuning": tuning,
             "symmetry": report.to_dict(),
             "weights_meta": meta,
         }
         return Output(data, notes=notes, weights_sha256=digest)
 
     def cost(self, frame_shape: tuple[int, ...], params: SymmetryParams) -> float:
-        return 6e-7 * float(np.prod(frame_shape))
+        return params.fine_tune_s + 6e-7 * float(np.prod(frame_shape))
+
+
+def _mode_sentence(ops: list, fraction: float) -> str:
+    """What the user is told about how the frame was denoised."""
+    if not ops:
+        return "no symmetry usable in this frame: every pixel was denoised from its own neighbourhood only"
+    return (f"{fraction:.1%} of the measured pixels used symmetry partners ({', '.join(op.name for op in ops)}); "
+            "the rest were denoised from their own neighbourhood only")
+
+
+def _sample_key(frame: Frame) -> str:
+    """What identifies 'the same detector and sample' for the fine-tuning cache: the data's folder."""
+    import os
+
+    source = frame.meta.get("source")
+    return os.path.dirname(os.path.abspath(str(source).split("::")[0])) if source else ""
 
 
 @register
@@ -264,7 +313,7 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
     """
     import torch
 
-    from .network import CompactUNet, predict_log_rate
+    from .network import CompactUNet, predict
     from .training import loss_fn
 
     torch.manual_seed(params.seed)
@@ -295,7 +344,7 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
             batch_m.append(hidden[sl].astype(np.float32))
         batch = {"inputs": torch.from_numpy(np.stack(batch_in)), "target": torch.from_numpy(np.stack(batch_t)),
                  "mask": torch.from_numpy(np.stack(batch_m)), "scale": torch.full((4,), scale)}
-        loss = loss_fn(predict_log_rate(net, batch["inputs"]), batch, "symmetry")
+        loss = loss_fn(predict(net, batch["inputs"]), batch, "supervised")
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -23,6 +23,11 @@ what makes a 1024² frame take well under a second on two CPU cores.
 :data:`RECEPTIVE_RADIUS` is the Chebyshev radius (pixels) beyond which an input
 pixel cannot influence an output pixel; the pairing excludes partners closer than
 that so that a pixel's own measurement never reaches its own output.
+
+:class:`PartnerUNet` is the ``symmetry`` recipe's network: the same body fed with
+the pixel's own neighbourhood *and* the average of its symmetry partners, two
+independent measurements of the same signal (see :mod:`.inputs` for how it is
+trained without any clean image).
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from ...filters import separable_filter
 
 #: Input channels: signal, support (partner count or measured), own-pixel validity, log10 dose.
 IN_CHANNELS = 4
+#: Input channels of :class:`PartnerUNet`: own signal, own availability, partner signal,
+#: partner support, log10 dose (see :func:`.inputs.symmetry_inputs`).
+PARTNER_CHANNELS = 5
+
 #: Default feature width of the first level.
 WIDTH = 16
 #: The network works on images whose sides are multiples of this (inputs are padded).
@@ -68,6 +77,9 @@ def _block(c_in: int, c_out: int, n: int) -> nn.Sequential:
 class CompactUNet(nn.Module):
     """Three-level U-Net on a 2x space-to-depth fold (about 140 k parameters at width 16)."""
 
+    #: Output maps of the head per pixel: mixing logit and log correction.
+    head_maps = 2
+
     def __init__(self, in_channels: int = IN_CHANNELS, width: int = WIDTH) -> None:
         super().__init__()
         self.in_channels, self.width = in_channels, width
@@ -81,7 +93,7 @@ class CompactUNet(nn.Module):
         self.dec1 = _block(4 * width, 2 * width, 1)
         self.up1 = nn.ConvTranspose2d(2 * width, width, 2, stride=2)
         self.dec0 = _block(2 * width, width, 1)
-        self.head = nn.Conv2d(width, 8, 1)
+        self.head = nn.Conv2d(width, 4 * self.head_maps, 1)
         nn.init.zeros_(self.head.weight)  # start as the plain average
         nn.init.zeros_(self.head.bias)
         self.unfold = nn.PixelShuffle(2)
@@ -116,18 +128,71 @@ class CompactUNet(nn.Module):
         x = nn.functional.conv2d(x, rows, padding=(BASE_RADIUS, 0), groups=c)
         return nn.functional.conv2d(x, cols, padding=(0, BASE_RADIUS), groups=c)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` -> ``(B, 1, H, W)`` log expected counts relative to the mean; H, W multiples of 8."""
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net: ``(B, C, H, W)`` -> ``(B, head_maps, H, W)`` per-pixel head outputs."""
         a = self.enc0(self.fold(x))
         b = self.enc1(self.down1(a))
         c = self.mid(self.down2(b))
         d = self.dec1(torch.cat([self.up2(c), b], dim=1))
         e = self.dec0(torch.cat([self.up1(d), a], dim=1))
-        head = self.unfold(self.head(e))  # (B, 2, H, W): mixing logit, log correction
+        return self.unfold(self.head(e))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, 1, H, W)`` log expected counts relative to the mean; H, W multiples of 8."""
+        head = self.body(x)  # (B, 2, H, W): mixing logit, log correction
         value, smooth = self.estimates(x)
         weight = torch.sigmoid(head[:, :1])
         base = torch.log(torch.clamp(weight * value + (1.0 - weight) * smooth, min=BASE_FLOOR))
         return torch.clamp(base + head[:, 1:], -LOG_CLAMP, LOG_CLAMP)
+
+
+class PartnerUNet(CompactUNet):
+    """The ``symmetry`` network: own neighbourhood plus partner average in, log expected counts out.
+
+    The fixed estimates it mixes are the pixel's own value, its partners' average
+    (where a partner exists) and the normalised Gaussian average of every
+    measurement around the pixel, own and partners alike; the head gives per pixel
+    the three mixing logits (softmax) and a log correction. Untrained, it returns
+    the even mix.
+    """
+
+    head_maps = 4
+
+    def __init__(self, width: int = WIDTH) -> None:
+        super().__init__(PARTNER_CHANNELS, width)
+
+    def estimates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 3, H, W)`` own value, partner value (smooth where none), smooth average; and the smooth average."""
+        own_ok = x[:, 1:2]
+        has = (x[:, 3:4] > 0).to(x.dtype)
+        own = x[:, :1] ** 2 * own_ok
+        partner = x[:, 2:3] ** 2 * has
+        both = self._blur(torch.cat([own + partner, own_ok + has], dim=1))
+        num, den = both[:, :1], both[:, 1:]
+        smooth = torch.where(den > 1e-3, num / torch.clamp(den, min=1e-3), torch.ones_like(num))
+        own = torch.where(own_ok > 0, own, smooth)
+        return torch.cat([own, torch.where(has > 0, partner, smooth), smooth], dim=1), smooth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 5, H, W)`` -> ``(B, 1, H, W)`` log expected counts relative to the frame mean."""
+        head = self.body(x)
+        values, _ = self.estimates(x)
+        weights = torch.softmax(head[:, :3], dim=1)
+        base = torch.log(torch.clamp((weights * values).sum(1, keepdim=True), min=BASE_FLOOR))
+        return torch.clamp(base + head[:, 3:4], -LOG_CLAMP, LOG_CLAMP)
+
+
+def build_network(recipe: str, in_channels: int, width: int) -> CompactUNet:
+    """The network class a recipe uses (``symmetry``: :class:`PartnerUNet`)."""
+    if recipe == "symmetry":
+        return PartnerUNet(width)
+    return CompactUNet(in_channels, width)
+
+
+def predict(net: CompactUNet, inputs: torch.Tensor) -> torch.Tensor:
+    """Network output ``(B, K, H, W)`` for ``(B, C, H, W)`` inputs of any size (padded, cropped back)."""
+    padded, (h, w) = pad_to_multiple(inputs)
+    return net(padded)[:, :, :h, :w]
 
 
 def pad_to_multiple(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -141,5 +206,4 @@ def pad_to_multiple(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
 
 def predict_log_rate(net: CompactUNet, inputs: torch.Tensor) -> torch.Tensor:
     """Network output for ``(B, C, H, W)`` inputs of any size, cropped back to ``(B, H, W)``."""
-    padded, (h, w) = pad_to_multiple(inputs)
-    return net(padded)[:, 0, :h, :w]
+    return predict(net, inputs)[:, 0]

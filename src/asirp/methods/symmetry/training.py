@@ -1,8 +1,10 @@
 """Training the compact U-Net: synthetic corpus, user frames, checkpoints, fine-tuning.
 
-One loop serves the three recipes of :mod:`.inputs`. A *source* yields training
-samples ``(inputs, target, mask, scale)`` on the fly:
+One loop serves the three recipes of :mod:`.inputs`, on the CPU or a GPU. A
+*source* yields training batches ``(inputs, target, mask, scale)`` on the fly:
 
+* :class:`~.procedural.ProceduralCorpus`: varied procedural patterns drawn on the
+  training device (how the shipped weights are pre-trained, see its module);
 * :class:`SyntheticCorpus`: noise-free frames from :func:`asirp.synth.diffraction_frame`
   (powder, textured, single_crystal, saxs, saxs_fibre, pdf; off-centre beams, tilt up
   to 5°, gaps/beamstop/no mask; seeds from :data:`TRAIN_SEED` on, never those of the
@@ -12,11 +14,15 @@ samples ``(inputs, target, mask, scale)`` on the fly:
   augmented by binomial thinning (keeping each photon with probability ``p`` gives an
   exact lower-dose Poisson frame whose pixels stay independent).
 
-The ``symmetry`` recipe never needs a clean image: its target is the measured pixel.
+The ``symmetry`` recipe never needs a clean image: the photons of each frame are
+split binomially into an input half and a target half (:mod:`.inputs`).
 
 The loss is the Poisson deviance ``2 [x log(x/mu) - (x - mu)]`` per pixel on the
 loss mask (squared error on ``x/s`` for the ``smae`` recipe, as published), divided
 by ``sqrt(s)`` so frames of every dose give gradients of comparable noise.
+
+:func:`fine_tuned` adapts the symmetry network to the user's own frame at run time
+within a time budget and caches the result per detector, symmetry and data folder.
 """
 
 from __future__ import annotations
@@ -35,12 +41,8 @@ from ...errors import InputError, ParameterError
 from ...frame import Frame
 from ...progress import progress
 from ...symmetry import INVERSION, Pairing, ScatteringPlane, analyze, mirror, parse
-from .inputs import RECIPES, own_inputs, partner_inputs, smae_inputs, smae_partner
-from .network import IN_CHANNELS, RECEPTIVE_RADIUS, WIDTH
-
-#: Partners closer than this (Chebyshev, px) to their pixel are not used: the network
-#: (radius RECEPTIVE_RADIUS) plus bilinear interpolation (1 px) must not reach the pixel.
-EXCLUSION_PX = RECEPTIVE_RADIUS + 1.5
+from .inputs import RECIPES, SPLIT_RANGE, own_inputs, smae_inputs, smae_partner, symmetry_inputs
+from .network import IN_CHANNELS, WIDTH
 #: First seed of the synthetic training corpus (the benchmark uses seeds below 10 000).
 TRAIN_SEED = 100_000
 #: First seed of the held-out frames used to report the validation loss during training.
@@ -56,7 +58,8 @@ class Sample:
     inputs: np.ndarray  # (C, H, W)
     target: np.ndarray  # (H, W) counts (or expected counts for supervised)
     mask: np.ndarray  # (H, W) float 0/1: pixels in the loss
-    scale: float  # mean counts per pixel of the frame
+    scale: float  # mean counts per pixel of the input
+    target_factor: float = 1.0  # expected target / expected input (photon split: (1 - p) / p)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,11 @@ def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int,
     else:
         expected = None
         noisy = item.counts if thin is None else rng.binomial(item.counts.astype(np.int64), thin).astype(np.float32)
+    factor = 1.0
+    if recipe == "symmetry":  # photon split: y1 in, y2 = x - y1 as target
+        p = float(rng.uniform(*SPLIT_RANGE))
+        seen = rng.binomial(np.where(valid, noisy, 0).astype(np.int64), p).astype(np.float32)
+        split_target, noisy, factor = noisy - seen, seen, (1.0 - p) / p
     scale = max(float(noisy[valid].mean()), 1e-3)
     ny, nx = valid.shape
     y0 = int(rng.integers(0, ny - patch + 1))
@@ -97,8 +105,8 @@ def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int,
     if recipe == "symmetry":
         partners = item.pairing.partners(noisy, valid, crop)  # partners of the crop only
         mean, count = partners.mean()
-        inputs = partner_inputs(mean, count, valid[crop], scale)
-        target, mask = noisy[crop], valid[crop] & (count > 0)
+        inputs = symmetry_inputs(noisy[crop], valid[crop], mean, count, scale)
+        target, mask = split_target[crop], valid[crop]
     elif recipe == "supervised":
         if expected is None:
             raise ParameterError("the supervised recipe needs synthetic clean/noisy pairs, not measured frames")
@@ -114,7 +122,7 @@ def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int,
         inputs, target, mask = inputs[:, :, ::-1], target[:, ::-1], mask[:, ::-1]
     if rng.random() < 0.5:
         inputs, target, mask = inputs[:, ::-1], target[::-1], mask[::-1]
-    return Sample(np.ascontiguousarray(inputs), np.ascontiguousarray(target), np.ascontiguousarray(mask), scale)
+    return Sample(np.ascontiguousarray(inputs), np.ascontiguousarray(target), np.ascontiguousarray(mask), scale, factor)
 
 
 class SyntheticCorpus:
@@ -137,7 +145,7 @@ class SyntheticCorpus:
                 tilt_plane_deg=float(rng.uniform(0.0, 360.0)), mask=mask, seed=seed + i)
             plane = ScatteringPlane.from_geometry(result.truth.geometry, shape)
             ops = known_operations(pattern, result.meta)
-            pairing = Pairing.build(plane, ops, EXCLUSION_PX) if recipe == "symmetry" else Pairing.build(plane, [])
+            pairing = Pairing.build(plane, ops) if recipe == "symmetry" else Pairing.build(plane, [])
             self.items.append(_Item(np.asarray(result.truth.data, np.float32), np.asarray(result.truth.valid),
                                     pairing, plane.center, True))
 
@@ -162,7 +170,7 @@ class FrameSource:
                                  "(see asirp.symmetry.analyze)", frame.meta.get("source"))
             plane = report.plane
             assert plane is not None
-            pairing = Pairing.build(plane, report.group(), EXCLUSION_PX)
+            pairing = Pairing.build(plane, report.group())
             for image in frame.images():
                 if min(image.image_shape) < 64:
                     raise InputError(f"frame of {image.image_shape} px is too small to train on (64 px at least)",
@@ -178,19 +186,21 @@ class FrameSource:
         return build_sample(item, self.recipe, rng, min(patch, *item.valid.shape), thin=None if thin >= 0.999 else thin)
 
 
-def loss_fn(log_rate: Any, batch: dict[str, Any], recipe: str) -> Any:
-    """Mean loss over the masked pixels of a batch (see the module docstring)."""
+def loss_fn(output: Any, batch: dict[str, Any], recipe: str) -> Any:
+    """Mean loss over the masked pixels of a batch; ``output`` is the network's ``(B, K, H, W)``."""
     import torch
 
     scale = batch["scale"][:, None, None]
     mask = batch["mask"]
     x = batch["target"]
+    log_rate = output[:, 0]
     if recipe == "smae":
         per_pixel = (torch.exp(log_rate) - x / scale) ** 2
     else:
-        mu = scale * torch.exp(log_rate)
+        factor = batch["target_factor"][:, None, None] if "target_factor" in batch else 1.0
+        mu = factor * scale * torch.exp(log_rate)
         xlogx = torch.where(x > 0, x * torch.log(torch.clamp(x, min=1e-12) / mu), torch.zeros_like(x))
-        per_pixel = 2.0 * (xlogx - (x - mu)) / torch.sqrt(scale)
+        per_pixel = 2.0 * (xlogx - (x - mu)) / torch.sqrt(factor * scale)
     return (per_pixel * mask).sum() / torch.clamp(mask.sum(), min=1.0)
 
 
@@ -202,6 +212,7 @@ def _collate(samples: list[Sample]) -> dict[str, Any]:
         "target": torch.from_numpy(np.stack([s.target for s in samples])),
         "mask": torch.from_numpy(np.stack([s.mask for s in samples])),
         "scale": torch.tensor([s.scale for s in samples], dtype=torch.float32),
+        "target_factor": torch.tensor([s.target_factor for s in samples], dtype=torch.float32),
     }
 
 
@@ -217,8 +228,15 @@ class TrainResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _batch(source: Any, rng: np.random.Generator, batch_size: int, patch: int, device: Any) -> dict[str, Any]:
+    """A batch on ``device``: procedural sources draw it there, the others are collated from samples."""
+    if hasattr(source, "batch"):
+        return source.batch(batch_size, patch)
+    return {k: v.to(device) for k, v in _collate([source.sample(rng, patch) for _ in range(batch_size)]).items()}
+
+
 def train(
-    source: SyntheticCorpus | FrameSource,
+    source: Any,
     *,
     recipe: str = "symmetry",
     steps: int = 1000,
@@ -228,12 +246,14 @@ def train(
     lr: float = 1e-3,
     init: str | PathLike[str] | None = None,
     checkpoint: str | PathLike[str] | None = None,
-    heldout: Sequence[Sample] = (),
+    heldout: Sequence[Sample] | dict[str, Any] = (),
     eval_every: int = 100,
     seed: int = 0,
     threads: int | None = 2,
     width: int = WIDTH,
     callback: Callable[[int, float], None] | None = None,
+    device: str = "cpu",
+    net: Any = None,
 ) -> TrainResult:
     """Train (or fine-tune, or resume) the compact U-Net.
 
@@ -260,10 +280,14 @@ def train(
         Fixed samples on which the loss is reported every ``eval_every`` steps.
     threads:
         torch CPU threads (2 on the shared machine).
+    device:
+        torch device to train on ("cuda" with a GPU; a procedural source must be on it).
+    net:
+        A network to continue training in place (run-time fine-tuning); ``init`` is then ignored.
     """
     import torch
 
-    from .network import CompactUNet, predict_log_rate
+    from .network import build_network, predict
 
     if recipe not in RECIPES:
         raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
@@ -273,19 +297,20 @@ def train(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = CompactUNet(IN_CHANNELS, width)
+    fresh = net is None
+    net = (build_network(recipe, IN_CHANNELS, width) if fresh else net).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     result = TrainResult(net, 0)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=False)
         if state.get("recipe") != recipe:
             raise InputError(f"checkpoint was written by a {state.get('recipe')!r} run, not {recipe!r}", str(ckpt))
         net.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         result.steps, result.train_loss, result.heldout_loss = state["step"], state["train_loss"], state["heldout_loss"]
         rng = np.random.default_rng([seed, result.steps])
-    elif init is not None:
+    elif init is not None and fresh:
         from .weights import _read
 
         blob = _read(Path(init))
@@ -296,12 +321,16 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
-    held = _collate(list(heldout)) if heldout else None
+    if isinstance(heldout, dict):  # a batch already (procedural sources)
+        held = {k: v.to(device) for k, v in heldout.items()}
+    else:
+        held = {k: v.to(device) for k, v in _collate(list(heldout)).items()} if heldout else None
 
     def evaluate() -> float:
+        assert held is not None
         net.eval()
         with torch.no_grad():
-            value = float(loss_fn(predict_log_rate(net, held["inputs"]), held, recipe))
+            value = float(loss_fn(predict(net, held["inputs"]), held, recipe))
         net.train()
         return value
 
@@ -321,8 +350,8 @@ def train(
     bar = progress(range(result.steps, steps), desc=f"train {recipe}", total=steps - result.steps, unit="step")
     for step in bar:
         set_lr(step, time.perf_counter() - started)
-        batch = _collate([source.sample(rng, patch) for _ in range(batch_size)])
-        loss = loss_fn(predict_log_rate(net, batch["inputs"]), batch, recipe)
+        batch = _batch(source, rng, batch_size, patch, device)
+        loss = loss_fn(predict(net, batch["inputs"]), batch, recipe)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -347,6 +376,28 @@ def train(
     return result
 
 
+def pretrain(recipe: str, output: str | PathLike[str], *, minutes: float, device: str = "cpu", seed: int = 0,
+             batch_size: int = 32, patch: int = 128, size: int = 256, bank: int = 96, refresh: int = 25, lr: float = 1e-3,
+             width: int = WIDTH, force: bool = False) -> TrainResult:
+    """Pre-train the ``symmetry`` or ``supervised`` network on the procedural corpus and write its weights.
+
+    How the shipped weights are made (on a GPU: ``device="cuda"``); the held-out loss
+    is measured on a fixed batch of patterns drawn with another seed.
+    """
+    from .procedural import DOSE_RANGE as PROCEDURAL_DOSES
+    from .procedural import FAMILIES, ProceduralCorpus
+
+    source = ProceduralCorpus(device, size=size, bank=bank, refresh=refresh, seed=seed, recipe=recipe)
+    held = ProceduralCorpus(device, size=size, bank=32, seed=seed + 999_983, recipe=recipe).batch(64, patch)
+    result = train(source, recipe=recipe, steps=10_000_000, minutes=minutes, batch_size=batch_size, patch=patch,
+                   lr=lr, heldout=held, eval_every=500, seed=seed, threads=None, width=width, device=device)
+    meta = {"corpus": "procedural", "families": list(FAMILIES), "dose_range": list(PROCEDURAL_DOSES),
+            "pattern_size": size, "bank": bank, "refresh": refresh, "batch": batch_size, "patch": patch, "device": device, "seed": seed,
+            "heldout_curve": result.heldout_loss[-8:]}
+    save_weights(result, output, recipe, meta, force=force)
+    return result
+
+
 def save_weights(result: TrainResult, path: str | PathLike[str], recipe: str, meta: dict[str, Any], *, force: bool = False) -> Path:
     """Write a weights file (atomic) that :func:`.weights.load_weights` reads."""
     import torch
@@ -357,7 +408,7 @@ def save_weights(result: TrainResult, path: str | PathLike[str], recipe: str, me
         "recipe": recipe,
         "width": result.net.width,
         "in_channels": result.net.in_channels,
-        "state_dict": {k: v.clone() for k, v in result.net.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in result.net.state_dict().items()},
         "meta": {**meta, "steps": result.steps, "seconds": round(result.seconds, 1),
                  "heldout_loss": result.heldout_loss[-1][1] if result.heldout_loss else None},
     }
@@ -373,3 +424,93 @@ def heldout_samples(recipe: str, n: int = 12, patch: int = 128, seed: int = HELD
     doses = np.geomspace(DOSE_RANGE[0], DOSE_RANGE[1], 4)
     return [build_sample(corpus.items[i % len(corpus.items)], recipe, rng, patch, dose=float(doses[i % 4]))
             for i in range(n)]
+
+
+class _ImageSource:
+    """The images being denoised, as a fine-tuning source with their pairing (thinned for augmentation)."""
+
+    def __init__(self, images: Sequence[tuple[np.ndarray, np.ndarray]], pairing: Pairing) -> None:
+        self.items = [_Item(np.asarray(d, np.float32), np.asarray(v), pairing, pairing.plane.center, False)
+                      for d, v in images]
+
+    def sample(self, rng: np.random.Generator, patch: int) -> Sample:
+        item = self.items[int(rng.integers(len(self.items)))]
+        return build_sample(item, "symmetry", rng, min(patch, *item.valid.shape) // 8 * 8)
+
+
+#: Fine-tuned networks of this process, by cache key (a stream reuses them).
+_TUNED: dict[str, tuple[Any, dict[str, Any]]] = {}
+#: Learning rate of run-time fine-tuning (the pre-training's final rate).
+FINE_TUNE_LR = 2e-4
+
+
+def _cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("ASIRP_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                                                             os.path.expanduser("~/.cache"), "asirp")
+    return Path(root) / "symmetry"
+
+
+def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndarray]], pairing: Pairing, scale: float,
+               seconds: float, *, key_extra: str = "", seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The symmetry network fine-tuned on ``images`` for about ``seconds``, or the cached one.
+
+    The cache key is the base weights' sha256, the image shape, the operations, the
+    beam centre (0.1 px), the dose (within a factor of 2) and ``key_extra`` (the data folder: one detector and
+    sample): a series or a rerun reuses the tuned weights without training again,
+    from memory or from the cache folder (``ASIRP_CACHE_DIR``, default
+    ``~/.cache/asirp/symmetry``). Returns the network and what was done.
+    """
+    import copy
+    import hashlib
+    import json
+
+    import torch
+
+    shape = images[0][0].shape
+    if any(np.any(d[v] != np.round(d[v])) for d, v in images):
+        return net, {"seconds": 0.0, "steps": 0, "cached": False,
+                     "skipped": "not photon counts (non-integer values): the photon split does not apply"}
+    key_text = json.dumps([digest, list(shape), [op.name for op in pairing.operations],
+                           [round(c, 1) for c in pairing.plane.center], key_extra, SPLIT_RANGE,
+                           round(math.log2(max(scale, 1e-6)))])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
+    if key in _TUNED:
+        tuned, info = _TUNED[key]
+        return tuned, {**info, "cached": True}
+    path = _cache_dir() / f"{key}.pt"
+    tuned = copy.deepcopy(net)
+    if path.is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            tuned.load_state_dict(blob["state_dict"])
+            info = {**blob["info"], "cached": True, "cache_file": str(path)}
+            _TUNED[key] = (tuned.eval(), info)
+            return tuned, info
+        except Exception:  # a corrupt cache entry is retrained and replaced, never trusted
+            path.unlink(missing_ok=True)
+    for p in tuned.parameters():
+        p.requires_grad_(True)
+    patch = max(32, min(128, min(shape) // 8 * 8))
+    if min(shape) < 32:
+        return net, {"seconds": 0.0, "steps": 0, "cached": False, "skipped": "image smaller than 32 px"}
+    result = train(_ImageSource(images, pairing), recipe="symmetry", steps=100_000, minutes=seconds / 60.0,
+                   batch_size=4, patch=patch, lr=FINE_TUNE_LR, seed=seed, threads=None, net=tuned)
+    tuned = result.net.eval()
+    for p in tuned.parameters():
+        p.requires_grad_(False)
+    info = {"seconds": round(result.seconds, 2), "steps": result.steps, "cached": False,
+            "loss_first": float(np.mean(result.train_loss[:10])) if result.train_loss else None,
+            "loss_last": float(np.mean(result.train_loss[-10:])) if result.train_loss else None}
+    _TUNED[key] = (tuned, info)
+    try:
+        from ...io.atomic import atomic_output
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path, force=True, inputs=()) as tmp:
+            torch.save({"state_dict": tuned.state_dict(), "info": info}, tmp)
+        info["cache_file"] = str(path)
+    except OSError:  # a read-only home: the tuned weights live for this process only
+        info["cache_file"] = None
+    return tuned, info

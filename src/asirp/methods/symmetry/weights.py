@@ -22,8 +22,8 @@ from ...history import sha256_of_file
 
 #: Shipped weights: name -> (file in asirp/weights, sha256). See docs/provenance in the README section.
 SHIPPED: dict[str, tuple[str, str]] = {
-    "symmetry": ("symmetry_unet.pt", "f559fa641a9ede578ab73cf8df1da4cbb38a3d5398007929ec95a2aea94fa8b1"),
-    "supervised": ("supervised_unet.pt", "e21f28376c93f6e9e5061c732b9954a65417f25d82552b9d47932d214272309b"),
+    "symmetry": ("symmetry_unet.pt", "ce8e5dffe08a7edad838d6f597a498ea228399ca060ed220bf5d5d934801bd76"),
+    "supervised": ("supervised_unet.pt", "132154d6ab8e658b82ab2f76d4081400eb290478db5275a984c43d3a5c1bbdb7"),
     "smae": ("smae_unet.pt", "2355afe1ae15e8ed5c28d6720368b225b8958b5fb6e7236228cbe04b7b83337e"),
 }
 
@@ -80,12 +80,12 @@ def _network(path: str, digest: str, recipe: str) -> tuple[Any, str, dict[str, A
     """Build the network once per file content (the digest is part of the key)."""
     import torch
 
-    from .network import CompactUNet
+    from .network import build_network
 
     blob = _read(Path(path))
     if blob["recipe"] != recipe:
         raise InputError(f"these weights were trained with the {blob['recipe']!r} recipe, not {recipe!r}", path)
-    net = CompactUNet(int(blob["in_channels"]), int(blob["width"]))
+    net = build_network(recipe, int(blob["in_channels"]), int(blob["width"]))
     try:
         net.load_state_dict(blob["state_dict"])
     except RuntimeError as exc:
