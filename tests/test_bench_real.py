@@ -153,7 +153,7 @@ def test_crop_geometry_moves_the_beam_with_the_crop():
     geometry = result.noisy.geometry
     cy, cx = geometry.beam_center_px()
     y0, x0, h, w = real_suite.crop_region((128, 160), (cy, cx), 64)
-    cropped = real_suite.crop_geometry(geometry, y0, x0, (h, w))
+    cropped = geometry.cropped((y0, x0), (h, w))
     assert cropped.detector_shape == (64, 64)
     assert cropped.beam_center_px() == pytest.approx((cy - y0, cx - x0), abs=1e-6)
     q_full = geometry.integrator.qArray((128, 160))[y0 : y0 + h, x0 : x0 + w]

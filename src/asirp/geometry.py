@@ -145,13 +145,27 @@ class Geometry:
 
         The point of normal incidence moves by the offset times the pixel size;
         distance, rotations and wavelength stay (a crop does not move the detector).
+        The detector becomes a generic one of the crop's shape with the same pixel size.
+
+        Raises
+        ------
+        InputError
+            A detector orientation other than pyFAI's default (3), whose pixel origin
+            is not the first row and column.
         """
-        ai = self.integrator
-        pixel1, pixel2 = float(ai.detector.pixel1), float(ai.detector.pixel2)
-        return Geometry.from_params(dist=float(ai.dist), poni1=float(ai.poni1) - origin[0] * pixel1,
-                                    poni2=float(ai.poni2) - origin[1] * pixel2, wavelength=float(ai.wavelength or 0.0) or None,
-                                    pixel1=pixel1, pixel2=pixel2, rot1=float(ai.rot1), rot2=float(ai.rot2),
-                                    rot3=float(ai.rot3), max_shape=(int(shape[0]), int(shape[1])))
+        config = dict(self.poni.get("detector_config") or {})
+        orientation = int(config.get("orientation", 3) or 3)
+        if orientation != 3:
+            raise InputError(f"cannot crop a PONI with detector orientation {orientation} (only the default, 3)")
+        detector = self.integrator.detector
+        pixel1, pixel2 = float(detector.pixel1), float(detector.pixel2)
+        poni = dict(self.poni)
+        poni["poni1"] = float(poni["poni1"]) - origin[0] * pixel1
+        poni["poni2"] = float(poni["poni2"]) - origin[1] * pixel2
+        poni["detector"] = "Detector"
+        poni["detector_config"] = {"pixel1": pixel1, "pixel2": pixel2, "orientation": 3,
+                                   "max_shape": [int(shape[0]), int(shape[1])]}
+        return Geometry(poni)
 
     def beam_center_px(self) -> tuple[float, float]:
         """Direct-beam position ``(y, x)`` in pixels (pyFAI's Fit2D centre)."""

@@ -117,7 +117,7 @@ MIN_SIDE = 64
 METHODS: list[str] | None = None
 #: Extra rows: label -> (registered method, parameters), e.g.
 #: ``{"symmetry(isotropy)": ("symmetry", {"operations": ["isotropy"]})}``.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"symmetry(pretrained)": ("symmetry", {"fine_tune_s": 0.0})}
 #: Largest thinning probability: the truth ``p x counts`` carries the full frame's noise,
 #: a fraction ``p`` of the thinned frame's noise variance; above 1/2 it would hide errors.
 MAX_P = 0.5
@@ -361,30 +361,6 @@ def crop_region(shape: tuple[int, int], center: tuple[float, float], side: int) 
     return y0, x0, h, w
 
 
-def crop_geometry(geometry: Geometry, y0: int, x0: int, shape: tuple[int, int]) -> Geometry:
-    """The PONI of a crop starting at pixel ``(y0, x0)``: the point of normal incidence moves by the offset.
-
-    The detector becomes a generic one of the crop's shape with the same pixel size.
-
-    Raises
-    ------
-    InputError
-        A detector orientation other than pyFAI's default (3), whose pixel origin is not the first row and column.
-    """
-    detector = geometry.integrator.detector
-    config = dict(geometry.poni.get("detector_config") or {})
-    orientation = int(config.get("orientation", 3) or 3)
-    if orientation != 3:
-        raise InputError(f"cannot crop a PONI with detector orientation {orientation} (only the default, 3)")
-    pixel1, pixel2 = float(detector.pixel1), float(detector.pixel2)
-    poni = dict(geometry.poni)
-    poni["poni1"] = float(poni["poni1"]) - y0 * pixel1
-    poni["poni2"] = float(poni["poni2"]) - x0 * pixel2
-    poni["detector"] = "Detector"
-    poni["detector_config"] = {"pixel1": pixel1, "pixel2": pixel2, "orientation": 3, "max_shape": [int(shape[0]), int(shape[1])]}
-    return Geometry(poni)
-
-
 def _profile_geometry(case: Case) -> tuple[Geometry, str]:
     """The geometry of the physics figures: the case's PONI, else a flat one about the centre found on the truth."""
     if case.geometry is not None:
@@ -415,7 +391,7 @@ def _crop(source: Source, side: int) -> tuple[tuple[slice, slice], Geometry | No
     geometry = None
     if source.geometry is not None:
         try:
-            geometry = crop_geometry(source.geometry, y0, x0, (h, w))
+            geometry = source.geometry.cropped((y0, x0), (h, w))
         except InputError as exc:
             where += f" (PONI not used: {exc.problem})"
     return region, geometry, f"{h}x{w} at {where}"

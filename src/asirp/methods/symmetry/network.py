@@ -21,8 +21,7 @@ unfolds them: most work then runs at half, quarter and eighth resolution, which 
 what makes a 1024² frame take well under a second on two CPU cores.
 
 :data:`RECEPTIVE_RADIUS` is the Chebyshev radius (pixels) beyond which an input
-pixel cannot influence an output pixel; the pairing excludes partners closer than
-that so that a pixel's own measurement never reaches its own output.
+pixel cannot influence an output pixel (how far the network looks).
 
 :class:`PartnerUNet` is the ``symmetry`` recipe's network: the same body fed with
 the pixel's own neighbourhood *and* the average of its symmetry partners, two
@@ -202,8 +201,3 @@ def pad_to_multiple(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     if ph or pw:
         x = nn.functional.pad(x, (0, pw, 0, ph))
     return x, (h, w)
-
-
-def predict_log_rate(net: CompactUNet, inputs: torch.Tensor) -> torch.Tensor:
-    """Network output for ``(B, C, H, W)`` inputs of any size, cropped back to ``(B, H, W)``."""
-    return predict(net, inputs)[:, 0]
