@@ -242,3 +242,18 @@ def test_cli_fine_tunes_from_the_shipped_weights(tmp_path):
     _, _, meta = weights.load_weights(out, "symmetry")
     assert meta["corpus"] == "user frames" and meta["init"].endswith("symmetry_unet.pt")
     assert main(["-q", "train", "symmetry", *paths, "-o", str(out)]) == 2  # exists, no --force
+
+
+def test_cli_pretrains_on_the_procedural_corpus(tmp_path):
+    from asirp.cli import main
+    from asirp.methods.symmetry import procedural
+
+    batch = procedural.ProceduralCorpus("cpu", size=96, bank=4, seed=1).batch(2, 32)
+    assert batch["inputs"].shape == (2, 5, 32, 32) and torch.isfinite(batch["inputs"]).all()
+    assert bool((batch["target_factor"] > 0).all()) and batch["mask"].sum() > 0
+    out = tmp_path / "pre.pt"
+    code = main(["-q", "train", "symmetry", "--procedural", "--minutes", "0.02", "--batch", "2", "--patch", "32",
+                 "-o", str(out)])
+    assert code == 0
+    _, _, meta = weights.load_weights(out, "symmetry")
+    assert meta["corpus"] == "procedural" and meta["steps"] >= 1

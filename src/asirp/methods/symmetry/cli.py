@@ -4,7 +4,7 @@ Examples::
 
     asirp train symmetry run_*.cbf --poni det.poni -o mymodel.pt          # fine-tune the shipped weights
     asirp restore frame.cbf -m symmetry -p weights=mymodel.pt             # use them
-    asirp train symmetry --synthetic 240 --scratch --minutes 9 -o symmetry_unet.pt   # how the shipped weights were made
+    asirp train symmetry --procedural --device cuda --minutes 4 -o symmetry_unet.pt  # how the shipped weights were made
 
 Training is resumable: the state is checkpointed to ``OUTPUT.ckpt`` and an
 interrupted run continues where it stopped when the same command is given again.
@@ -27,6 +27,14 @@ def _handler(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.exists() and not args.force:
         raise ParameterError(f"{output} exists; use --force to replace it")
+    if args.procedural:
+        if args.frames or args.synthetic:
+            raise ParameterError("give FRAMES, --synthetic N or --procedural, one of them")
+        result = training.pretrain(recipe, output, minutes=args.minutes or 5.0, device=args.device, seed=args.seed,
+                                   batch_size=args.batch, patch=args.patch, lr=args.lr or 1e-3, force=True)
+        print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f} s on {args.device}; held-out loss "
+              f"{result.heldout_loss[0][1]:.4f} -> {result.heldout_loss[-1][1]:.4f})")
+        return 0
     if args.synthetic:
         if args.frames:
             raise ParameterError("give FRAMES or --synthetic N, not both")
@@ -72,6 +80,9 @@ def register_train(subcommands: argparse._SubParsersAction, common: argparse.Arg
     sub.add_argument("--poni", help="pyFAI geometry of the frames")
     sub.add_argument("--kind", default="diffraction", help="kind of the frames (default diffraction)")
     sub.add_argument("--synthetic", type=int, default=0, metavar="N", help="train on N synthetic frames instead")
+    sub.add_argument("--procedural", action="store_true",
+                     help="pre-train from scratch on the procedural corpus (symmetry or supervised recipe)")
+    sub.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
     sub.add_argument("--recipe", default="symmetry", choices=("symmetry", "supervised", "smae"), help="what to train")
     sub.add_argument("--init", help="weights to start from (default: the shipped ones when fine-tuning)")
     sub.add_argument("--scratch", action="store_true", help="start from random weights")
