@@ -208,18 +208,12 @@ def find_image_dataset(handle: h5py.File, name: str | None, path: Path) -> Found
     by_default = _follow_default(handle)
     if by_default is not None:
         return by_default
-    signals = _signal_datasets(handle)
-    if len(signals) == 1:
-        return signals[0]
-    if signals:
-        listing = _describe(signals)
-        raise InputError(f"several NXdata signals and no @default; choose one with FILE::/path: {listing}", path)
-    detector_data = _detector_datasets(handle)
-    if len(detector_data) == 1:
-        return detector_data[0]
-    if detector_data:
-        listing = _describe(detector_data)
-        raise InputError(f"several NXdetector data fields and no NXdata; choose one with FILE::/path: {listing}", path)
+    for found, what in ((_signal_datasets(handle), "NXdata signals and no @default"),
+                        (_detector_datasets(handle), "NXdetector data fields and no NXdata")):
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise InputError(f"several {what}; choose one with FILE::/path: {_describe(found)}", path)
     datasets = _all_datasets(handle)
     images = [(p, ds) for p, ds in datasets if ds.ndim in (2, 3) and not _is_description(handle, p)]
     if len(images) == 1:
