@@ -82,9 +82,21 @@ def known_operations(pattern: str, meta: dict[str, Any]) -> list:
     return [INVERSION]
 
 
+def photon_split(counts: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Binomial split of measured counts: ``(seen, target, (1 - p) / p)`` with p drawn in :data:`SPLIT_RANGE`."""
+    p = float(rng.uniform(*SPLIT_RANGE))
+    seen = rng.binomial(np.where(valid, counts, 0).astype(np.int64), p).astype(np.float32)
+    return seen, counts - seen, (1.0 - p) / p
+
+
 def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int, dose: float | None = None,
-                 thin: float | None = None) -> Sample:
-    """One training sample: a fresh noisy realisation of ``item`` and a random ``patch`` crop."""
+                 thin: float | None = None, split: tuple[np.ndarray, np.ndarray, float] | None = None) -> Sample:
+    """One training sample: a fresh noisy realisation of ``item`` and a random ``patch`` crop.
+
+    ``split`` (``symmetry`` recipe, measured frames): a :func:`photon_split` of the item's
+    counts to crop from instead of drawing one (a batch of crops can share one split of
+    a large frame).
+    """
     valid = item.valid
     if item.noise_free:
         expected = item.counts * (dose / float(item.counts[valid].mean()))
@@ -94,9 +106,7 @@ def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int,
         noisy = item.counts if thin is None else rng.binomial(item.counts.astype(np.int64), thin).astype(np.float32)
     factor = 1.0
     if recipe == "symmetry":  # photon split: y1 in, y2 = x - y1 as target
-        p = float(rng.uniform(*SPLIT_RANGE))
-        seen = rng.binomial(np.where(valid, noisy, 0).astype(np.int64), p).astype(np.float32)
-        split_target, noisy, factor = noisy - seen, seen, (1.0 - p) / p
+        noisy, split_target, factor = split if split is not None else photon_split(noisy, valid, rng)
     scale = max(float(noisy[valid].mean()), 1e-3)
     ny, nx = valid.shape
     y0 = int(rng.integers(0, ny - patch + 1))
@@ -432,10 +442,20 @@ class _ImageSource:
     def __init__(self, images: Sequence[tuple[np.ndarray, np.ndarray]], pairing: Pairing) -> None:
         self.items = [_Item(np.asarray(d, np.float32), np.asarray(v), pairing, pairing.plane.center, False)
                       for d, v in images]
+        self._uses = 0
+        self._item = self.items[0]
+        self._split: tuple[np.ndarray, np.ndarray, float] | None = None
+
+    #: Crops drawn from one photon split before a new split is drawn (a batch shares one).
+    CROPS_PER_SPLIT = 4
 
     def sample(self, rng: np.random.Generator, patch: int) -> Sample:
-        item = self.items[int(rng.integers(len(self.items)))]
-        return build_sample(item, "symmetry", rng, min(patch, *item.valid.shape) // 8 * 8)
+        if self._uses % self.CROPS_PER_SPLIT == 0:
+            self._item = self.items[int(rng.integers(len(self.items)))]
+            self._split = photon_split(self._item.counts, self._item.valid, rng)
+        self._uses += 1
+        item = self._item
+        return build_sample(item, "symmetry", rng, min(patch, *item.valid.shape) // 8 * 8, split=self._split)
 
 
 #: Fine-tuned networks of this process, by cache key (a stream reuses them).
