@@ -257,3 +257,24 @@ def test_cli_pretrains_on_the_procedural_corpus(tmp_path):
     assert code == 0
     _, _, meta = weights.load_weights(out, "symmetry")
     assert meta["corpus"] == "procedural" and meta["steps"] >= 1
+
+
+@needs_weights
+def test_fine_tuning_skips_non_counts_and_replaces_a_corrupt_cache_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASIRP_CACHE_DIR", str(tmp_path / "cache"))
+    training._TUNED.clear()
+    net, digest, _ = weights.load_weights(None, "symmetry")
+    plane = ScatteringPlane.flat((64, 64), (32.2, 31.7))
+    pairing = Pairing.build(plane, [INVERSION])
+    valid = np.ones((64, 64), bool)
+    scaled = np.random.default_rng(0).poisson(4.0, (64, 64)).astype(np.float32) * 0.37  # integrating detector
+    same, info = training.fine_tuned(net, digest, [(scaled, valid)], pairing, 1.5, 1.0)
+    assert same is net and info["steps"] == 0 and "not photon counts" in info["skipped"]
+    counts = np.round(scaled / 0.37)
+    _, first = training.fine_tuned(net, digest, [(counts, valid)], pairing, 4.0, 0.5)
+    cache = list((tmp_path / "cache" / "symmetry").glob("*.pt"))
+    assert first["steps"] >= 1 and len(cache) == 1
+    cache[0].write_bytes(b"truncated")  # a corrupt entry is never trusted: retrained and replaced
+    training._TUNED.clear()
+    _, second = training.fine_tuned(net, digest, [(counts, valid)], pairing, 4.0, 0.5)
+    assert not second["cached"] and second["steps"] >= 1 and cache[0].stat().st_size > 1000

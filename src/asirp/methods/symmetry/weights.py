@@ -78,8 +78,6 @@ def load_weights(source: str | PathLike[str] | None, recipe: str) -> tuple[Any, 
 @functools.lru_cache(maxsize=8)
 def _network(path: str, digest: str, recipe: str) -> tuple[Any, str, dict[str, Any]]:
     """Build the network once per file content (the digest is part of the key)."""
-    import torch
-
     from .network import build_network
 
     blob = _read(Path(path))
