@@ -4,12 +4,14 @@ import hashlib
 import json
 import subprocess
 import sys
+import warnings
 
 import fabio
 import h5py
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage
 
 from asirp.cli import main
 
@@ -151,6 +153,33 @@ def test_auto_with_explain_and_figure(tiff_input, tmp_path, capsys):
     assert "chosen:" in printed and "because:" in printed
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+
+def _small_images(shape):
+    """The issue-17 frame (flat Poisson counts, scaled) and a strongly blurred one (the blur fit at its cap)."""
+    rng = np.random.default_rng(2)
+    flat = rng.poisson(130, shape) * 0.86
+    spots = np.zeros(shape)
+    spots[rng.integers(0, shape[0], 4), rng.integers(0, shape[1], 4)] = 3000.0
+    blurred = rng.poisson(ndimage.gaussian_filter(spots, min(shape) / 5, mode="constant") + 50)
+    return {"flat": flat.astype(np.float32), "blurred": blurred.astype(np.float32)}
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (11, 9), (5, 13), (16, 12), (30, 40)])
+def test_restore_small_non_square_images(shape, tmp_path, capsys):
+    # Issue 17: a 9 x 11 frame ended in a traceback (PSF larger than the image in the blur estimate).
+    methods = ["auto", "richardson_lucy", "blind_richardson_lucy", "landweber", "van_cittert", "tikhonov", "wiener"]
+    for name, image in _small_images(shape).items():
+        source = tmp_path / f"{name}.tif"
+        tifffile.imwrite(source, image)
+        for method in methods:
+            out = tmp_path / f"{name}_{method}.npy"
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "blind_richardson_lucy: the blur is poorly determined", UserWarning)
+                code = main(["-q", "restore", str(source), "-m", method, "-o", str(out)])
+            assert code == 0, (name, method, capsys.readouterr().err)
+            restored = np.load(out)
+            assert restored.shape == shape and np.isfinite(restored).all(), (name, method)
 
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "asirp.cli", "--version"], capture_output=True, text=True, check=True)

@@ -1,6 +1,7 @@
 """Tests of the blur operators of the deconvolutions (asirp.methods.deconv.operator): the
 separable real-space operator against scipy's convolution and against the FFT operator,
-and which operator is chosen for which PSF."""
+which operator is chosen for which PSF, and transfer functions of PSFs larger than
+their domain (small, non-square images)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from asirp.methods.deconv.operator import (
     SeparableConvolution,
     blur_operator,
     separable_factors,
+    transfer_function,
 )
-from asirp.psf import gaussian_psf
+from asirp.psf import estimated_gaussian_psf, gaussian_psf, validate_psf
 
 
 def lopsided_separable_psf() -> np.ndarray:
@@ -117,3 +119,26 @@ def test_richardson_lucy_is_the_same_with_either_operator():
     assert (spatial.info["convolution"], fft.info["convolution"]) == ("separable", "fft")
     np.testing.assert_allclose(spatial.image, fft.image, rtol=0, atol=1e-4 * float(fft.image.max()))
     np.testing.assert_allclose(spatial.log_likelihood, fft.log_likelihood, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(9, 11), (11, 9), (4, 13), (13, 4), (12, 16)])
+def test_transfer_function_of_a_psf_larger_than_its_domain_is_the_circular_convolution(shape):
+    # Issue 17: an 11 x 11 PSF on a 9 x 11 image (the noise estimate of the blur fit) crashed.
+    psf = lopsided_separable_psf() if shape == (12, 16) else gaussian_psf(2.0, 1.3, angle_deg=20.0)
+    image = np.random.default_rng(4).random(shape)
+    ry, rx = psf.shape[0] // 2, psf.shape[1] // 2
+    expected = np.zeros(shape)  # circular convolution, term by term
+    for (i, j), weight in np.ndenumerate(psf):
+        expected += weight * np.roll(image, (i - ry, j - rx), axis=(0, 1))
+    blurred = np.fft.irfft2(np.fft.rfft2(image) * transfer_function(psf, shape), s=shape)
+    np.testing.assert_allclose(blurred, expected, atol=1e-12)
+
+
+@pytest.mark.parametrize(("sigma", "image_shape"), [(1.125, (9, 11)), (1.5, (16, 12)), (0.6, (5, 40)), (1.0, (64, 64))])
+def test_estimated_gaussian_psf_fits_in_the_image(sigma, image_shape):
+    psf = estimated_gaussian_psf(sigma, image_shape)
+    assert psf.shape[0] <= image_shape[0] and psf.shape[1] <= image_shape[1]
+    assert psf.shape[0] % 2 == psf.shape[1] % 2 == 1 and psf.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(validate_psf(psf, image_shape), psf, rtol=1e-12)
+    if psf.shape == gaussian_psf(sigma).shape:  # nothing to cut: the plain Gaussian
+        np.testing.assert_array_equal(psf, gaussian_psf(sigma))

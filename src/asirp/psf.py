@@ -12,7 +12,8 @@ preserves the total signal.
 * :func:`validate_psf` / :func:`load_psf`: a measured or user-given PSF made safe to use;
 * :func:`knife_edge_fwhm`: the beam FWHM from a knife-edge scan (erf fit);
 * :func:`estimate_gaussian_sigma`: the Gaussian width estimated from the blurred image
-  itself, when nothing else is known.
+  itself, when nothing else is known (:func:`estimated_gaussian_psf`: its PSF, cut to
+  fit in a small image).
 
 References
 ----------
@@ -192,6 +193,19 @@ def _length(value: str | float | tuple[float, str], label: str) -> tuple[float, 
 #: Negative PSF entries down to this fraction of the peak are rounding noise and set to 0.
 NEGATIVE_TOLERANCE = 1e-6
 
+
+
+def estimated_gaussian_psf(sigma: float, image_shape: tuple[int, ...]) -> np.ndarray:
+    """The isotropic Gaussian PSF of a width estimated from an image, cut to fit in that image.
+
+    Estimated widths are capped at ``min(ny, nx) / 8`` (:func:`spectral_sigma`), but
+    the default extent of ±4σ then exceeds a small image by a pixel or two, and
+    :func:`validate_psf` would refuse a PSF the user never gave. Each axis is cut to
+    the largest odd size that fits: ±(n-1)/2 px, at least ±3σ from 8 px up.
+    """
+    default = gaussian_psf(sigma).shape
+    fits = tuple(min(size, n if n % 2 else n - 1) for size, n in zip(default, image_shape[-2:], strict=True))
+    return gaussian_psf(sigma, size=fits)
 
 def validate_psf(psf: ArrayLike, image_shape: tuple[int, ...] | None = None, *, name: str = "PSF") -> np.ndarray:
     """Check and normalise a PSF array: what every deconvolution does first.

@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
 from ...errors import ParameterError
-from ...psf import SigmaEstimate, gaussian_psf, psf_second_moments, spectral_sigma, validate_psf
+from ...psf import SigmaEstimate, estimated_gaussian_psf, gaussian_psf, psf_second_moments, spectral_sigma, validate_psf
 from ._backend import BackendName, get_backend
 from .iterative import _check_range, _Problem, _rl_run, _stop_rule, richardson_lucy
 from .result import DeconvResult, Inputs, check_iterations, prepare_inputs
@@ -292,13 +292,13 @@ def blind_richardson_lucy(
             warnings.warn(f"blind_richardson_lucy: {info['warning']}", UserWarning, stacklevel=2)
     if mode == "gaussian":
         assert estimate is not None
-        kernel = validate_psf(gaussian_psf(estimate.sigma), inputs.data.shape)
+        kernel = validate_psf(estimated_gaussian_psf(estimate.sigma, inputs.data.shape), inputs.data.shape)
         result = richardson_lucy(
             image, kernel, iterations=iterations, valid=valid, background=background, accelerate=accelerate,
             stop=stop, target=target, track=track, seed=seed, backend=backend,
         )
         return DeconvResult(result.image, result.iterations_used, result.stop_reason, result.log_likelihood, kernel, {**result.info, **info})
-    start = initial if initial is not None else gaussian_psf(estimate.sigma)  # type: ignore[union-attr]
+    start = initial if initial is not None else estimated_gaussian_psf(estimate.sigma, inputs.data.shape)  # type: ignore[union-attr]
     support = _support_shape(start, psf_size, inputs.data.shape[-2:])
     start = _fit_into(start, support)
     ops = get_backend(backend)

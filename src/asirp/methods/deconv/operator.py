@@ -129,14 +129,18 @@ def psf_margin(psf: np.ndarray) -> tuple[int, int]:
 def transfer_function(psf: np.ndarray, shape: tuple[int, int], dtype: type = np.float64) -> np.ndarray:
     """Real-FFT transfer function (OTF) of a centred odd-sized PSF on a domain of ``shape``.
 
-    The PSF is placed with its centre on pixel (0, 0) (wrapped), so convolving does not
-    shift the image. ``dtype`` float64 gives complex128, float32 complex64 (what the
-    iterations use; half the cost).
+    The PSF is placed with its centre on pixel (0, 0), so convolving does not shift the
+    image. Every PSF pixel is wrapped onto the domain (index modulo ``shape``) and
+    overlapping ones are summed: the exact transfer function of the circular
+    convolution on that grid, also when the PSF is larger than the domain (a small
+    image, on which the noise and blur estimates work unpadded). ``dtype`` float64
+    gives complex128, float32 complex64 (what the iterations use; half the cost).
     """
-    padded = np.zeros(shape, dtype=dtype)
     ry, rx = psf_margin(psf)
-    padded[: psf.shape[0], : psf.shape[1]] = psf
-    padded = np.roll(padded, (-ry, -rx), axis=(0, 1))
+    rows = (np.arange(psf.shape[0]) - ry) % shape[0]
+    cols = (np.arange(psf.shape[1]) - rx) % shape[1]
+    padded = np.zeros(shape, dtype=dtype)
+    np.add.at(padded, (rows[:, None], cols[None, :]), psf)
     return scipy.fft.rfft2(padded, workers=-1)
 
 

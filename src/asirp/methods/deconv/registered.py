@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from ...errors import InputError, ParameterError
 from ...frame import Frame
 from ...history import sha256_of_file
-from ...psf import beam_sigma_px, estimate_gaussian_sigma, gaussian_psf, load_psf, validate_psf
+from ...psf import beam_sigma_px, estimate_gaussian_sigma, estimated_gaussian_psf, gaussian_psf, load_psf, validate_psf
 from ...units import parse_length
 from ..base import Method, Output, Params, register
 from .blind import blind_richardson_lucy
@@ -132,7 +132,7 @@ def resolve_psf(frame: Frame, params: PSFParams, *, estimate: bool = True) -> tu
     if not estimate:
         return None, {"source": "estimated by the method"}
     sigma = estimate_gaussian_sigma(frame.data, frame.valid)
-    return validate_psf(gaussian_psf(sigma.sigma), shape), {"source": "estimated", **sigma.as_notes()}
+    return validate_psf(estimated_gaussian_psf(sigma.sigma, shape), shape), {"source": "estimated", **sigma.as_notes()}
 
 
 def _poisson_data(frame: Frame) -> tuple[np.ndarray, float, dict[str, Any]]:
