@@ -12,13 +12,16 @@ from asirp import tomo
 from asirp.analysis import psnr
 from asirp.cli import main
 from asirp.errors import InputError, ParameterError
+from asirp.io import open as open_frame
 from asirp.io import save
 from asirp.methods.base import registry
+from asirp.samples import sample_path
 from asirp.synth import tomo_phantom, tomo_projections
 from asirp.tomo.noise2inverse import noise2inverse, subset_reconstructions
 from asirp.tomo.orthoslices import orthoslices, write_figures
 from asirp.tomo.readers import scan_from_synth
 from asirp.tomo.reconstruct import FourierProjector, angular_weights
+from asirp.tomo.restore import MIN_PROJECTION_SIDE, choose_target
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -295,7 +298,8 @@ def test_reconstruction_rejects_bad_inputs(phantom):
 def test_restoring_projections_improves_the_volume_at_low_dose(phantom, low_dose):
     scan = scan_from_synth(low_dose)
     plain = tomo.reconstruct_scan(scan, centre=16.0).volume
-    smoothed = tomo.reconstruct_scan(scan, centre=16.0, restore="gaussian", restore_params={"sigma": 1.0}).volume
+    smoothed = tomo.reconstruct_scan(scan, centre=16.0, restore="gaussian", restore_params={"sigma": 1.0},
+                                     restore_target="projections").volume  # 12 rows: auto would restore slices
     assert psnr(phantom, smoothed) > psnr(phantom, plain) + 2.0
     methods = [step.method for step in smoothed.history]
     assert methods == ["read", "dark_subtraction", "gaussian", "flat_field", "minus_log", "find_centre", "fbp"]
@@ -307,8 +311,8 @@ def test_deconvolving_projections_improves_the_volume_at_low_dose(phantom, low_d
     scan = scan_from_synth(low_dose)
     plain = tomo.reconstruct_scan(scan, centre=16.0).volume
     sigma = low_dose.meta["psf_sigma_px"]
-    deconvolved = tomo.reconstruct_scan(scan, centre=16.0, restore="richardson_lucy",
-                                        restore_params={"psf_sigma": sigma}).volume
+    deconvolved = tomo.reconstruct_scan(scan, centre=16.0, restore="richardson_lucy", restore_params={"psf_sigma": sigma},
+                                        restore_target="projections").volume
     assert psnr(phantom, deconvolved) > psnr(phantom, plain) + 2.0
 
 
@@ -316,7 +320,8 @@ def test_a_restoration_that_refines_the_grid_keeps_flat_and_centre_consistent(ph
     result = tomo_projections(phantom, n_angles=40, photons=1e4, beam_fwhm_px=1.5, seed=9)
     scan = scan_from_synth(result)
     plain = tomo.reconstruct_scan(scan, centre=16.0).volume
-    fine = tomo.reconstruct_scan(scan, centre=16.0, restore="bicubic", restore_params={"scale": 2}).volume
+    fine = tomo.reconstruct_scan(scan, centre=16.0, restore="bicubic", restore_params={"scale": 2},
+                                 restore_target="projections").volume
     assert fine.shape == (24, 64, 64) and fine.meta["rotation_centre_px"] == 32.5  # (16 + 0.5) * 2 - 0.5
     blocks = fine.data.reshape(12, 2, 32, 2, 32, 2).mean(axis=(1, 3, 5)) * 2  # 1/px of the finer grid -> coarse
     inside = plain.valid & fine.valid.reshape(12, 2, 32, 2, 32, 2).all(axis=(1, 3, 5))
@@ -369,7 +374,7 @@ def test_volume_nexus_file_has_the_full_process_chain(tmp_path, phantom):
     path = tmp_path / "scan.h5"
     _tooth_like_file(path, phantom)
     result = tomo.reconstruct_scan(tomo.read_scan(path), restore="gaussian", restore_params={"sigma": 0.7},
-                                   zingers=True, rings=True)
+                                   restore_target="projections", zingers=True, rings=True)
     written = save(result.volume, tmp_path / "volume.nxs")
     with h5py.File(written, "r") as handle:
         names = sorted(name for name in handle["entry"] if name.startswith("process_"))
@@ -412,3 +417,32 @@ def test_cli_tomo_recon_and_centre(tmp_path, phantom, capsys):
     assert "exists" in capsys.readouterr().err
     assert main(["tomo", "recon", str(path), "--angles", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "x.nxs")]) == 2
     assert "angles file not found" in capsys.readouterr().err
+
+
+def test_restore_target_auto_follows_the_projection_size():
+    target, reason = choose_target((181, 2, 640))
+    assert target == "slices" and "2x640 px" in reason and str(MIN_PROJECTION_SIDE) in reason
+    assert choose_target((90, MIN_PROJECTION_SIDE, 640))[0] == "projections"
+    assert choose_target((181, 2, 640), "projections") == ("projections", "restore_target='projections' was asked for")
+    with pytest.raises(ParameterError, match="restore_target"):
+        choose_target((181, 2, 640), "volume")
+
+
+def test_readme_tomography_line_on_the_shipped_sample(tmp_path, capsys):
+    # Issue 17: `--restore auto` on the 2-row tooth exited 2 ("too small to fit a Gaussian OTF"), naming no file.
+    source = str(sample_path("tooth"))
+    out = tmp_path / "v.nxs"
+    assert main(["-q", "tomo", "recon", source, "-o", str(out), "--restore", "auto", "--figures", str(tmp_path / "f")]) == 0
+    printed = capsys.readouterr().out
+    assert "restored the slices: projections of 2x640 px are thinner than" in printed
+    assert (tmp_path / "f" / "v_orthoslices.png").read_bytes()[:8] == PNG
+    restored = next(step for step in open_frame(out).history if "selection" in step.notes)
+    assert restored.notes["restore_target"] == {"requested": "auto", "restored": "slices",
+                                                "reason": printed.split("restored the slices: ")[1].splitlines()[0]}
+    # Asking for the projections of a 2-row scan fails in one line naming the file and the way out.
+    assert main(["-q", "tomo", "recon", source, "-o", str(tmp_path / "p.nxs"), "--restore", "auto",
+                 "--restore-target", "projections"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"asirp: error: {source}: restoring the projections (2x640 px) with auto: ")
+    assert error.endswith("--restore-target slices)") and "\n" not in error
+    assert not (tmp_path / "p.nxs").exists()

@@ -81,6 +81,8 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     path = save(result.volume, output, force=args.force)
     steps = " -> ".join(step.method for step in result.volume.history)
     print(f"rotation centre {result.centre.centre_px:.2f} px ({result.centre.method})")
+    if result.restore_target is not None:
+        print(f"restored the {result.restore_target}: {result.restore_reason}")
     print(f"wrote {path}: volume {'x'.join(map(str, result.volume.shape))}; steps: {steps}")
     print("timings: " + ", ".join(f"{name} {seconds:.3g} s" for name, seconds in result.timings_s.items()))
     if args.figures:
@@ -89,7 +91,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
             scale = result.attenuation.shape[2] // scan.shape[2]  # > 1 after super-resolution
             plain = reconstruct_scan(scan, **{**common, "centre": (result.centre.centre_px + 0.5) / scale - 0.5})
             volumes["no restoration"] = plain.volume
-        label = args.denoise or (f"{args.restore} ({args.restore_target})" if args.restore else args.algorithm)
+        label = args.denoise or (f"{args.restore} ({result.restore_target})" if args.restore else args.algorithm)
         volumes[label] = result.volume
         for written in write_figures(volumes, args.figures, point=_point(args.point), prefix=output.stem):
             print(f"wrote {written}")
@@ -129,6 +131,7 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
     """Add ``asirp tomo recon`` and ``asirp tomo centre``."""
     from .correct import TRANSMISSION_FLOOR
     from .reconstruct import ALGORITHMS, FILTERS
+    from .restore import MIN_PROJECTION_SIDE, TARGETS
 
     tomo = commands.add_parser("tomo", parents=[common], help="tomography: restore projections, reconstruct, orthoslices")
     sub = tomo.add_subparsers(dest="tomo_command", required=True)
@@ -138,8 +141,9 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
     recon.add_argument("-o", "--output", help="output volume (.nxs/.h5, .tif, .npy); default INPUT_volume.nxs")
     recon.add_argument("--restore", metavar="METHOD", help="restore with this repertoire method, or auto (default: none)")
     recon.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="restoration parameter (repeatable)")
-    recon.add_argument("--restore-target", choices=("projections", "slices"), default="projections",
-                       help="restore the projections before (default) or the slices after reconstruction")
+    recon.add_argument("--restore-target", choices=TARGETS, default="auto",
+                       help="restore the projections before or the slices after reconstruction; auto (default): "
+                       f"the projections unless thinner than {MIN_PROJECTION_SIDE} px (e.g. a 2-row scan), then the slices")
     recon.add_argument("--algorithm", choices=ALGORITHMS, default="fbp", help="reconstruction algorithm (default fbp)")
     recon.add_argument("--iterations", type=int, default=100, help="SIRT iterations (default 100)")
     recon.add_argument("--filter", choices=FILTERS, default="ramp", help="FBP filter (default ramp)")

@@ -13,6 +13,7 @@ exactly the same thing.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,9 +24,9 @@ from .centre import CentreEstimate, CentreMethod, find_centre
 from .correct import TRANSMISSION_FLOOR, ZeroFlat, flat_field, minus_log, remove_rings, remove_zingers, subtract_dark
 from .readers import TomoScan
 from .reconstruct import Algorithm, FilterName, fbp, sirt
-from .restore import restore_projections, restore_slices
+from .restore import Target, choose_target, restore_projections, restore_slices
 
-RestoreTarget = Literal["projections", "slices"]
+RestoreTarget = Literal["auto", "projections", "slices"]
 Denoiser = Literal["noise2inverse"]
 
 
@@ -43,12 +44,18 @@ class Reconstruction:
         The rotation axis used and how it was found.
     timings_s:
         Wall time of the stages, seconds.
+    restore_target:
+        What was restored, ``"projections"`` or ``"slices"`` (None without restoration).
+    restore_reason:
+        Why there (also in the restoration step's notes, ``restore_target``).
     """
 
     volume: Frame
     attenuation: Frame
     centre: CentreEstimate
     timings_s: dict[str, float] = field(default_factory=dict)
+    restore_target: Target | None = None
+    restore_reason: str | None = None
 
 
 def corrected_projections(
@@ -56,6 +63,7 @@ def corrected_projections(
     *,
     restore: str | None = None,
     restore_params: dict[str, Any] | None = None,
+    restore_notes: Mapping[str, Any] | None = None,
     zingers: bool = False,
     rings: bool = False,
     air_px: int = 10,
@@ -71,6 +79,8 @@ def corrected_projections(
         dark), or None.
     restore_params:
         Its parameters.
+    restore_notes:
+        Added to the restoration step's notes (why the projections were restored).
     zingers, rings:
         Remove zingers (:func:`~asirp.tomo.correct.remove_zingers`) from the raw
         projections; remove ring artefacts (:func:`~asirp.tomo.correct.remove_rings`)
@@ -82,7 +92,7 @@ def corrected_projections(
         scan = scan.with_projections(remove_zingers(scan.projections))
     counts = subtract_dark(scan)
     if restore is not None:
-        counts = restore_projections(counts, restore, **(restore_params or {}))
+        counts = restore_projections(counts, restore, notes=restore_notes, **(restore_params or {}))
     attenuation = minus_log(flat_field(counts, scan, air_px=air_px, zero_flat=zero_flat), floor=floor)
     return remove_rings(attenuation) if rings else attenuation
 
@@ -111,7 +121,7 @@ def reconstruct_scan(
     *,
     restore: str | None = None,
     restore_params: dict[str, Any] | None = None,
-    restore_target: RestoreTarget = "projections",
+    restore_target: RestoreTarget = "auto",
     algorithm: Algorithm = "fbp",
     centre: float | CentreMethod = "auto",
     filter_name: FilterName = "ramp",
@@ -133,7 +143,11 @@ def reconstruct_scan(
     restore, restore_params:
         Repertoire method (or ``"auto"``) and parameters; None for no restoration.
     restore_target:
-        ``"projections"`` (before reconstruction, default) or ``"slices"`` (after).
+        ``"projections"`` (before reconstruction), ``"slices"`` (after), or ``"auto"``
+        (default): the projections unless they are thinner than
+        :data:`~asirp.tomo.restore.MIN_PROJECTION_SIDE` px (a 2-row scan such as the
+        tooth), then the slices (:func:`~asirp.tomo.restore.choose_target`); the
+        choice and its reason are in the result and the restoration step's notes.
     algorithm:
         ``"fbp"`` or ``"sirt"`` (with ``iterations``).
     centre:
@@ -151,16 +165,17 @@ def reconstruct_scan(
     -------
     Reconstruction
     """
-    if restore_target not in ("projections", "slices"):
-        raise ParameterError(f"restore_target must be 'projections' or 'slices', got {restore_target!r}")
+    target, reason = choose_target(scan.shape, restore_target)
+    notes = {"restore_target": {"requested": restore_target, "restored": target, "reason": reason}}
     if denoise is not None and (denoise != "noise2inverse" or algorithm != "fbp"):
         raise ParameterError("denoise='noise2inverse' is the only denoiser and works with algorithm='fbp'")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     attenuation = corrected_projections(
         scan,
-        restore=restore if restore_target == "projections" else None,
+        restore=restore if target == "projections" else None,
         restore_params=restore_params,
+        restore_notes=notes,
         zingers=zingers,
         rings=rings,
         air_px=air_px,
@@ -181,8 +196,9 @@ def reconstruct_scan(
     else:
         volume = fbp(attenuation, centre=estimate.centre_px, filter_name=filter_name)
     timings["reconstruction_s"] = time.perf_counter() - started
-    if restore is not None and restore_target == "slices":
+    if restore is not None and target == "slices":
         started = time.perf_counter()
-        volume = restore_slices(volume, restore, **(restore_params or {}))
+        volume = restore_slices(volume, restore, notes=notes, **(restore_params or {}))
         timings["slice_restoration_s"] = time.perf_counter() - started
-    return Reconstruction(volume, attenuation, estimate, timings)
+    chosen = (target, reason) if restore is not None else (None, None)
+    return Reconstruction(volume, attenuation, estimate, timings, *chosen)
