@@ -14,6 +14,7 @@ import tifffile
 from scipy import ndimage
 
 from asirp.cli import main
+from asirp.geometry import Geometry
 
 
 def _counts(seed=0, shape=(48, 40)):
@@ -180,6 +181,26 @@ def test_restore_small_non_square_images(shape, tmp_path, capsys):
             assert code == 0, (name, method, capsys.readouterr().err)
             restored = np.load(out)
             assert restored.shape == shape and np.isfinite(restored).all(), (name, method)
+
+
+@pytest.mark.parametrize("command", [["restore", "-m", "azimuthal_median"], ["restore", "-m", "symmetry"], ["info"]])
+def test_poni_of_another_detector_exits_2_and_writes_nothing(command, tmp_path, capsys):
+    # Issue 17: a PILATUS 1M calibration (beam near pixel 513, 487; no detector shape in the PONI)
+    # on 64 x 64 frames ran, with nonsense results and a leaked "Mean of empty slice".
+    frame = tmp_path / "frame.tif"
+    tifffile.imwrite(frame, _counts(shape=(64, 64)))
+    poni = tmp_path / "pilatus.poni"
+    poni.write_text(Geometry.from_params(dist=0.2, poni1=0.0883, poni2=0.0838, wavelength=1e-10,
+                                         pixel1=172e-6, pixel2=172e-6).to_text())
+    out = tmp_path / "out.nxs"
+    argv = [command[0], str(frame), "--poni", str(poni), *command[1:]] + (["-o", str(out)] if command[0] == "restore" else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["-q", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "geometry does not fit the 64x64 frame" in err and "pilatus.poni" in err and "frame.tif" in err
+    assert not out.exists()
 
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "asirp.cli", "--version"], capture_output=True, text=True, check=True)

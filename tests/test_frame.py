@@ -131,7 +131,7 @@ def test_history_step_serialises(tmp_path):
 def test_frames_pickle_for_dask_and_multiprocessing():
     import pickle
 
-    geometry = Geometry.from_params(dist=0.2, poni1=0.01, poni2=0.01, wavelength=1e-10, pixel1=1e-4, pixel2=1e-4)
+    geometry = Geometry.from_params(dist=0.2, poni1=4e-4, poni2=4e-4, wavelength=1e-10, pixel1=1e-4, pixel2=1e-4)
     valid = np.ones((8, 9), dtype=bool)
     valid[0, 0] = False
     frame = Frame(np.arange(72.0).reshape(8, 9), valid, kind="diffraction", pixel_size=PixelSize.square(100),

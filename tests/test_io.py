@@ -680,6 +680,52 @@ def test_sibling_poni_attached_explicit_poni_wins_and_mismatch_refused(tmp_path)
     assert "img.npy" in str(info.value) and "other.poni" in str(info.value)
 
 
+
+#: A version-1 PONI as pyFAI-calib wrote it for a 1043 x 981 PILATUS 1M (no detector shape):
+#: the beam near pixel (513, 487). Issue 17: attached to 64 x 64 frames, it was accepted.
+PILATUS_PONI_V1 = """# Nota: C-Order, 1 refers to the Y axis, 2 to the X axis
+PixelSize1: 0.000172
+PixelSize2: 0.000172
+Distance: 0.208651380603
+Poni1: 0.0872948482846
+Poni2: 0.0799601126306
+Rot1: -0.0184422457059
+Rot2: 0.00413760084465
+Rot3: 0
+SplineFile: None
+Wavelength: 4.066e-11
+"""
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (12, 16), (30, 100)])
+def test_poni_of_another_detector_is_refused_naming_the_files(tmp_path, shape):
+    path = tmp_path / "small.npy"
+    np.save(path, counts(shape=shape))
+    poni = tmp_path / "pilatus1m.poni"
+    poni.write_text(PILATUS_PONI_V1)
+    assert Geometry.from_file(poni).detector_shape is None  # only the beam position can tell
+    with pytest.raises(InputError, match="geometry does not fit") as info:
+        asirp.io.open(path, poni=poni)
+    message = str(info.value)
+    assert "small.npy" in message and "pilatus1m.poni" in message and "\n" not in message
+    with pytest.raises(InputError, match="does not fit"):  # the same check where a frame gets a geometry
+        Frame(counts(shape=shape), geometry=Geometry.from_file(poni))
+
+
+def test_poni_without_detector_shape_is_accepted_where_it_can_fit(tmp_path):
+    poni = Geometry.from_text(PILATUS_PONI_V1)
+    Frame(np.ones((1043, 981)), geometry=poni)  # the detector it was made for
+    Frame(np.ones((600, 500)), geometry=poni)  # a region holding the beam
+    Frame(np.ones((400, 400)), geometry=poni)  # beam 160 px beside it: a detector off the beam
+    # A WAXS detector facing the sample: the beam far off it, the normal incidence on it.
+    waxs = Geometry.from_params(dist=0.1, poni1=0.005, poni2=0.005, rot1=0.6, wavelength=1e-10, pixel1=1e-4, pixel2=1e-4)
+    assert min(waxs.beam_center_px()) < -500
+    Frame(np.ones((100, 100)), geometry=waxs)
+    # A PONI stating the detector shape is taken at its word, wherever its beam is.
+    far = Geometry.from_params(dist=0.1, poni1=0.5, poni2=0.5, wavelength=1e-10, pixel1=1e-4, pixel2=1e-4,
+                               max_shape=(32, 32))
+    Frame(np.ones((32, 32)), geometry=far)
+
 def test_bad_options_are_parameter_errors(tmp_path):
     path = tmp_path / "img.npy"
     np.save(path, counts())

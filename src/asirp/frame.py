@@ -104,7 +104,7 @@ class Frame:
         if not valid.all() and np.any(data[~valid] != 0):
             data = np.where(valid, data, np.float32(0))
         if self.geometry is not None:
-            self.geometry.check_shape(data.shape[-2:], source)
+            self.geometry.check_fits(data.shape[-2:], source)
         object.__setattr__(self, "data", _readonly(data))
         object.__setattr__(self, "valid", _readonly(valid))
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))

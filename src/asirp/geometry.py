@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import io
 import json
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from os import PathLike
@@ -20,6 +21,24 @@ from .errors import InputError
 
 if TYPE_CHECKING:
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+
+#: How far outside the image (in image sizes) a geometry without a detector shape may put
+#: both its beam centre and its normal incidence point (:meth:`Geometry.check_fits`).
+OFF_IMAGE_LIMIT = 1.0
+
+
+def _outside(point: tuple[float, float], shape: tuple[int, int]) -> float:
+    """Distance in pixels from ``point`` ``(y, x)`` to an image of ``shape`` (0 inside, inf if not finite).
+
+    The distance to the box ``[0, ny] x [0, nx]`` does not change when the detector
+    orientation flips an axis, so pyFAI's orientations need no special case.
+    """
+    if not all(math.isfinite(v) for v in point):
+        return math.inf
+    dy = max(0.0, -point[0], point[0] - shape[0])
+    dx = max(0.0, -point[1], point[1] - shape[1])
+    return math.hypot(dy, dx)
 
 
 def _plain(value: Any) -> Any:
@@ -139,6 +158,36 @@ class Geometry:
                 f"{image_shape[0]}x{image_shape[1]} pixels",
                 source,
             )
+
+    def check_fits(self, image_shape: tuple[int, ...], source: str | None = None) -> None:
+        """Raise :class:`InputError` when this cannot be the geometry of an ``image_shape`` image.
+
+        * A detector shape stated by the geometry must be the image's (:meth:`check_shape`).
+        * Without one (a version-1 PONI, a generic detector), the direct beam or the
+          point of normal incidence must lie within :data:`OFF_IMAGE_LIMIT` image sizes
+          (the longer side) of the image. A calibration of another detector (a
+          1043 x 981 Pilatus PONI on 64 x 64 frames) puts both hundreds of pixels
+          away, and azimuthal methods then average empty rings. A detector facing the
+          sample far off the beam (WAXS) has its normal incidence point on it; any
+          other setup can state its shape in the PONI to be accepted.
+        """
+        self.check_shape(image_shape, source)
+        if self.detector_shape is not None:
+            return
+        ny, nx = (int(n) for n in image_shape[-2:])
+        limit = OFF_IMAGE_LIMIT * max(ny, nx)
+        beam, normal = self.beam_center_px(), self.poni_px()
+        if min(_outside(beam, (ny, nx)), _outside(normal, (ny, nx))) > limit:
+            raise InputError(
+                f"geometry does not fit the {ny}x{nx} frame: its beam centre (y {beam[0]:.0f}, x {beam[1]:.0f} px) "
+                f"and normal incidence point lie over {limit:.0f} px outside it (a PONI for another detector?)",
+                source,
+            )
+
+    def poni_px(self) -> tuple[float, float]:
+        """Point of normal incidence ``(y, x)`` in pixels (PONI distances over the pixel size)."""
+        detector = self.integrator.detector
+        return float(self.poni["poni1"]) / float(detector.pixel1), float(self.poni["poni2"]) / float(detector.pixel2)
 
     def cropped(self, origin: tuple[int, int], shape: tuple[int, int]) -> Geometry:
         """The geometry of the ``shape`` window of the detector starting at pixel ``origin`` ``(y, x)``.

@@ -62,7 +62,7 @@ def _image_and_geometry(frame: Frame | np.ndarray, geometry: Geometry | None, va
         mask = mask & np.asarray(valid, bool)
     if geometry is None:
         raise InputError("a pyFAI geometry is needed (frame.geometry or geometry=)")
-    geometry.check_shape(data.shape)
+    geometry.check_fits(data.shape)
     return data, mask, geometry
 
 

@@ -119,7 +119,8 @@ def open_frame(
     InputError
         Missing, empty, corrupt or unsupported file; no or several candidate
         datasets; data that is not a real-valued 2-D image or 3-D stack; a geometry
-        for another detector shape. The message names the file and the problem.
+        that does not fit the image (:meth:`~asirp.geometry.Geometry.check_fits`).
+        The message names the file and the problem.
     ParameterError
         Unknown ``kind``, bad ``saturation``, ``dataset`` for a non-HDF5 file.
 
@@ -150,7 +151,7 @@ def open_frame(
     geometry, geometry_source = _geometry(file_path, poni, raw)
     if geometry is not None:
         try:
-            geometry.check_shape(data.shape[-2:])
+            geometry.check_fits(data.shape[-2:])
         except InputError as exc:
             raise InputError(f"{exc.problem} (geometry from {geometry_source})", source) from None
     pixel_size = raw.pixel_size or (_detector_pixel_size(geometry) if geometry is not None else None)
