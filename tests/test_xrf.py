@@ -46,7 +46,7 @@ from asirp.xrf import (
 from asirp.xrf.cli import overrides
 from asirp.xrf.export import txt_table
 from asirp.xrf.normalise import normalise, row_stripes
-from asirp.xrf.restore import method_parameters
+from asirp.xrf.restore import check_restoration, method_parameters
 
 CAL = EnergyCalibration(0.0, 0.04)  # 512 channels up to 20.5 keV
 APS_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "xrf" / "2xfm_0011_2xfm3__0.h5"
@@ -456,6 +456,46 @@ def test_restoration_parameters_from_beam_size_and_step():
         method_parameters("gaussian", frame, beam_fwhm="50um", psf_sigma=1.0)
     with pytest.raises(ParameterError, match="scan step"):
         method_parameters("gaussian", no_step, beam_fwhm="50um")
+
+
+
+def test_auto_restoration_parameters_and_checks_before_work():
+    frame = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 25.0)), ["ch:0-3"], show_progress=False).counts["ch:0-3"]
+    kwargs = method_parameters("auto", frame, beam_fwhm="50um", iterations=5)
+    assert kwargs == {"psf_sigma": pytest.approx(50 / 2.3548 / 25, rel=1e-3), "iterations": 5}  # the selector's fixed PSF
+    check_restoration("auto", beam_fwhm="50um", iterations=5, params={"sigma": 1.0})
+    with pytest.raises(ParameterError, match="'iteratons'"):
+        check_restoration("auto", params={"iteratons": 5})
+    with pytest.raises(ParameterError, match="unknown method 'autoo'"):
+        check_restoration("autoo")
+    with pytest.raises(ParameterError, match="sigma"):
+        check_restoration("gaussian", params={"sigma": -1.0})
+    oblong = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 50.0)), ["ch:0-3"], show_progress=False).counts["ch:0-3"]
+    with pytest.raises(ParameterError, match="isotropic psf_sigma"):
+        method_parameters("auto", oblong, beam_fwhm="50um")
+
+
+def test_cli_xrf_auto_chooses_per_map_and_a_bad_method_fails_before_reading(cube, tmp_path, capsys, monkeypatch):
+    # Issue 17: `-m auto` said "unknown method 'auto'", after channel adding had started.
+    from asirp.cli import main
+    from asirp.xrf import workflow
+
+    write_xrf_cube(cube, tmp_path / "scan.h5", "nexus")
+    common = ["-q", "xrf", str(tmp_path / "scan.h5"), "-e", "Cu-Ka,Fe-Ka", "--step", "25um", "--beam-fwhm", "50um",
+              "--formats", "nxs", "-o", str(tmp_path / "out")]
+    assert main([*common, "-m", "auto"]) == 0
+    assert "(auto)" in capsys.readouterr().out
+    restored = open_frame(f"{tmp_path / 'out' / 'scan_maps.nxs'}::/Cu-Ka_restored")
+    step = next(step for step in restored.history if "selection" in step.notes)
+    assert step.notes["selection"]["method"] == step.method and step.method in registry()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("spectra were opened before the method was checked")
+
+    monkeypatch.setattr(workflow, "open_spectra", no_reading)
+    for method, message in (("autoo", "unknown method 'autoo'"), ("gaussian", "takes no PSF")):
+        assert main([*common, "--force", "-m", method, "--iterations", "3"]) == 2
+        assert message in capsys.readouterr().err
 
 
 CONFIG = """

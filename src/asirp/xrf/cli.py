@@ -6,6 +6,7 @@ Examples::
         -m richardson_lucy --beam-fwhm 50um --iterations 10 -o maps/
     asirp xrf -c experiment.toml                      # everything from the configuration
     asirp xrf -c experiment.toml other_scan.h5 --iterations 20   # the CLI overrides the file
+    asirp xrf scan.h5 -e Cu-Ka,Fe-Ka --step 25um --beam-fwhm 50um -m auto -o maps/   # method chosen per map
     asirp xrf scan.h5 -e Cu-Ka --dry-run              # windows, overlaps, grid; reads no spectra
 """
 
@@ -143,7 +144,9 @@ def _handler(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     for name, frame in result.final.items():
         values = frame.data[frame.valid]
-        print(f"{name:<14} {frame.history[-1].method:<18} mean {values.mean():.4g}  max {values.max():.4g}  {frame.meta.get('units', '')}")
+        step = frame.history[-1]
+        method = f"{step.method} (auto)" if "selection" in step.notes else step.method
+        print(f"{name:<14} {method:<18} mean {values.mean():.4g}  max {values.max():.4g}  {frame.meta.get('units', '')}")
     print("time: " + ", ".join(f"{key} {value:.3g}" for key, value in maps.timings.items()))
     for path in result.written:
         print(f"wrote {path}")
@@ -195,7 +198,7 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
     scan.add_argument("--crop-x", help="LOW:HIGH x range to keep (map units or lengths such as 1.2mm)")
     scan.add_argument("--crop-y", help="LOW:HIGH y range to keep")
     restore = sub.add_argument_group("restoration")
-    restore.add_argument("-m", "--method", help="restoration method (see 'asirp methods'); default: none")
+    restore.add_argument("-m", "--method", help="restoration method (see 'asirp methods') or auto (chosen per map); default: none")
     restore.add_argument("--beam-fwhm", help="beam FWHM, e.g. 50um (the PSF, with the step)")
     restore.add_argument("--psf-sigma", type=float, help="PSF sigma in map pixels (instead of --beam-fwhm)")
     restore.add_argument("--iterations", type=int, help="iterations of an iterative method")

@@ -35,7 +35,7 @@ from .lines import DEFAULT_WIDTH_FWHM, Overlap, Window, find_overlaps, line_ener
 from .maps import DEFAULT_CHUNK_MB, channel_sums, map_frames
 from .normalise import Normalisation, normalise
 from .readers import SpectraSource, open_spectra
-from .restore import restore_maps
+from .restore import check_restoration, restore_maps
 from .scan import Duplicates, check_step_agrees
 
 #: Inputs larger than this are not hashed unless asked (sha256 reads the whole file again).
@@ -297,12 +297,19 @@ def _elements(config: XRFConfig) -> dict[str, Any]:
     return specs
 
 
+def _restore_options(config: XRFConfig) -> dict[str, Any]:
+    """The [restore] options other than the method, as :func:`~asirp.xrf.restore.restore_maps` takes them."""
+    return config.restore.model_dump(include={"beam_fwhm", "psf_sigma", "iterations", "params"})
+
+
 def run(config: XRFConfig, *, show_progress: bool = True) -> XRFResult:
     """Do everything ``config`` asks: read, channel-add, normalise, orient, restore, export.
 
     Returns the maps of every stage and the files written (none when
     ``output.formats`` is empty).
     """
+    if config.restore.method:  # a bad method or option fails here, before any spectra are read
+        check_restoration(config.restore.method, **_restore_options(config))
     calibration = None
     if config.calibration.offset_kev is not None or config.calibration.slope_kev is not None:
         if config.calibration.offset_kev is None or config.calibration.slope_kev is None:
@@ -334,10 +341,7 @@ def run(config: XRFConfig, *, show_progress: bool = True) -> XRFResult:
         stages["normalised"] = {n: _orient(f, config) for n, f in maps.normalised.items()}
     if config.restore.method:
         started = time.perf_counter()
-        stages["restored"] = restore_maps(
-            list(stages.values())[-1], config.restore.method, beam_fwhm=config.restore.beam_fwhm, psf_sigma=config.restore.psf_sigma,
-            iterations=config.restore.iterations, params=config.restore.params,
-        )  # fmt: skip
+        stages["restored"] = restore_maps(list(stages.values())[-1], config.restore.method, **_restore_options(config))
         maps.timings["restore_s"] = time.perf_counter() - started
     written = write_outputs(maps, stages, config, stem)
     return XRFResult(maps, stages, written)
