@@ -110,6 +110,24 @@ def test_info_and_methods(tiff_input, capsys):
     assert "sigma [px]" in capsys.readouterr().out
 
 
+def test_info_lists_the_image_datasets_of_a_file_that_does_not_say_which(capsys):
+    # Issue 17: `asirp info` refused an HDF5 with several image datasets instead of listing them.
+    from asirp.samples import sample_path
+
+    tooth = sample_path("tooth")  # Data Exchange: projections, darks and flats, no NeXus @default
+    assert main(["info", str(tooth)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{tooth}: 3 datasets of 2 or 3 dimensions")
+    assert lines[1].split() == [f"{tooth}::/exchange/data", "181x2x640", "float32"]
+    assert [line.split()[0] for line in lines[2:4]] == [f"{tooth}::/exchange/data_dark", f"{tooth}::/exchange/data_white"]
+    assert lines[4] == f'to pick one, name it as FILE::/path, e.g. asirp info "{tooth}::/exchange/data" (restore and the other commands take the same)'
+    assert main(["info", str(tooth), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["dataset"] is None and info["datasets"][0] == {"path": f"{tooth}::/exchange/data", "shape": [181, 2, 640], "dtype": "float32"}
+    assert main(["info", info["datasets"][0]["path"], "--json"]) == 0  # the way out works
+    assert json.loads(capsys.readouterr().out)["shape"] == [181, 2, 640]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -76,12 +76,23 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_image_choices(info: dict[str, Any]) -> None:
+    """The image datasets of a file that does not say which one is meant, one a line, and how to pick one."""
+    print(f"{info['path']}: {len(info['datasets'])} datasets of 2 or 3 dimensions, and nothing in the file says which is the image")
+    width = max(len(item["path"]) for item in info["datasets"])
+    for item in info["datasets"]:
+        print(f"  {item['path']:<{width}}  {'x'.join(map(str, item['shape']))}  {item['dtype']}")
+    print(f"to pick one, {info['choose']}")
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .io import file_info
 
     info = file_info(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
+    elif "datasets" in info:  # several images, none chosen
+        _print_image_choices(info)
     else:
         width = max(len(key) for key in info)
         for key, value in info.items():

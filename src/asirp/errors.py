@@ -31,6 +31,14 @@ class InputError(AsirpError):
         super().__init__(problem if path is None else f"{path}: {problem}")
 
 
+class SeveralImagesError(InputError):
+    """A file holds several images and nothing in it says which one is meant.
+
+    Raised by the HDF5 reader (no NeXus ``@default``, several NXdata signals or
+    detectors); ``asirp info`` catches it to list the candidates instead of failing.
+    """
+
+
 class OutputError(AsirpError):
     """An output that must not be written (would overwrite an input, exists without force)."""
 

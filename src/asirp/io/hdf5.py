@@ -46,7 +46,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the compression filters of detector files: bitshuffle, LZ4, ...)
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, SeveralImagesError
 from . import masks, nexus
 from .raw import RawImage, check_image_layout
 
@@ -213,13 +213,13 @@ def find_image_dataset(handle: h5py.File, name: str | None, path: Path) -> Found
         if len(found) == 1:
             return found[0]
         if found:
-            raise InputError(f"several {what}; choose one with FILE::/path: {_describe(found)}", path)
+            raise SeveralImagesError(f"several {what}; choose one with FILE::/path: {_describe(found)}", path)
     datasets = _all_datasets(handle)
     images = [(p, ds) for p, ds in datasets if ds.ndim in (2, 3) and not _is_description(handle, p)]
     if len(images) == 1:
         return images[0]
     if images:
-        raise InputError(
+        raise SeveralImagesError(
             f"several image datasets and no NeXus @default; choose one with FILE::/path or dataset=: {_describe(images)}",
             path,
         )
@@ -227,6 +227,19 @@ def find_image_dataset(handle: h5py.File, name: str | None, path: Path) -> Found
         "no 2-D or 3-D image dataset found; datasets in the file: " + (_describe(datasets) or "none"),
         path,
     )
+
+
+def image_datasets(path: Path) -> list[tuple[str, tuple[int, ...], str]]:
+    """Every 2-D or 3-D dataset of an HDF5 file (external links included): path in the file, shape, dtype.
+
+    What ``asirp info`` lists when the file does not say which one is the image.
+    """
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"not a readable HDF5 file: truncated, corrupt or not HDF5 ({exc})", path) from exc
+    with handle:
+        return [(name, tuple(ds.shape), str(ds.dtype)) for name, ds in _all_datasets(handle) if ds.ndim in (2, 3)]
 
 
 # -- what the file says about the image --------------------------------------------------------

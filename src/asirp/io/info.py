@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from ..errors import SeveralImagesError
+from .hdf5 import image_datasets
 from .reader import open_frame
 from .summary import count_statistics, geometry_summary
 
@@ -29,8 +32,16 @@ def file_info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
         (``{"y", "x", "unit"}``), ``geometry`` (detector, ``beam_center_px`` [y, x],
         ``distance_m``, ``wavelength_A``, ``pixel_size_m``; None without one) and
         ``history`` (the method of every step, the read step last).
+
+        When an HDF5 file holds several images and nothing says which one is meant,
+        instead: ``path``, ``format`` (``"hdf5"``), ``dataset`` None, ``problem``,
+        ``datasets`` (every 2-D/3-D dataset as ``{"path": "FILE::/path", "shape",
+        "dtype"}``) and ``choose`` (how to pick one).
     """
-    frame = open_frame(path, **options)
+    try:
+        frame = open_frame(path, **options)
+    except SeveralImagesError as exc:
+        return _choices(Path(str(path).partition("::")[0]), exc.problem)
     meta = frame.meta
     return {
         "path": meta["source"],
@@ -47,4 +58,17 @@ def file_info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
         "pixel_size": None if frame.pixel_size is None else frame.pixel_size.as_dict(),
         "geometry": None if frame.geometry is None else geometry_summary(frame.geometry),
         "history": [step.method for step in frame.history],
+    }
+
+
+def _choices(file: Path, problem: str) -> dict[str, Any]:
+    """The image datasets of an HDF5 file that does not say which one is the image, and how to pick one."""
+    datasets = [{"path": f"{file}::{name}", "shape": list(shape), "dtype": dtype} for name, shape, dtype in image_datasets(file)]
+    return {
+        "path": str(file),
+        "format": "hdf5",
+        "dataset": None,
+        "problem": problem,
+        "datasets": datasets,
+        "choose": f'name it as FILE::/path, e.g. asirp info "{datasets[0]["path"]}" (restore and the other commands take the same)',
     }
