@@ -183,6 +183,28 @@ def test_cli_run_writes_one_file_per_input_and_exit_status(tmp_path, capsys):
     assert "missing.h5: no such file or folder" in capsys.readouterr().err
 
 
+def test_cli_run_per_file_writes_one_output_per_input_file(tmp_path, capsys):
+    # Issue 17: a folder gave one NeXus stack, with no option for one output per input file.
+    frames = _frames(3)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(frames):
+        tifffile.imwrite(folder / f"img_{index:03d}.tif", frame.astype(np.int32))
+    (tmp_path / "p.toml").write_text("[read]\nkind = 'diffraction'\npattern = '*.tif'\n[restore]\nmethod = 'gaussian'\n")
+    out = tmp_path / "restored"
+    assert main(["run", "-q", str(tmp_path / "p.toml"), str(folder), "-o", str(out), "--per-file", "--backend", "local"]) == 0
+    assert "3 written, 0 failed" in capsys.readouterr().out
+    assert sorted(path.name for path in out.iterdir()) == ["img_000.nxs", "img_001.nxs", "img_002.nxs"]
+    for index, frame in enumerate(frames):
+        sequence, data, _ = _rows(out / f"img_{index:03d}.nxs")
+        np.testing.assert_array_equal(sequence, [1])
+        np.testing.assert_allclose(data[0], _expected(frame), rtol=1e-5, atol=1e-5)
+    tifffile.imwrite(folder / "img_000.tiff", frames[0].astype(np.int32))  # same stem as img_000.tif
+    (tmp_path / "q.toml").write_text("[read]\nkind = 'diffraction'\npattern = 'img_*'\n[restore]\nmethod = 'gaussian'\n")
+    assert main(["run", "-q", str(tmp_path / "q.toml"), str(folder), "-o", str(tmp_path / "other"), "--per-file"]) == 2
+    assert "same run file(s) img_000" in capsys.readouterr().err and not (tmp_path / "other").exists()
+
+
 def test_failing_frame_is_recorded_and_the_run_goes_on(tmp_path, capsys):
     folder = tmp_path / "frames"
     folder.mkdir()

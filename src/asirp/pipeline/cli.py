@@ -1,7 +1,7 @@
 """``asirp run`` (offline) and ``asirp serve`` (online) sub-commands.
 
 ``asirp run PIPELINE.toml INPUT...`` restores files, folders and HDF5 stacks with a
-progress bar, one NeXus file per input; rerunning after an interruption resumes.
+progress bar, one NeXus file per input (``--per-file``: per file of a folder); rerunning after an interruption resumes.
 ``asirp serve PIPELINE.toml --zmq HOST:PORT`` restores the runs published by a
 Bluesky 0MQ proxy; ``--watch FOLDER`` and ``--swmr FILE::DATASET`` follow files as a
 detector writes them. Both stop gracefully on Ctrl-C / SIGTERM: frames in flight are
@@ -65,7 +65,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from ..progress import progress_enabled
 
     pipeline = _pipeline(args)
-    summary = pipeline.run_files(args.inputs, output=args.output, progress=progress_enabled(), handle_signals=True)
+    summary = pipeline.run_files(args.inputs, output=args.output, progress=progress_enabled(), handle_signals=True,
+                                 per_file=args.per_file)
     return _report(summary)
 
 
@@ -124,6 +125,8 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
     run = commands.add_parser("run", parents=[common], help="run a pipeline offline over files, folders and HDF5 stacks")
     execution_options(run)
     run.add_argument("inputs", nargs="+", help="files, folders or HDF5 stacks (FILE.h5::/dataset); one run each")
+    run.add_argument("--per-file", action="store_true",
+                     help="one run and output per file of a folder, OUTPUT/<file stem>.nxs (default: one per folder)")
     run.set_defaults(handler=_cmd_run)
 
     serve = commands.add_parser("serve", parents=[common], help="restore live data: Bluesky 0MQ, a folder, an SWMR dataset")

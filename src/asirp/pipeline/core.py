@@ -204,12 +204,15 @@ class Pipeline:
         backend: Backend | None = None,
         progress: bool = True,
         handle_signals: bool = False,
+        per_file: bool = False,
     ) -> RunSummary:
         """Offline: restore files, folders and HDF5 stacks, one run (one NeXus file) per input.
 
-        Rerunning after an interruption resumes: frames already in the output are not redone.
+        With ``per_file``, one run per file of a folder instead, named after the file
+        (``<output>/<file stem>.nxs``). Rerunning after an interruption resumes: frames
+        already in the output are not redone.
         """
-        runs = expand_inputs(inputs, self.config.read)
+        runs = expand_inputs(inputs, self.config.read, per_file=per_file)
         total = sum(len(refs) for _, refs in runs)
         bar = progress_bar(range(total), desc="restoring", total=total, unit="frame") if progress else None
         ticks = iter(bar) if bar is not None else None

@@ -1,7 +1,8 @@
 """Offline sources: files, folders and HDF5 image stacks as a stream of items.
 
 Each input given to ``asirp run`` is one run named after it (the file or folder
-name): a plain image file is one item; an HDF5 file whose image dataset is 3-D gives
+name; with ``--per-file`` each file of a folder is a run of its own, named after the
+file): a plain image file is one item; an HDF5 file whose image dataset is 3-D gives
 one item per image; a folder gives its files matching the read pattern, in name
 order. Items carry :class:`~asirp.pipeline.items.FileRef` references, so files are
 read by the workers and never all held in memory.
@@ -39,13 +40,19 @@ def _refs_of_file(path: Path, dataset: str | None) -> list[FileRef]:
         return [FileRef(str(path), name)]
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike[str]], read: ReadConfig) -> list[tuple[str, list[FileRef]]]:
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike[str]], read: ReadConfig, *, per_file: bool = False
+) -> list[tuple[str, list[FileRef]]]:
     """``[(run name, references)]`` for each input, checked before anything runs.
+
+    A run is named after its input's file stem or folder name; with ``per_file``, each
+    file of a folder is a run of its own, named after its stem (``frames/img_001.cbf``
+    -> run ``img_001``, written as ``img_001.nxs``).
 
     Raises
     ------
     InputError
-        A missing input, an empty folder, an unreadable HDF5 file.
+        A missing input, an empty folder, an unreadable HDF5 file, two runs of one name.
     """
     runs: list[tuple[str, list[FileRef]]] = []
     for given in inputs:
@@ -54,12 +61,14 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]], read: ReadConfig) ->
             files = sorted(p for p in path.glob(read.pattern) if p.is_file() and not p.name.startswith("."))
             if not files:
                 raise InputError(f"no files matching {read.pattern!r} in this folder", path)
-            refs = [ref for file in files for ref in _refs_of_file(file, dataset)]
+            if per_file:
+                runs += [(file.stem, _refs_of_file(file, dataset)) for file in files]
+            else:
+                runs.append((path.name, [ref for file in files for ref in _refs_of_file(file, dataset)]))
         elif path.is_file():
-            refs = _refs_of_file(path, dataset)
+            runs.append((path.stem, _refs_of_file(path, dataset)))
         else:
             raise InputError("no such file or folder", path)
-        runs.append((path.stem if path.is_file() else path.name, refs))
     names = [name for name, _ in runs]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
