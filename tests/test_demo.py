@@ -3,10 +3,14 @@
 import json
 
 import h5py
+import numpy as np
 import pytest
 
 from asirp.demo import DEMO_FILES, run_demo
 from asirp.errors import OutputError
+from asirp.frame import Frame
+from asirp.io.export import MIN_DRAWN_RATIO, draw_frame, new_figure
+from asirp.samples import tooth_sinogram
 
 
 def test_demo_writes_the_report_and_refuses_to_clobber_it(tmp_path):
@@ -29,3 +33,35 @@ def test_demo_writes_the_report_and_refuses_to_clobber_it(tmp_path):
     with pytest.raises(OutputError, match="--force"):
         run_demo(out)
     run_demo(out, force=True)
+
+
+def _drawn(frame):
+    """Draw ``frame`` as the demo's panels do; the image axes and its colour bar axes, laid out."""
+    figure = new_figure(4.6, 4.4)
+    axes = figure.add_subplot()
+    draw_frame(axes, frame, label="-ln(I/I0)")
+    figure.canvas.draw()
+    (colour_bar,) = axes.child_axes
+    return axes, colour_bar
+
+
+def test_sinogram_panel_is_labelled_in_degrees_and_its_colour_bar_is_as_tall_as_the_image():
+    # Issue 17: the tooth sinogram had colour bars three times taller than the image and "y (pixel)" angles.
+    sinogram = tooth_sinogram()
+    angles = sinogram.meta["angles_deg"]
+    axes, colour_bar = _drawn(sinogram)
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("detector column (pixel)", "angle (°)")
+    top, bottom = sorted(axes.get_ylim())
+    step = (angles[-1] - angles[0]) / (len(angles) - 1)
+    assert (top, bottom) == pytest.approx((angles[0] - step / 2, angles[-1] + step / 2))
+    assert axes.get_xlim() == pytest.approx((-0.5, 639.5))
+    assert colour_bar.get_window_extent().height == pytest.approx(axes.get_window_extent().height, rel=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(96, 96), (2, 640)])
+def test_images_keep_a_colour_bar_as_tall_as_themselves_and_thin_ones_stay_readable(shape):
+    axes, colour_bar = _drawn(Frame(np.ones(shape, dtype=np.float32)))
+    image = axes.get_window_extent()
+    assert colour_bar.get_window_extent().height == pytest.approx(image.height, rel=1e-6)
+    assert image.height >= MIN_DRAWN_RATIO * image.width * 0.999  # a 2 x 640 plane is not drawn as a line
+    assert axes.get_ylabel() == "y (pixel)"

@@ -1,10 +1,12 @@
 """A picture of a frame for reports and quick looks (PNG via matplotlib's Agg canvas).
 
-The picture shows the image with a colour bar, colour limits at the 1st and 99th
-percentiles of the valid pixels (so a few hot pixels do not wash it out), masked
-pixels in grey, a scale bar when the pixel size is known (pixels are drawn with their
-physical aspect ratio), and the kind and last processing step as title. A stack is
-shown by its **first frame** (the first with valid pixels; the title says which): one readable picture rather than a
+The picture shows the image with a colour bar as tall as the image, colour limits at
+the 1st and 99th percentiles of the valid pixels (so a few hot pixels do not wash it
+out), masked pixels in grey, a scale bar when the pixel size is known (pixels are
+drawn with their physical aspect ratio, but no image flatter than
+:data:`MIN_DRAWN_RATIO`), and the kind and last processing step as title. A sinogram
+is drawn against its angles in degrees. A stack is shown by its **first frame** (the
+first with valid pixels; the title says which): one readable picture rather than a
 montage of thumbnails; save the stack as NeXus or TIFF to keep every frame.
 
 Figures are built on :class:`matplotlib.figure.Figure` with an Agg canvas, not
@@ -21,6 +23,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from ..frame import Frame
@@ -28,6 +31,10 @@ from ..units import PixelSize, convert_length
 
 _PERCENTILES = (1.0, 99.0)
 _MASKED_GREY = "0.6"
+#: Smallest height / width of an image as drawn: flatter images (the xz plane of a
+#: 2-slice volume is 2 x 640) get taller rows, so that they and their colour bar, as
+#: tall as the image, stay readable; the axis ticks stay true.
+MIN_DRAWN_RATIO = 0.25
 
 
 def colour_limits(values: np.ndarray) -> tuple[float, float]:
@@ -78,6 +85,25 @@ def first_valid_index(frame: Frame) -> int:
     return int(np.argmax(frame.valid.reshape(-1, *frame.image_shape).any(axis=(1, 2)))) if frame.is_stack else 0
 
 
+def sinogram_angles(frame: Frame) -> np.ndarray | None:
+    """The rotation angle (degrees) of each row when ``frame`` is a sinogram, else None.
+
+    A single image whose ``meta["angles_deg"]`` has one angle per row is a sinogram
+    (rows = projection angles, columns = detector pixels), e.g.
+    :func:`asirp.samples.tooth_sinogram` and what is restored from it.
+    """
+    angles = frame.meta.get("angles_deg")
+    if frame.is_stack or angles is None or len(angles) != frame.image_shape[0]:
+        return None
+    return np.asarray(angles, dtype=float)
+
+
+def _add_colour_bar(axes: Axes, shown: AxesImage, label: str) -> None:
+    """A colour bar beside the image, exactly as tall as it (an inset in axes coordinates follows
+    the image box that the aspect ratio leaves, which ``colorbar(ax=...)`` does not)."""
+    axes.figure.colorbar(shown, cax=axes.inset_axes((1.03, 0.0, 0.04, 1.0)), label=label)
+
+
 def draw_frame(
     axes: Axes,
     frame: Frame,
@@ -86,27 +112,31 @@ def draw_frame(
     title: str | None = None,
     label: str | None = None,
 ) -> None:
-    """Draw one image of ``frame`` on ``axes``: colour bar, grey masked pixels, scale bar, title.
+    """Draw one image of ``frame`` on ``axes``: colour bar as tall as the image, grey masked pixels, scale bar, title.
 
     A stack is drawn by its first image with valid pixels (the default title says
     which). ``limits`` are the colour limits (default: percentiles of the valid pixels).
+    A sinogram (:func:`sinogram_angles`) is drawn against its angles in degrees (from
+    the first to the last, evenly spaced) and detector columns, filling the panel.
     """
     index = first_valid_index(frame)
     data, valid = (frame.data[index], frame.valid[index]) if frame.is_stack else (frame.data, frame.valid)
     low, high = limits or colour_limits(data[valid])
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MASKED_GREY)
     size = frame.pixel_size
+    angles = sinogram_angles(frame)
     shown = axes.imshow(
         np.ma.masked_array(data, mask=~valid),
         cmap=cmap,
         vmin=low,
         vmax=high,
         interpolation="nearest",
-        aspect=1.0 if size is None else size.y / size.x,
+        aspect="auto" if angles is not None else _aspect(frame.image_shape, size),
+        extent=None if angles is None else _sinogram_extent(angles, frame.image_shape[1]),
     )
-    axes.figure.colorbar(shown, ax=axes, label=label or ("counts" if frame.is_counting else "intensity"))
-    axes.set_xlabel("x (pixel)")
-    axes.set_ylabel("y (pixel)")
+    _add_colour_bar(axes, shown, label or ("counts" if frame.is_counting else "intensity"))
+    axes.set_xlabel("x (pixel)" if angles is None else "detector column (pixel)")
+    axes.set_ylabel("y (pixel)" if angles is None else "angle (°)")
     if size is not None:
         add_scale_bar(axes, size, frame.image_shape[1])
     if title is None:
@@ -114,6 +144,19 @@ def draw_frame(
         if frame.is_stack:
             title += f" (frame {index + 1} of {frame.shape[0]})"
     axes.set_title(title)
+
+
+def _aspect(image_shape: tuple[int, int], size: PixelSize | None) -> float:
+    """Height / width of a pixel as drawn: the physical one (1 without a pixel size), taller for flat images."""
+    ny, nx = image_shape
+    physical = 1.0 if size is None else size.y / size.x
+    return max(physical, MIN_DRAWN_RATIO * nx / ny)
+
+
+def _sinogram_extent(angles: np.ndarray, nx: int) -> tuple[float, float, float, float]:
+    """``imshow`` extent putting row i at ``angles[i]`` (even spacing assumed) and column j at j px, first angle on top."""
+    step = (angles[-1] - angles[0]) / (len(angles) - 1) if len(angles) > 1 else 1.0
+    return -0.5, nx - 0.5, angles[-1] + step / 2, angles[0] - step / 2
 
 
 def new_figure(width_in: float, height_in: float) -> Figure:
