@@ -120,7 +120,8 @@ def fit_gaussian_sigma(
             problem = _Problem(halves, gaussian_psf(sigma), ops)
             n = inputs.data.shape[0]
             rule = CrossValidation(FIT_MAX_ITERATIONS, (problem.wy[:n], problem.wy[n:]), problem.w[:n], ops, patience=10)
-            _rl_run(problem, rule, background=0.5 * background, damping=0.0, tv=0.0, accelerate=False, track=False)
+            _rl_run(problem, rule, background=0.5 * background, damping=0.0, tv=0.0, accelerate=False, track=False,
+                    desc=f"PSF width σ = {sigma:.2f} px, trial")
             profile[sigma] = (float(rule.best_score.sum()), int(np.max(rule.best)))
         return -profile[sigma][0]
 
@@ -305,7 +306,8 @@ def blind_richardson_lucy(
     problem = _Problem(inputs, start, ops, spatial=False)
     updater = _FreePSF(problem, start, support, float(background), psf_iterations)
     rule = _stop_rule(stop, iterations, target, "Poisson deviance")
-    tracker = _rl_run(problem, rule, background=float(background), damping=0.0, tv=0.0, accelerate=accelerate, track=track, psf_update=updater)
+    tracker = _rl_run(problem, rule, background=float(background), damping=0.0, tv=0.0, accelerate=accelerate, track=track,
+                      psf_update=updater, desc="blind Richardson-Lucy")
     kernel = updater.psf()
     info["psf_sigma_free_px"] = [float(s) for s in psf_second_moments(kernel)]
     info["backend"] = ops.name

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import brentq, minimize_scalar
 
 from ...errors import ParameterError
+from ...progress import progress
 from ...psf import fit_power_spectrum, power_spectrum, validate_psf
 from .noise import noise_variance as measure_noise_variance
 from .operator import PaddedDomain, psf_margin, transfer_function
@@ -131,7 +132,8 @@ def wiener(
         floors = measure_noise_variance(inputs.data, inputs.valid, kernel)
         ratios = []
         models = []
-        for frame, mask, floor in zip(inputs.data, inputs.valid, floors):
+        frames = zip(inputs.data, inputs.valid, floors, strict=True)
+        for frame, mask, floor in progress(frames, desc="Wiener: noise-to-signal ratio", total=len(floors), unit="frame"):
             fy, fx, power = power_spectrum(frame, mask)
             model = fit_power_spectrum(fy, fx, power, transfer, noise_max=floor)
             models.append({"amplitude": model.amplitude, "slope": model.slope, "noise": model.noise})
@@ -272,10 +274,11 @@ def tikhonov(
                 _laplacian_power(image_shape),
                 _half_plane_weights(image_shape),
             )
-            for frame, mask in zip(inputs.data, inputs.valid)
+            for frame, mask in progress(zip(inputs.data, inputs.valid, strict=True), desc="Tikhonov: spectra",
+                                        total=inputs.data.shape[0], unit="frame")
         ]
         if choose == "gcv":
-            lambdas = np.array([_choose_gcv(f) for f in families])
+            lambdas = np.array([_choose_gcv(f) for f in progress(families, desc="Tikhonov: λ by GCV", unit="frame")])
         else:
             if noise_variance is not None:
                 if not (np.isfinite(noise_variance) and noise_variance > 0):

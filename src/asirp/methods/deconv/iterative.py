@@ -13,13 +13,14 @@ in float32 with the transfer function computed once, on numpy or torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ...errors import ParameterError
+from ...progress import progress
 from ...psf import validate_psf
 from ._backend import Backend, BackendName, get_backend
 from .noise import noise_variance as noise_variance_of
@@ -243,6 +244,12 @@ class _VectorExtrapolation:
         self._x_previous = [*self._x_previous[-1:], x]
 
 
+def _iterations(rule: StopRule, desc: str) -> Iterable[int]:
+    """Iteration numbers 1 .. the rule's maximum, with a progress bar (the rule may stop them earlier)."""
+    return progress(range(1, rule.max_iterations + 1), desc=f"{desc} (at most {rule.max_iterations})",
+                    total=rule.max_iterations, unit="iteration")
+
+
 def _rl_run(
     problem: _Problem,
     rule: StopRule,
@@ -253,11 +260,13 @@ def _rl_run(
     accelerate: bool,
     track: bool,
     psf_update: Callable[[Any], None] | None = None,
+    desc: str = "Richardson-Lucy",
 ) -> _Tracker:
     """The Richardson-Lucy iterations on a prepared problem (see :func:`richardson_lucy`).
 
     ``psf_update(u)``, when given, is called after every image update and may change
     the PSF of ``problem.blur`` (blind deconvolution); the normalisation follows.
+    ``desc`` names the progress bar of the iterations (out of the rule's maximum).
     """
     ops = problem.backend
     blur = problem.blur
@@ -273,7 +282,7 @@ def _rl_run(
     constant = problem.saturated if track else None
     extrapolation = _VectorExtrapolation(ops, u) if accelerate else None
     with ops.iteration_threads():
-        for iteration in range(1, rule.max_iterations + 1):
+        for iteration in _iterations(rule, desc):
             point = extrapolation.point(u) if extrapolation is not None else u
             prediction = blur.forward(point)
             ops.abs(prediction, out=prediction)
@@ -413,7 +422,8 @@ def richardson_lucy(
         rule = CrossValidation(
             iterations, (split_problem.wy[:n], split_problem.wy[n:]), split_problem.w[:n], ops
         )
-        _rl_run(split_problem, rule, **{**settings, "background": 0.5 * float(background)}, track=False)
+        _rl_run(split_problem, rule, **{**settings, "background": 0.5 * float(background)}, track=False,
+                desc="Richardson-Lucy, when to stop (split data)")
         info["split_best_iterations"] = [int(k) for k in rule.best]
         main_rule: StopRule = PerFrameIterations(rule.best, "binomial split-data cross-validation")
     else:
@@ -456,7 +466,7 @@ def _least_squares_run(
     tracker = _Tracker(problem, rule)
     constant = None if variance is None else gaussian_constant(problem.inputs.valid, variance)
     with ops.iteration_threads():
-        for iteration in range(1, rule.max_iterations + 1):
+        for iteration in _iterations(rule, "Landweber" if adjoint else "van Cittert"):
             residual = blur.forward(u)
             ops.mul(residual, problem.w, out=residual)
             ops.sub(problem.wy, residual, out=residual)
