@@ -7,6 +7,7 @@ masked pixels as NaN, since these formats have no separate mask.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from numpy.lib import format as npy_format
 from ..errors import InputError, ParameterError
 from ..frame import Frame
 from ..units import PixelSize
+from .atomic import check_interrupt
 from .headers import HeaderHints, keyed_hints, pilatus_hints
 from .raw import RawImage, check_image_layout
 
@@ -109,7 +111,8 @@ def write_tiff(frame: Frame, path: Path) -> None:
     if frame.pixel_size is not None:
         metadata[_TIFF_PIXEL_KEY] = [frame.pixel_size.y, frame.pixel_size.x]
         metadata[_TIFF_PIXEL_UNIT_KEY] = frame.pixel_size.unit
-    tifffile.imwrite(path, masked_as_nan(frame), photometric="minisblack", metadata=metadata)
+    data = masked_as_nan(frame)
+    tifffile.imwrite(path, _pages(data), shape=data.shape, dtype=data.dtype, photometric="minisblack", metadata=metadata)
 
 
 # -- fabio detector formats ---------------------------------------------------------------
@@ -169,9 +172,23 @@ def read_npy(path: Path) -> RawImage:
 
 
 def write_npy(frame: Frame, path: Path) -> None:
-    """Write float32 ``.npy`` with NaN at masked pixels."""
+    """Write float32 ``.npy`` with NaN at masked pixels (header, then one image at a time)."""
+    data = masked_as_nan(frame)
     with path.open("wb") as handle:
-        np.save(handle, masked_as_nan(frame), allow_pickle=False)
+        npy_format.write_array_header_1_0(handle, npy_format.header_data_from_array_1_0(data))
+        for page in _pages(data):
+            handle.write(page.tobytes())
+
+
+def _pages(data: np.ndarray) -> Iterator[np.ndarray]:
+    """The images of a 2-D image or stack, in order, with a Ctrl-C check before each.
+
+    Writers take them one at a time, so an interrupt stops a large write at the next
+    image (:func:`~asirp.io.atomic.check_interrupt`).
+    """
+    for index in np.ndindex(data.shape[:-2]):
+        check_interrupt()
+        yield data[index]
 
 
 def masked_as_nan(frame: Frame) -> np.ndarray:

@@ -43,6 +43,7 @@ from ..frame import Frame
 from ..geometry import Geometry
 from ..history import HistoryStep, now_iso
 from ..units import LENGTH_UNITS, PixelSize, convert_length
+from .atomic import check_interrupt
 from .summary import geometry_summary
 
 #: Version of the NeXus definitions the layout follows.
@@ -164,6 +165,24 @@ def _axis(nxdata: h5py.Group, name: str, size: int, step: float | None, unit: st
     axis.attrs["long_name"] = f"{name} ({'pixel' if step is None else unit})"
 
 
+def _write_chunked(group: h5py.Group, name: str, array: np.ndarray) -> h5py.Dataset:
+    """A compressed dataset with image-aligned chunks, filled one band of chunks at a time.
+
+    Compressing a whole stack in one h5py call runs for seconds without returning to
+    Python; between bands, Ctrl-C takes effect (:func:`~asirp.io.atomic.check_interrupt`).
+    """
+    ny, nx = array.shape[-2:]
+    chunks = (1,) * (array.ndim - 2) + (min(ny, _CHUNK_MAX), min(nx, _CHUNK_MAX))
+    dataset = group.create_dataset(name, shape=array.shape, dtype=array.dtype, chunks=chunks, compression="gzip",
+                                   compression_opts=_GZIP_LEVEL, shuffle=True)
+    for image in np.ndindex(array.shape[:-2]):
+        for top in range(0, ny, chunks[-2]):
+            check_interrupt()
+            band = (*image, slice(top, top + chunks[-2]))
+            dataset[band] = array[band]
+    return dataset
+
+
 def _write_data(entry: h5py.Group, frame: Frame) -> None:
     nxdata = entry.create_group("data")
     nxdata.attrs["NX_class"] = "NXdata"
@@ -174,13 +193,11 @@ def _write_data(entry: h5py.Group, frame: Frame) -> None:
     nxdata.attrs["y_indices"] = np.int32(frame.data.ndim - 2)
     nxdata.attrs["x_indices"] = np.int32(frame.data.ndim - 1)
     ny, nx = frame.image_shape
-    chunks = (1,) * (frame.data.ndim - 2) + (min(ny, _CHUNK_MAX), min(nx, _CHUNK_MAX))
-    compression = {"chunks": chunks, "compression": "gzip", "compression_opts": _GZIP_LEVEL, "shuffle": True}
-    data = nxdata.create_dataset("data", data=np.asarray(frame.data, dtype=np.float32), **compression)
+    data = _write_chunked(nxdata, "data", np.asarray(frame.data, dtype=np.float32))
     data.attrs["interpretation"] = "image"
     data.attrs["long_name"] = "counts" if frame.is_counting else "intensity"
     if not frame.valid.all():
-        mask = nxdata.create_dataset("mask", data=(~frame.valid).astype(np.uint8), **compression)
+        mask = _write_chunked(nxdata, "mask", (~frame.valid).astype(np.uint8))
         mask.attrs["long_name"] = "mask (1 = masked pixel)"
     size = frame.pixel_size
     if size is not None:

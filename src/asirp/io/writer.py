@@ -24,6 +24,17 @@ WRITERS: dict[str, Callable[[Frame, Path], None]] = {
 }
 
 
+def writer_for(path: Path) -> Callable[[Frame, Path], None]:
+    """The writer of the format ``path``'s suffix names; :class:`OutputError` for an unknown one.
+
+    Commands call it before any work, so that a typo in the suffix costs nothing.
+    """
+    writer = WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise OutputError(f"{path}: unknown output format {path.suffix or '(no suffix)'!r}; use one of {', '.join(WRITERS)}")
+    return writer
+
+
 def save(frame: Frame, path: str | os.PathLike[str], *, force: bool = False) -> Path:
     """Write ``frame`` to ``path`` in the format its suffix names.
 
@@ -63,12 +74,7 @@ def save(frame: Frame, path: str | os.PathLike[str], *, force: bool = False) -> 
         Unknown suffix, existing output without ``force``, output that is an input.
     """
     target = Path(path).absolute()
-    writer = WRITERS.get(target.suffix.lower())
-    if writer is None:
-        raise OutputError(
-            f"{target}: unknown output format {target.suffix or '(no suffix)'!r}; "
-            f"use one of {', '.join(WRITERS)}"
-        )
+    writer = writer_for(target)
     if writer is write_nexus:  # the file records its own (final) name
         writer = partial(write_nexus, file_name=target.name)
     with atomic_output(target, force=force, inputs=input_files(frame)) as temporary:

@@ -20,7 +20,6 @@ same random sequence, so an interrupted and resumed run equals an uninterrupted 
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import InputError, ParameterError
+from ...io.atomic import atomic_output
 from ...progress import progress
 from .degradation import Degradation
 from .fca import FCANet
@@ -126,9 +126,9 @@ def _initial_weights(net: FCANet, init: str) -> int:
 
 
 def _save_atomic(payload: dict[str, Any], path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    """``torch.save`` through :func:`~asirp.io.atomic.atomic_output` (replacing ``path``: checkpoints are rewritten)."""
+    with atomic_output(path.absolute(), force=True, inputs=()) as temporary:
+        torch.save(payload, temporary)
 
 
 def validation_gain(net: FCANet, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
