@@ -419,6 +419,22 @@ def test_cli_tomo_recon_and_centre(tmp_path, phantom, capsys):
     assert "angles file not found" in capsys.readouterr().err
 
 
+def test_cli_tomo_recon_checks_its_figures_first_and_they_obey_force(tmp_path, capsys):
+    # Issue 17: an existing figure was replaced without --force, after the volume was written.
+    source = str(sample_path("tooth"))
+    out, figures = tmp_path / "v.nxs", tmp_path / "f"
+    figures.mkdir()
+    older = figures / "v_profiles.png"
+    older.write_bytes(b"an older picture")
+    assert main(["-q", "tomo", "recon", source, "-o", str(out), "--figures", str(figures)]) == 2
+    assert "v_profiles.png: exists; use --force" in capsys.readouterr().err
+    assert not out.exists() and older.read_bytes() == b"an older picture"
+    (tmp_path / "afile").write_text("not a folder")
+    assert main(["-q", "tomo", "recon", source, "-o", str(out), "--figures", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and not out.exists()
+    assert main(["-q", "tomo", "recon", source, "-o", str(out), "--figures", str(figures), "--force"]) == 0
+    assert out.exists() and older.read_bytes()[:8] == PNG
+
 def test_restore_target_auto_follows_the_projection_size():
     target, reason = choose_target((181, 2, 640))
     assert target == "slices" and "2x640 px" in reason and str(MIN_PROJECTION_SIDE) in reason

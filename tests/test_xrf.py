@@ -498,6 +498,33 @@ def test_cli_xrf_auto_chooses_per_map_and_a_bad_method_fails_before_reading(cube
         assert message in capsys.readouterr().err
 
 
+def test_cli_xrf_checks_every_output_before_writing_any(cube, tmp_path, capsys, monkeypatch):
+    # Issue 17: outputs are checked before any work; a map file that exists fails before the first file is written.
+    from asirp.cli import main
+    from asirp.xrf import workflow
+
+    write_xrf_cube(cube, tmp_path / "scan.h5", "nexus")
+    out = tmp_path / "out"
+    out.mkdir()
+    common = ["-q", "xrf", str(tmp_path / "scan.h5"), "-e", "Cu-Ka,Fe-Ka", "--formats", "nxs,png,txt", "-o", str(out)]
+    older = out / "scan_Fe-Ka_counts.png"  # named after a map: known once the maps are made
+    older.write_bytes(b"an older picture")
+    assert main(common) == 2
+    assert "scan_Fe-Ka_counts.png: exists" in capsys.readouterr().err
+    assert list(out.iterdir()) == [older] and older.read_bytes() == b"an older picture"
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("spectra were opened before the outputs were checked")
+
+    (out / "scan_maps.nxs").write_bytes(b"an older file")  # named after the input: checked before reading
+    with monkeypatch.context() as patch:
+        patch.setattr(workflow, "open_spectra", no_reading)
+        assert main(common) == 2
+    assert "scan_maps.nxs: exists" in capsys.readouterr().err
+    assert main([*common, "--force"]) == 0
+    assert older.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 CONFIG = """
 [data]
 file = "scan.h5"

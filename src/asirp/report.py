@@ -39,8 +39,9 @@ def compare_figure(
     title: str | None = None,
     shared_limits: bool = True,
     label: str | None = None,
+    force: bool = True,
 ) -> Path:
-    """Side-by-side images (e.g. raw, restored, truth) on one colour scale, as PNG."""
+    """Side-by-side images (e.g. raw, restored, truth) on one colour scale, as PNG (``force``: see :func:`save_figure`)."""
     frames = list(panels.values())
     limits = None
     if shared_limits:
@@ -50,7 +51,7 @@ def compare_figure(
         draw_frame(figure.add_subplot(1, len(frames), index + 1), frame, limits=limits, title=name, label=label)
     if title:
         figure.suptitle(title)
-    return save_figure(figure, path)
+    return save_figure(figure, path, force=force)
 
 
 def profile_row(frame: Frame) -> int:

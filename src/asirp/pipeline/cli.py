@@ -25,10 +25,17 @@ EXIT_INTERRUPTED = 130
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
+    """The pipeline of the TOML file with the command-line options, its output folder checked first.
+
+    Run files in the output folder are resumed, never refused (there is no --force);
+    the folder must be one the command can create or write to.
+    """
+    from ..cli import check_outputs
     from .config import ExecutionConfig
     from .core import Pipeline
 
     pipeline = Pipeline.from_toml(args.pipeline)
+    check_outputs(folders=[args.output or pipeline.config.write.output], force=False)
     execution = pipeline.config.execution.model_dump()
     for key in ("backend", "workers", "scheduler"):
         value = getattr(args, key, None)

@@ -66,10 +66,18 @@ def _read(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _cmd_recon(args: argparse.Namespace) -> int:
+    from ..cli import check_outputs
     from ..io import save
-    from .orthoslices import write_figures
+    from ..io.writer import writer_for
+    from .orthoslices import figure_paths, write_figures
     from .pipeline import reconstruct_scan
 
+    output = Path(args.output) if args.output else Path(f"{Path(args.input).stem}_volume.nxs")
+    writer_for(output)
+    figures = figure_paths(args.figures, output.stem) if args.figures else ()
+    inputs = [name for name in (args.input, args.angles, args.flats, args.darks) if name]
+    check_outputs([output, *figures], [args.figures] if args.figures else [], force=args.force, inputs=inputs)
+    point = _point(args.point)
     scan = _read(args)
     common = dict(algorithm=args.algorithm, centre=_centre(args.center), filter_name=args.filter,
                   iterations=args.iterations, zingers=args.zingers, rings=args.rings, air_px=args.air_px,
@@ -77,7 +85,6 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     denoise = dict(denoise=args.denoise, denoise_params=_params(args.denoise_param)) if args.denoise else {}
     result = reconstruct_scan(scan, restore=args.restore, restore_params=_params(args.param),
                               restore_target=args.restore_target, **denoise, **common)
-    output = Path(args.output) if args.output else Path(f"{Path(args.input).stem}_volume.nxs")
     path = save(result.volume, output, force=args.force)
     steps = " -> ".join(step.method for step in result.volume.history)
     print(f"rotation centre {result.centre.centre_px:.2f} px ({result.centre.method})")
@@ -93,7 +100,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
             volumes["no restoration"] = plain.volume
         label = args.denoise or (f"{args.restore} ({result.restore_target})" if args.restore else args.algorithm)
         volumes[label] = result.volume
-        for written in write_figures(volumes, args.figures, point=_point(args.point), prefix=output.stem):
+        for written in write_figures(volumes, args.figures, point=point, prefix=output.stem, force=args.force):
             print(f"wrote {written}")
     return 0
 
@@ -157,7 +164,7 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
     recon.add_argument("--floor", type=float, default=TRANSMISSION_FLOOR, help="transmission floor before -log (default 1e-3)")
     recon.add_argument("--figures", help="folder for orthoslice and line-profile PNGs (before/after when restoring)")
     recon.add_argument("--point", help="Z,Y,X voxel the orthoslices and profiles go through (default the middle)")
-    recon.add_argument("--force", action="store_true", help="replace an existing output file")
+    recon.add_argument("--force", action="store_true", help="replace an existing output file and figures")
     recon.set_defaults(handler=_cmd_recon)
 
     centre = sub.add_parser("centre", aliases=["center"], parents=[common], help="find the rotation axis of a scan")

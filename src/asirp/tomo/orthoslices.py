@@ -91,10 +91,12 @@ def orthoslice_figure(
     *,
     point: tuple[int, int, int] | None = None,
     label: str = "attenuation (1/px)",
+    force: bool = True,
 ) -> Path:
     """One row of xy/xz/yz orthoslices per volume, on one colour scale, as PNG.
 
-    ``point`` is in voxels of the first volume (default its middle).
+    ``point`` is in voxels of the first volume (default its middle); ``force``
+    replaces an existing picture.
     """
     if not volumes:
         raise InputError("no volume to draw")
@@ -111,7 +113,7 @@ def orthoslice_figure(
             draw_frame(axes, planes[plane], limits=limits, title=f"{name}: {plane} ({where[plane]})", label=label)
             axes.set_xlabel("x (voxel)" if plane != "yz" else "y (voxel)")
             axes.set_ylabel("y (voxel)" if plane == "xy" else "z (voxel)")
-    return save_figure(figure, path)
+    return save_figure(figure, path, force=force)
 
 
 def profile_figure(
@@ -120,11 +122,12 @@ def profile_figure(
     *,
     point: tuple[int, int, int] | None = None,
     label: str = "attenuation (1/px)",
+    force: bool = True,
 ) -> Path:
     """Line profiles through ``point`` along x, y and z, one line per volume, as PNG.
 
     Positions are physical (the volume's unit) when the voxel size is known, else in
-    voxels of the first volume. Masked voxels are gaps.
+    voxels of the first volume. Masked voxels are gaps; ``force`` replaces an existing picture.
     """
     if not volumes:
         raise InputError("no volume to draw")
@@ -150,7 +153,13 @@ def profile_figure(
         axes.set_title(f"profile along {axis} ({fixed})")
         axes.grid(alpha=0.3)
     axes.legend()
-    return save_figure(figure, path)
+    return save_figure(figure, path, force=force)
+
+
+def figure_paths(out_dir: str | os.PathLike[str], prefix: str = "tomo") -> tuple[Path, Path]:
+    """The pictures :func:`write_figures` writes: ``{prefix}_orthoslices.png`` and ``{prefix}_profiles.png``."""
+    folder = Path(out_dir)
+    return folder / f"{prefix}_orthoslices.png", folder / f"{prefix}_profiles.png"
 
 
 def write_figures(
@@ -160,11 +169,12 @@ def write_figures(
     point: tuple[int, int, int] | None = None,
     prefix: str = "tomo",
     label: str = "attenuation (1/px)",
+    force: bool = True,
 ) -> list[Path]:
-    """Write ``{prefix}_orthoslices.png`` and ``{prefix}_profiles.png`` into ``out_dir`` (created if needed)."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the :func:`figure_paths` pictures into ``out_dir`` (created if needed; ``force`` replaces old ones)."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    slices, profiles = figure_paths(out_dir, prefix)
     return [
-        orthoslice_figure(volumes, folder / f"{prefix}_orthoslices.png", point=point, label=label),
-        profile_figure(volumes, folder / f"{prefix}_profiles.png", point=point, label=label),
+        orthoslice_figure(volumes, slices, point=point, label=label, force=force),
+        profile_figure(volumes, profiles, point=point, label=label, force=force),
     ]

@@ -130,13 +130,17 @@ def _dry_run(config: Any) -> int:
 
 
 def _handler(args: argparse.Namespace) -> int:
+    from ..cli import check_outputs
     from ..progress import progress_enabled
     from .config import load_config
-    from .workflow import run
+    from .workflow import output_files, output_stem, run, stage_names
 
     config = load_config(args.config, overrides(args))
     if args.dry_run:
         return _dry_run(config)
+    early = output_files(config, output_stem(config), dict.fromkeys(stage_names(config), ()))  # map names come later
+    check_outputs([path for paths in early.values() for path in paths], [config.output.directory],
+                  force=config.output.force, inputs=[config.data_path().partition("::")[0]])
     result = run(config, show_progress=progress_enabled())
     maps = result.maps
     print(f"{maps.source['source']}: {maps.source['n_points']} points x {maps.source['n_channels']} channels, grid {maps.source['grid']['shape']}")

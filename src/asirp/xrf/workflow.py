@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..frame import Frame
 from ..history import HistoryStep, now_iso, sha256_of_file
+from ..io.atomic import prepare_outputs
 from ..units import PixelSize, parse_length
 from . import export, orient
 from .calibration import DetectorResolution, EnergyCalibration, fit_two_peaks, read_maps_override
@@ -335,11 +336,11 @@ def run(config: XRFConfig, *, show_progress: bool = True) -> XRFResult:
             chunk_mb=config.processing.chunk_mb, spectrum=config.processing.spectrum, hash_input=config.processing.hash_input,
             show_progress=show_progress,
         )  # fmt: skip
-        stem = config.output.stem or (source.path.stem if source.path is not None else "xrf")
+    stem = output_stem(config)
     stages: dict[str, dict[str, Frame]] = {"counts": {n: _orient(f, config) for n, f in maps.counts.items()}}
-    if config.normalise.normalisation().describe() != "none":
+    if "normalised" in stage_names(config):
         stages["normalised"] = {n: _orient(f, config) for n, f in maps.normalised.items()}
-    if config.restore.method:
+    if "restored" in stage_names(config):
         started = time.perf_counter()
         stages["restored"] = restore_maps(list(stages.values())[-1], config.restore.method, **_restore_options(config))
         maps.timings["restore_s"] = time.perf_counter() - started
@@ -347,35 +348,67 @@ def run(config: XRFConfig, *, show_progress: bool = True) -> XRFResult:
     return XRFResult(maps, stages, written)
 
 
+def stage_names(config: XRFConfig) -> list[str]:
+    """The stages :func:`run` makes, in order: counts, then normalised and restored when asked for."""
+    asked = {"normalised": config.normalise.normalisation().describe() != "none", "restored": bool(config.restore.method)}
+    return ["counts"] + [stage for stage, wanted in asked.items() if wanted]
+
+
+def output_stem(config: XRFConfig) -> str:
+    """The stem of the output file names: ``[output] stem``, else the spectra file's."""
+    return config.output.stem or Path(config.data_path().partition("::")[0]).stem
+
+
+def output_files(config: XRFConfig, stem: str, maps: Mapping[str, Sequence[str]]) -> dict[str, list[Path]]:
+    """The files :func:`write_outputs` writes, by format, for ``maps`` (each stage's map names, in order).
+
+    Before the spectra are read the map names are unknown: given none, the list holds
+    the files named after the stem and stages only (for an early check).
+    """
+    folder = Path(config.output.directory)
+    final = list(maps)[-1]
+    files = {
+        "nxs": [folder / f"{stem}_maps.nxs"],
+        "tif": [folder / f"{stem}_{export.entry_name(name, stage)}.tif" for stage, names in maps.items() for name in names],
+        "png": [folder / f"{stem}_{export.entry_name(name, final)}.png" for name in maps[final]],
+        "txt": [folder / f"{stem}_{stage}.txt" for stage in maps],
+    }
+    return {fmt: files[fmt] for fmt in config.output.formats}
+
+
 def write_outputs(maps: XRFMaps, stages: dict[str, dict[str, Frame]], config: XRFConfig, stem: str) -> list[Path]:
-    """Write the formats ``config.output.formats`` asks for into ``config.output.directory``."""
+    """Write the formats ``config.output.formats`` asks for into ``config.output.directory``.
+
+    Every file is checked before the first is written (:func:`~asirp.io.atomic.prepare_outputs`),
+    so an existing map without ``force`` leaves no other file behind.
+    """
     out = config.output
-    if not out.formats:
+    files = output_files(config, stem, {stage: list(frames) for stage, frames in stages.items()})
+    if not files:
         return []
-    folder = Path(out.directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    prepare_outputs([path for paths in files.values() for path in paths], [out.directory], force=out.force)
+    Path(out.directory).mkdir(parents=True, exist_ok=True)
     force = out.force
     written: list[Path] = []
     final_stage = list(stages)[-1]
     final = stages[final_stage]
     first_stage = "normalised" if "normalised" in stages else "counts"
-    if "nxs" in out.formats:
+    if "nxs" in files:
         energies = None if maps.calibration is None or maps.spectrum is None else maps.calibration.energies(maps.spectrum.size)
         spectrum = None if maps.spectrum is None else (maps.spectrum, energies)
-        written.append(export.write_nexus_maps(stages, folder / f"{stem}_maps.nxs", spectrum=spectrum, summary=maps.summary(), force=force))
-    if "tif" in out.formats:
+        written.append(export.write_nexus_maps(stages, files["nxs"][0], spectrum=spectrum, summary=maps.summary(), force=force))
+    if "tif" in files:
         from ..io import save
 
-        for stage, frames in stages.items():
-            for name, frame in frames.items():
-                written.append(save(frame, folder / f"{stem}_{export.entry_name(name, stage)}.tif", force=force))
-    if "png" in out.formats:
-        for name, frame in final.items():
+        frames = [frame for stage_frames in stages.values() for frame in stage_frames.values()]
+        written += [save(frame, path, force=force) for frame, path in zip(frames, files["tif"], strict=True)]
+    if "png" in files:
+        for (name, frame), path in zip(final.items(), files["png"], strict=True):
             compare = stages[first_stage][name] if final_stage == "restored" else None
             left, right = (compare, frame) if compare is not None else (frame, None)
             colour = config.elements.colours.get(name, config.elements.colour)
-            written.append(export.write_png(left, folder / f"{stem}_{export.entry_name(name, final_stage)}.png", compare=right, colour=colour, limits=out.threshold, force=force))
-    if "txt" in out.formats:
-        for stage, frames in stages.items():
-            written.append(export.write_txt(frames, folder / f"{stem}_{stage}.txt", relative=out.relative_xy, force=force))
+            written.append(export.write_png(left, path, compare=right, colour=colour, limits=out.threshold, force=force))
+    if "txt" in files:
+        for frames, path in zip(stages.values(), files["txt"], strict=True):
+            written.append(export.write_txt(frames, path, relative=out.relative_xy, force=force))
     return written

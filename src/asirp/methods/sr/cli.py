@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import OutputError, ParameterError
+from ...errors import ParameterError
 
 
 def register_train(subcommands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -79,11 +79,11 @@ def _user_images(paths: list[str]) -> list[np.ndarray]:
 def _cmd_train_sr(args: argparse.Namespace) -> int:
     import torch
 
+    from ...cli import check_outputs
     from .training import TrainConfig, train, write_weights
     from .weights import shipped_path
 
-    if args.out.exists() and not args.force:
-        raise OutputError(f"{args.out}: exists; use --force to replace it")
+    check_outputs([args.out], force=args.force, inputs=args.images)
     if args.threads:
         torch.set_num_threads(args.threads)
     fine_tune = bool(args.images)
