@@ -162,6 +162,69 @@ def test_ties_are_broken_by_the_noise_model_and_clear_wins_are_not():
     assert _break_ties([landweber, rl], risks, "deconvolution", "gaussian", []).method == "landweber"
 
 
+def test_ties_between_denoisers_go_to_the_one_adapted_to_the_frame():
+    """symmetry (fine-tuned on the frame) and supervised tie on the score: the adapted one is chosen, and said."""
+    rng = np.random.default_rng(1)
+    shared = rng.normal(10.0, 5.0, 4000)
+    wiggle = 0.3 * np.where(np.arange(4000) % 2, 1.0, -1.0)
+    sup, sym = _risk(shared), _risk(shared + 0.001 + wiggle)
+    risks = {("supervised", "defaults"): sup, ("symmetry", "defaults"): sym}
+    ranking = [Candidate("supervised", {}, "scored", sup.mse, sup.standard_error),
+               Candidate("symmetry", {}, "scored", sym.mse, sym.standard_error)]
+    reasons: list[str] = []
+    assert _break_ties(ranking, risks, "denoising", "poisson", reasons).method == "symmetry"
+    assert "adapted to this frame" in reasons[0]
+    # Without fine-tuning symmetry adapts to nothing: the better score keeps its win.
+    ranking[1] = Candidate("symmetry", {"fine_tune_s": 0.0}, "scored", sym.mse, sym.standard_error)
+    risks[("symmetry", "fine_tune_s=0")] = risks.pop(("symmetry", "defaults"))
+    assert _break_ties(ranking, risks, "denoising", "poisson", []).method == "supervised"
+
+
+def test_poisson_weights_score_counts_on_the_anscombe_scale():
+    """A constant prediction off by 10 % of a bright and a weak half: the weighted score is the
+    Anscombe-scale error (both halves count alike), the plain one is dominated by the bright half."""
+    from asirp.select.split import poisson_weights
+
+    rng = np.random.default_rng(8)
+    mean = np.where(np.arange(256)[None, :] < 128, 400.0, 4.0) * np.ones((256, 1))
+    counts = rng.poisson(mean).astype(np.float32)
+    valid = np.ones(counts.shape, bool)
+    pair = split(counts, valid, "poisson", 0.0, seed=9)
+    prediction = 0.5 * mean * 1.1  # in copy units
+    weights = poisson_weights(counts, valid)
+    weighted = full_dose_risk(prediction, prediction, pair, weights=weights)
+    anscombe = np.mean((2 * np.sqrt(2 * prediction + 0.375) - 2 * np.sqrt(mean + 0.375)) ** 2)
+    assert weighted.mse == pytest.approx(anscombe, rel=0.15)
+    plain = full_dose_risk(prediction, prediction, pair)
+    assert plain.mse == pytest.approx(np.mean((0.05 * mean) ** 2), rel=0.1)
+
+
+def test_symmetry_is_scored_fine_tuned_once_and_the_run_reuses_it():
+    """auto fine-tunes the symmetry network on the whole frame once, scores the split copies with the
+    tuned weights file, and keeps the user-facing parameters in the decision."""
+    from asirp.methods.base import get_method
+    from asirp.methods.symmetry import training
+
+    frame = synth.diffraction_frame("powder", shape=(96, 96), dose=2.0, seed=21).noisy
+    calls: list[int] = []
+    original = training.train
+    training.train = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        decision = choose(frame, fixed={"fine_tune_s": 0.6})
+    finally:
+        training.train = original
+    assert len(calls) == 1  # once on the whole frame, not once per split copy
+    symmetry = [c for c in decision.candidates if c.method == "symmetry"]
+    assert symmetry and symmetry[0].estimated_mse is not None and symmetry[0].parameters.get("weights") is None
+    # The scoring parameters: the tuned weights (from the cache now), an ordinary weights file.
+    method = get_method("symmetry")
+    scoring = method.adapted_for_scoring(frame, method.validate(fine_tune_s=0.6))
+    assert scoring["fine_tune_s"] == 0.0 and scoring["weights"].endswith(".pt")
+    out = asirp.restore(frame, "symmetry", weights=scoring["weights"], fine_tune_s=0.0)
+    assert out.history[-1].notes["fine_tuning"]["steps"] == 0
+    assert any("symmetry adapted to the frame before scoring" in r for r in decision.reasons)
+
+
 def test_uncertain_psf_limits_deconvolution_to_strong_regularisation():
     """AG300 at 25 µm defeats the power-spectrum blur estimate: tune only the regularised half."""
     grid = synth.mesh_grid_map("AG300", shape=(96, 96), step_um=25, counts=100, seed=925)
@@ -292,5 +355,5 @@ def test_score_region_of_a_heavily_masked_frame_is_its_best_covered_window():
     valid = np.zeros((side, side), bool)
     valid[:, side - SCORE_CROP // 2 :] = True  # only a strip is measured: no window is 90 % measured
     frame = Frame(np.where(valid, rng.poisson(3.0, (side, side)), 0).astype(np.float32), valid, kind="diffraction")
-    rows, cols = _score_region(frame, whole=False)
+    rows, cols = _score_region(frame)
     assert cols.stop == side and valid[rows, cols].mean() == pytest.approx(0.5)  # was the empty top-left corner

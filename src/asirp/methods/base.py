@@ -98,6 +98,24 @@ class Method(ABC):
         """
         return 2e-8 * float(np.prod(frame_shape)) * max(1.0, np.log2(float(np.prod(frame_shape))))
 
+    def adaptation_cost(self, params: Any) -> float:
+        """Seconds of :meth:`cost` spent adapting to the data (fine-tuning), once per frame or series.
+
+        The selector pays it once (:meth:`adapted_for_scoring`), not once per scored copy.
+        """
+        return 0.0
+
+    def adapted_for_scoring(self, frame: Frame, params: Any) -> dict[str, Any]:
+        """Parameters with which the selector scores this method on split copies of ``frame``.
+
+        A method that adapts to the data (fine-tuning a network on the frame) adapts
+        once here, on the whole frame, and returns parameters that reuse the result:
+        the scores then measure the adapted method, as the user will run it, at the
+        price of one adaptation, which the final run reuses (a cache). Methods that do
+        not adapt return ``params`` as they are (the default).
+        """
+        return params.model_dump()
+
     # -- generic machinery ------------------------------------------------------------
     def validate(self, **params: Any) -> Params:
         """Validate keyword parameters into this method's parameter model."""

@@ -36,7 +36,7 @@ from ..methods.base import Method, registry
 from ..progress import quiet
 from ..psf import UNCERTAIN_BLUR_FACTOR
 from .features import Features, measure, representative_image
-from .split import Risk, SplitPair, full_dose_risk, split
+from .split import Risk, SplitPair, full_dose_risk, poisson_weights, split
 
 Mode = Literal["offline", "online"]
 #: PSF width (px) from which a frame counts as blurred (deconvolution family).
@@ -44,9 +44,8 @@ BLUR_MIN_PX = 0.6
 #: Deconvolution pays only when the blur visibly attenuates the frequencies that still
 #: carry signal: the OTF at the resolvable frequency must be below this.
 MAX_ATTENUATION = 0.8
-#: Largest side of the crop candidates are scored on (methods that need the whole
-#: pattern, such as symmetry denoisers, get the whole image).
-SCORE_CROP = 192
+#: Largest side of the window every candidate is scored on (see :func:`_score_region`).
+SCORE_CROP = 256
 #: Offline: the selection may take this multiple of the candidates' median estimated
 #: run time on the full frame, and at least MIN_SELECTION_S seconds.
 OFFLINE_BUDGET_FACTOR = 2.0
@@ -157,9 +156,6 @@ def _family(features: Features, scale: int | None) -> tuple[str, str]:
     return "denoising", f"{features.kind} frames are sharp at the detector pixel scale: denoising"
 
 
-#: Needs that make a method score on the whole frame (its partners or rings lie anywhere), not a crop.
-WHOLE_FRAME_NEEDS = frozenset({"symmetry", "partners", "geometry"})
-
 def _needs_met(method: type[Method], features: Features, frame: Frame) -> str | None:
     """None when the frame offers what the method needs, else the reason it does not."""
     if "symmetry" in method.needs:
@@ -188,13 +184,43 @@ def candidate_methods(frame: Frame, features: Features, family: str) -> tuple[li
     return ["identity", *names], excluded
 
 
-def _score_region(image: Frame, whole: bool) -> tuple[slice, slice]:
-    """The crop candidates are scored on: the most structured SCORE_CROP² window, or all."""
+#: Kinds whose intensities span decades and are read on a logarithmic or Poisson-weighted
+#: scale (log display, azimuthal profiles fitted with Poisson errors): their counts are
+#: scored on the Anscombe scale (:func:`.split.poisson_weights`), so that an error counts
+#: relative to the noise of its region, not by the brightest spots alone.
+PATTERN_KINDS = frozenset({"diffraction", "scattering", "pdf"})
+
+
+def _pattern_center(image: Frame, features: Features) -> tuple[float, float] | None:
+    """The beam centre (y, x) px of a pattern when it lies inside the frame, else None."""
+    center = (features.symmetry or {}).get("center_px")
+    if features.kind not in PATTERN_KINDS or center is None or not all(np.isfinite(center)):
+        return None
     ny, nx = image.image_shape
-    if whole or (ny <= SCORE_CROP and nx <= SCORE_CROP):
+    return (float(center[0]), float(center[1])) if 0 <= center[0] < ny and 0 <= center[1] < nx else None
+
+
+def _score_region(image: Frame, center: tuple[float, float] | None = None) -> tuple[slice, slice]:
+    """The window every candidate is scored on (all of a small image).
+
+    A pattern with its beam centre on the detector: the SCORE_CROP² window centred on
+    the beam, which holds the symmetry partners of its own pixels (inversion, mirrors
+    and rotations about the centre), so symmetry methods run on it as on the whole
+    frame. Otherwise the most structured window: the largest signal variance, measured
+    on the Anscombe scale for counts (raw variance would pick the brightest, least
+    noisy region, where restoration matters least).
+    """
+    ny, nx = image.image_shape
+    if ny <= SCORE_CROP and nx <= SCORE_CROP:
         return slice(0, ny), slice(0, nx)
     h, w = min(ny, SCORE_CROP), min(nx, SCORE_CROP)
+    if center is not None:
+        y0 = int(np.clip(round(center[0] - h / 2), 0, ny - h))
+        x0 = int(np.clip(round(center[1] - w / 2), 0, nx - w))
+        return slice(y0, y0 + h), slice(x0, x0 + w)
     data = np.where(image.valid, image.data, 0).astype(np.float64)
+    if image.is_counting:
+        data = np.where(image.valid, 2.0 * np.sqrt(np.maximum(data, 0.0) + 0.375), 0.0)
     local = ndimage.uniform_filter(data**2, (h, w)) - ndimage.uniform_filter(data, (h, w)) ** 2
     coverage = ndimage.uniform_filter(image.valid.astype(np.float64), (h, w))
     well_covered = coverage >= 0.9
@@ -207,8 +233,15 @@ def _score_region(image: Frame, whole: bool) -> tuple[slice, slice]:
 
 
 def _crop(frame: Frame, region: tuple[slice, slice], data: np.ndarray) -> Frame:
-    geometry = frame.geometry if region == (slice(0, frame.image_shape[0]), slice(0, frame.image_shape[1])) else None
-    return Frame(data[region], frame.valid[region], kind=frame.kind, pixel_size=frame.pixel_size, geometry=geometry,
+    """``data`` (a copy of ``frame``'s image in ``region``) as a frame, with the geometry cut alike."""
+    geometry = frame.geometry
+    if geometry is not None and region != (slice(0, frame.image_shape[0]), slice(0, frame.image_shape[1])):
+        try:
+            geometry = geometry.cropped((region[0].start, region[1].start),
+                                        (region[0].stop - region[0].start, region[1].stop - region[1].start))
+        except AsirpError:
+            geometry = None
+    return Frame(data, frame.valid[region], kind=frame.kind, pixel_size=frame.pixel_size, geometry=geometry,
                  meta={}, history=())
 
 
@@ -274,7 +307,10 @@ def _break_ties(
     2. an estimator derived for the data's noise model (Poisson maximum likelihood for
        counts, least squares for Gaussian noise), which also weighs correctly the
        frequencies the score cannot see (those the blur suppresses below the noise);
-    3. then the lower score.
+    3. a method that adapted to this frame (:meth:`Method.adaptation_cost`: a network
+       fine-tuned on the frame's own photons over the whole frame) over one that did
+       not: the score sees one window at half the dose, the adaptation the whole frame;
+    4. then the lower score.
     """
     best = ranking[0]
     if not best.admissible or best.estimated_mse is None:
@@ -287,14 +323,26 @@ def _break_ties(
     def tied(candidate: Candidate) -> bool:
         return candidate.admissible and _within_one_error(candidate, best, risks, band)
 
-    def physics_key(candidate: Candidate) -> tuple[bool, bool, float]:
+    def adapted(candidate: Candidate) -> bool:
+        if candidate.method == "identity":
+            return False
+        method = methods[candidate.method]()
+        return method.adaptation_cost(method.validate(**candidate.parameters)) > 0
+
+    def physics_key(candidate: Candidate) -> tuple[bool, bool, bool, float]:
         identity = candidate.method == "identity"  # makes no noise-model assumption
         matched = identity or noise_model in methods[candidate.method].noise_models
-        return (identity and family != "denoising", not matched, float(candidate.estimated_mse or 0.0))
+        return (identity and family != "denoising", not matched, not adapted(candidate),
+                float(candidate.estimated_mse or 0.0))
 
     choice = min([best, *(c for c in ranking[1:] if tied(c))], key=physics_key)
     if choice is not best:
-        why = "a restoration of the chosen family" if best.method == "identity" else f"built for {noise_model} noise"
+        if best.method == "identity":
+            why = "a restoration of the chosen family"
+        elif physics_key(choice)[1] != physics_key(best)[1]:
+            why = f"built for {noise_model} noise"
+        else:
+            why = "adapted to this frame (fine-tuned on its own photons)"
         reasons.append(
             f"{choice.method} scores within one standard error of {best.method} ({choice.estimated_mse:.3g} vs "
             f"{best.estimated_mse:.3g}, paired difference), and is {why}: {choice.method} preferred"
@@ -350,7 +398,7 @@ def _score_one(
     family: str,
     scale: int | None,
     seed: int,
-    pairs: dict[bool, tuple[list[SplitPair], tuple[slice, slice]]],
+    scoring: dict[str, _Scoring],
     blur_sigma: float | None,
     splits: int,
 ) -> tuple[Candidate, Risk | None] | None:
@@ -358,9 +406,9 @@ def _score_one(
 
     ``blur_sigma`` (px): the PSF every candidate of the deconvolution family is judged
     through, the identity included, so that all are scored as estimates of the
-    unblurred object. ``splits``: independent splits scored and averaged.
+    unblurred object. ``splits``: independent splits scored and averaged. ``scoring``:
+    the copies and window shared by every candidate of the decision (:func:`scoring_set`).
     """
-    methods = registry()
     if family == "super_resolution":
         if name == "identity":
             return None
@@ -373,24 +421,48 @@ def _score_one(
         mse, se = float(err.mean()), float(err.std() / np.sqrt(err.size))
         return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, float(np.ptp(reference))),
                          negative_flux=negative_flux(m) if work.is_counting else 0.0), None
-    whole = bool(methods[name].needs & WHOLE_FRAME_NEEDS)
-    if whole not in pairs:
-        region = _score_region(image, whole)
-        copies = [split(image.data, image.valid, features.noise_model, features.noise_sigma, seed + k) for k in range(splits)]
-        pairs[whole] = (copies, region)
-    copies, region = pairs[whole]
+    copies, region, weights = scoring_set(image, features, splits, seed, scoring)
     risks, estimates = [], []
     for pair in copies:
         estimate_a = _run_scoring(name, _crop(image, region, pair.a), params)
         estimate_b = _run_scoring(name, _crop(image, region, pair.b), params)
-        risks.append(full_dose_risk(estimate_a, estimate_b, pair.crop(region), blur_sigma=blur_sigma))
+        risks.append(full_dose_risk(estimate_a, estimate_b, pair, blur_sigma=blur_sigma, weights=weights))
         estimates.append(estimate_a)
     risk = Risk.mean(risks)
-    crop_b = copies[0].crop(region)
-    data_range = float(np.ptp(crop_b.b[crop_b.valid])) or 1.0
     counts = features.noise_model == "poisson"
+    if weights is not None:  # the error is on the Anscombe scale: so is the range
+        reference = copies[0]
+        data_range = float(np.ptp(2.0 * np.sqrt(reference.scale * reference.b[reference.valid] + 0.375))) or 1.0
+    else:
+        crop_b = copies[0]
+        data_range = float(np.ptp(crop_b.b[crop_b.valid])) or 1.0
     return Candidate(name, params, "scored", risk.mse, risk.standard_error, _psnr_from_mse(risk.mse, data_range),
                      negative_flux=max(negative_flux(e) for e in estimates) if counts else 0.0), risk
+
+
+@dataclass
+class _Scoring:
+    """The split copies, the window and the weights every candidate of one decision is scored on."""
+
+    copies: list[SplitPair]
+    region: tuple[slice, slice]
+    weights: np.ndarray | None
+
+
+def scoring_set(
+    image: Frame, features: Features, splits: int, seed: int, cache: dict[str, _Scoring]
+) -> tuple[list[SplitPair], tuple[slice, slice], np.ndarray | None]:
+    """Split copies of ``image``, the window scored and, for patterns of counts, Anscombe-scale weights (made once)."""
+    if "set" not in cache:
+        region = _score_region(image, _pattern_center(image, features))
+        data, valid = image.data[region], image.valid[region]
+        copies = [split(data, valid, features.noise_model, features.noise_sigma, seed + k) for k in range(splits)]
+        weights = None
+        if features.kind in PATTERN_KINDS and features.noise_model == "poisson":
+            weights = poisson_weights(data, valid)
+        cache["set"] = _Scoring(copies, region, weights)
+    entry = cache["set"]
+    return entry.copies, entry.region, entry.weights
 
 
 def choose(
@@ -477,7 +549,7 @@ def choose(
             f"the PSF is uncertain (the two blur estimators differ by a factor {features.blur_disagreement:.2g}): "
             "PSF-based methods are tuned only over their more strongly regularised settings"
         )
-    pairs: dict[bool, tuple[list[SplitPair], tuple[slice, slice]]] = {}
+    scoring: dict[str, _Scoring] = {}
     risks: dict[tuple[str, str], Risk] = {}
 
     # Online (a per-frame budget) the selection is anytime: wall-clock time counts and one
@@ -495,25 +567,36 @@ def choose(
             candidates.append(Candidate(name, params, f"skipped: selection budget spent ({spent:.2g} s)"))
             return
         method = methods[name]()
-        whole = bool(method.needs & WHOLE_FRAME_NEEDS)
         side = min(SCORE_CROP, max(full_shape))
         try:
-            estimate = 2 * splits * float(method.cost(full_shape if whole else (side, side), method.validate(**params)))
+            validated = method.validate(**params)
+            adaptation = float(method.adaptation_cost(validated))
+            estimate = 2 * splits * (float(method.cost((side, side), validated)) - adaptation)
         except AsirpError:
-            estimate = 0.0
-        if scored and spent + estimate > selection_budget:
-            candidates.append(Candidate(name, params, f"skipped: estimated {estimate:.2g} s exceeds the remaining budget"))
+            validated, adaptation, estimate = None, 0.0, 0.0
+        # Adapting to the frame (fine-tuning) is paid once and reused by the final run: it
+        # counts against the selection's budget only when the user set one.
+        charged = estimate + (adaptation if budget_s is not None else 0.0)
+        if scored and spent + charged > selection_budget:
+            candidates.append(Candidate(name, params, f"skipped: estimated {charged:.2g} s exceeds the remaining budget"))
             return
-        spent_estimate += estimate
+        spent_estimate += charged
         t0 = time.perf_counter()
         try:
-            entry = _score_one(name, params, image, work, features, family, scale, seed, pairs, blur_sigma, splits)
+            scoring_params = params
+            if adaptation > 0 and validated is not None:
+                with quiet():
+                    scoring_params = method.adapted_for_scoring(work, validated)
+                reasons.append(f"{name} adapted to the frame before scoring ({time.perf_counter() - t0:.2g} s, "
+                               "reused by the run): it is scored as it will run")
+            entry = _score_one(name, scoring_params, image, work, features, family, scale, seed, scoring, blur_sigma,
+                               splits)
         except AsirpError as exc:
             candidates.append(Candidate(name, params, f"failed: {exc}"))
             return
         if entry is not None:
             candidate, risk = entry
-            scored.setdefault(name, []).append(replace(candidate, seconds=time.perf_counter() - t0))
+            scored.setdefault(name, []).append(replace(candidate, parameters=params, seconds=time.perf_counter() - t0))
             if risk is not None:
                 risks[(name, _short(params))] = risk
 

@@ -194,7 +194,7 @@ def symmetry_scores(image: Frame) -> dict[str, Any] | None:
     except ImportError:
         return None
     try:
-        report = analyze(image)
+        report = analyze(image, local=False)  # the scores; the local map is the methods' job
     except AsirpError as exc:  # e.g. not photon counts: symmetry methods are then not candidates
         return {"holds": False, "error": str(exc)}
     summary = report.to_dict()

@@ -46,10 +46,6 @@ class SplitPair:
     #: Factor from one copy's signal scale to the full measurement's (2 for binomial halves).
     scale: float
 
-    def crop(self, region: tuple[slice, slice]) -> SplitPair:
-        """The pair restricted to a rectangular ``region``."""
-        return SplitPair(self.a[region], self.b[region], self.valid[region], self.noise_model, self.variance, self.scale)
-
 
 def split(data: np.ndarray, valid: np.ndarray, noise_model: NoiseModel, sigma: float, seed: int = 0) -> SplitPair:
     """Split a measurement into two independent noisy copies (see the module docstring).
@@ -74,6 +70,22 @@ def split(data: np.ndarray, valid: np.ndarray, noise_model: NoiseModel, sigma: f
     a = np.where(valid, data + noise, 0).astype(np.float32)
     b = np.where(valid, data - noise, 0).astype(np.float32)
     return SplitPair(a, b, valid, "gaussian", 2.0 * float(sigma) ** 2, 1.0)
+
+
+def poisson_weights(data: np.ndarray, valid: np.ndarray, *, sigma_px: float = 2.0) -> np.ndarray:
+    """Anscombe-scale weights ``4 / (λ̂ + 3/8)`` for scoring counts in units of one binomial half.
+
+    ``λ̂`` (counts of the full measurement ``data``) is the masked-normalised Gaussian
+    average over ``sigma_px``: the centre pixel weighs ~1/(2πσ²) = 4 % of it, so the
+    weights hardly depend on the noise of the copies being scored. ``(2√(x+3/8) −
+    2√(λ+3/8))² ≈ (x − λ)²/(λ + 3/8)`` at full dose, and an error of one binomial half
+    is half the full-dose error: hence the 4.
+    """
+    mask = valid.astype(np.float64)
+    total = ndimage.gaussian_filter(np.where(valid, data, 0.0).astype(np.float64), sigma_px, mode="nearest")
+    support = ndimage.gaussian_filter(mask, sigma_px, mode="nearest")
+    level = np.divide(total, support, out=np.zeros_like(total), where=support > 1e-3)
+    return 4.0 / (np.maximum(level, 0.0) + 0.375)
 
 
 class Risk(NamedTuple):
@@ -101,7 +113,8 @@ class Risk(NamedTuple):
 
 
 def full_dose_risk(
-    estimate_a: np.ndarray, estimate_b: np.ndarray, pair: SplitPair, *, blur_sigma: float | None = None, otf_floor: float = 0.1
+    estimate_a: np.ndarray, estimate_b: np.ndarray, pair: SplitPair, *, blur_sigma: float | None = None, otf_floor: float = 0.1,
+    weights: np.ndarray | None = None,
 ) -> Risk:
     """Estimated mean squared error, against the truth, of the method run on the full data.
 
@@ -123,6 +136,12 @@ def full_dose_risk(
       the *deblurred* object, as the truth would, instead of the error of its blurred
       version, which hides noise amplification at frequencies the blur suppresses.
 
+    * **Weights** (optional, per pixel, fixed with respect to the noise of the copies,
+      e.g. :func:`poisson_weights`): the error is that of ``√w·estimate`` against
+      ``√w·truth``; the noise term becomes ``Σ w·v``. With ``w = 4/(λ + 3/8)`` it is the
+      error on the Anscombe (variance-stabilised) scale, where a relative error
+      counts the same in a weak and a strong region, as in a Poisson-weighted fit.
+
     Returns the :class:`Risk`: ``mse`` over the valid pixels, its standard error
     (frequencies treated as independent, for the 1-SE rule) and the per-frequency terms.
     """
@@ -132,13 +151,15 @@ def full_dose_risk(
     predicted_a = blur(np.asarray(estimate_a, dtype=np.float64))
     predicted_b = blur(np.asarray(estimate_b, dtype=np.float64))
     a, b = pair.a.astype(np.float64), pair.b.astype(np.float64)
+    w = np.ones(valid.shape) if weights is None else np.asarray(weights, dtype=np.float64)
     if pair.variance is None:
-        noise_a, noise_b = float(a[valid].sum()), float(b[valid].sum())
+        noise_a, noise_b = float((w * a)[valid].sum()), float((w * b)[valid].sum())
     else:
-        noise_a = noise_b = pair.variance * n_valid
+        noise_a = noise_b = pair.variance * float(w[valid].sum())
+    root_w = np.sqrt(w)
 
     def power(residual: np.ndarray) -> np.ndarray:
-        return np.abs(np.fft.fft2(np.where(valid, residual, 0.0))) ** 2
+        return np.abs(np.fft.fft2(np.where(valid, root_w * residual, 0.0))) ** 2
 
     # Per frequency: E|R|² = |OTF·(X_est − X)|² + the white noise power of the copy.
     cross = 0.5 * ((power(predicted_a - b) - noise_b) + (power(predicted_b - a) - noise_a))

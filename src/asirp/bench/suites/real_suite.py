@@ -39,6 +39,11 @@ cropped with the frame (``poni1``/``poni2`` shifted by the crop offset). A PONI 
 checked against the data first: the view, as stored or upside down (Dioptas shows
 and calibrates images flipped), whose azimuthal profile has the sharper rings is used.
 
+**Whole frames**: every frame source is also thinned whole (no crop) to
+:data:`FULL_FRAME_DOSE` counts/px (``dose: "full frame"``), with the rows of
+:data:`FULL_FRAME_METHODS`: ``auto``'s decision time per megapixel
+(``decision_s_per_mpx``) is measured where it matters, on the detector's frame.
+
 Rows per case (``method``): ``raw`` (the thinned frame itself), ``auto``
 (``asirp.restore(frame, "auto")``: ``chosen`` is the method of its last history step,
 ``decision_s`` the selection time), every registered denoiser of kinds diffraction or
@@ -71,7 +76,8 @@ where the method ran), and on the ``symmetry`` row ``margin_supervised_db`` and
 ``margin_oracle_db`` (mean PSNR of ``symmetry`` minus that of ``supervised``,
 ``gaussian_oracle``), on the ``auto`` row ``regret_db`` (mean of the best PSNR of
 ``raw`` and the real methods minus that of ``auto``; negative when ``auto``, which
-tunes parameters, beats every method at its default parameters).
+tunes parameters, beats every method at its default parameters), ``max_regret_db``
+and ``median_decision_s_per_mpx``.
 
 Extend the method list with :data:`VARIANTS` (label -> (method, parameters)); a
 registered denoiser is picked up without any edit.
@@ -104,6 +110,10 @@ from ..harness import BenchContext, Row, register_suite
 
 #: Mean doses (counts per measured pixel of the whole frame) the frames are thinned to.
 DOSES: tuple[float, ...] = (0.01, 0.1, 1.0, 2.0)
+#: Dose (counts/px) of the whole-frame cases: ``auto`` timed on a detector's full frame.
+FULL_FRAME_DOSE = 1.0
+#: Rows of the whole-frame cases (besides ``raw`` and ``gaussian_oracle``).
+FULL_FRAME_METHODS = ("auto", "symmetry", "supervised")
 #: Largest crop side, pixels (normal and ``--quick`` runs).
 CROP = 512
 QUICK_CROP = 256
@@ -649,6 +659,7 @@ def evaluate(case: Case, plan: dict[str, tuple[str, dict[str, Any]]], warmed: se
             last = out.history[-1]
             row["chosen"] = last.method
             row["decision_s"] = float(last.notes.get("selection", {}).get("selection_seconds", math.nan))
+            row["decision_s_per_mpx"] = row["decision_s"] / (case.low.size / 1e6)
         try:
             row.update(figures(case, ref, np.asarray(out.data)), time_s=seconds)
         except AsirpError as exc:  # NaN or a changed shape at measured pixels: a bug of the method
@@ -693,6 +704,10 @@ def summary(rows: list[Row]) -> Iterator[Row]:
                 regrets = [max(v for m, v in p.items() if m not in ("auto", "gaussian_oracle")) - p["auto"]
                            for p in by_case.values() if "auto" in p]
                 row["regret_db"] = float(np.mean(regrets)) if regrets else None
+                row["max_regret_db"] = float(np.max(regrets)) if regrets else None
+                per_mpx = [r["decision_s_per_mpx"] for r in rows
+                           if r["dose"] == dose and r["method"] == "auto" and "decision_s_per_mpx" in r]
+                row["median_decision_s_per_mpx"] = float(np.median(per_mpx)) if per_mpx else None
             yield row
 
 
@@ -706,15 +721,27 @@ def real_cases(ctx: BenchContext) -> Iterator[Case | Row]:
     n_frames = QUICK_SERIES_FRAMES if ctx.quick else SERIES_FRAMES
     frames, series, skipped = discover(ctx.data)
     yield from skipped
+    sources: list[Source] = []
     for index, (path, frame) in enumerate(frames):
         name = str(path.relative_to(ctx.data))
         source, why_not = _frame_source(frame, name)
         if source is None:
             yield {"section": "skipped", "file": name, "note": why_not}
             continue
+        sources.append(source)
         yield from thinned_cases(source, side, ctx.seed + 1000 * index)
     for index, group in enumerate(series):
         yield from series_cases(group, side, n_frames, ctx.seed + 1000 * (len(frames) + index))
+    for index, source in enumerate(sources):
+        yield from full_frame_cases(source, ctx.seed + 1000 * index + 500)
+
+
+def full_frame_cases(source: Source, seed: int) -> Iterator[Case]:
+    """The whole frame thinned to :data:`FULL_FRAME_DOSE` (dose label "full frame"): auto's time per Mpx."""
+    for case in thinned_cases(source, max(source.counts.shape), seed, section="full frame"):
+        if case.dose == FULL_FRAME_DOSE:
+            case.dose = "full frame"
+            yield case
 
 
 @register_suite("real", description="denoisers on real detector frames thinned to low dose, and real frame pairs (--data DIR)")
@@ -725,11 +752,12 @@ def real_suite(ctx: BenchContext) -> Iterator[Row]:
     warmed: set[str] = set()
     rows: list[Row] = []
     items = list(real_cases(ctx))
+    full_plan = {label: plan[label] for label in FULL_FRAME_METHODS if label in plan}
     for item in ctx.track(items, desc="real cases"):
         if isinstance(item, dict):
             yield item
             continue
-        for row in evaluate(item, plan, warmed):
+        for row in evaluate(item, full_plan if item.section == "full frame" else plan, warmed):
             rows.append(row)
             yield row
     yield from summary(rows)

@@ -21,13 +21,15 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
 from ...errors import InputError
 from ...frame import Frame
+from ...history import sha256_of_file
 from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, local_asymmetry, parse
 from ..base import Method, Output, Params, register
 from .denoise import denoise_image, run_network, split_score
@@ -99,11 +101,9 @@ class SymmetryDenoiser(Method):
     #: "partners": uses symmetry partners wherever they exist, without requiring a symmetry.
     needs = frozenset({"training", "partners"})
     Parameters = SymmetryParams
-    #: The adaptive selector scores and runs the pre-trained weights (deciding stays fast);
-    #: ``-m symmetry`` fine-tunes on the frame.
-    search_space = {"fine_tune_s": (0.0,)}
 
-    def process(self, frame: Frame, params: SymmetryParams) -> Output:
+    def _prepare(self, frame: Frame, params: SymmetryParams) -> _Prepared:
+        """Symmetry analysis, response correction, pairing and the (fine-tuned) network for ``frame``."""
         from ...symmetry.response import fit_response
         from .weights import load_weights
 
@@ -119,42 +119,83 @@ class SymmetryDenoiser(Method):
             response = fit_response(report.plane, ops, data, valid)
         pairing = Pairing.build(report.plane, ops, response=None if response is None else response.field)
         net, digest, meta = load_weights(params.weights, "symmetry")
-        images = frame.images()
         tuning: dict = {"seconds": 0.0, "steps": 0, "cached": False}
         if params.fine_tune_s > 0:
-            net, tuning = fine_tuned(net, digest, [(i.data, i.valid) for i in images], pairing, scale,
+            net, tuning = fine_tuned(net, digest, [(i.data, i.valid) for i in frame.images()], pairing, scale,
                                      params.fine_tune_s, key_extra=_sample_key(frame))
+            if tuning.get("cache_file"):  # the provenance names the tuned weights beside the base ones
+                tuning = {**tuning, "sha256": sha256_of_file(tuning["cache_file"])}
+        return _Prepared(scale, report, ops, response, pairing, net, digest, meta, tuning)
+
+    def process(self, frame: Frame, params: SymmetryParams) -> Output:
+        prep = self._prepare(frame, params)
+        images = frame.images()
         outputs, partnered, valid_pixels, dropped = [], 0, 0, []
         for i, image in enumerate(images):
             extra = [(images[j].data, images[j].valid)
                      for j in range(max(0, i - params.temporal), min(len(images), i + params.temporal + 1)) if j != i]
-            result = denoise_image(net, image.data, image.valid, pairing, scale, local_check=params.local_check,
-                                   z_threshold=params.z_threshold, extra=extra)
+            result = denoise_image(prep.net, image.data, image.valid, prep.pairing, prep.scale,
+                                   local_check=params.local_check, z_threshold=params.z_threshold, extra=extra)
             outputs.append(result.data)
             partnered += int(result.partnered.sum())
             valid_pixels += int(image.valid.sum())
             dropped.append(result.dropped_fraction)
         data = np.stack(outputs) if frame.is_stack else outputs[0]
         fraction = partnered / max(valid_pixels, 1)
+        response = prep.response
         notes = {
-            "selfsupervised_loss": split_score(net, images[0].data, images[0].valid, pairing),
+            "selfsupervised_loss": split_score(prep.net, images[0].data, images[0].valid, prep.pairing),
             "selfsupervised_loss_kind": ("mean Poisson deviance of the denoised half of a binomial photon split "
                                          "against the other half (first frame; NaN for non-integer data)"),
             "partner_fraction": fraction,
-            "mode": _mode_sentence(ops, fraction),
+            "mode": _mode_sentence(prep.ops, fraction),
             "dropped_partner_fraction": float(np.mean(dropped)),
-            "operations": [op.name for op in ops],
+            "operations": [op.name for op in prep.ops],
             "response": None if response is None else {
                 "terms_used": response.terms_used, "polarization_factor": response.polarization_factor,
                 "improvement": response.improvement, "note": response.note},
-            "fine_tuning": tuning,
-            "symmetry": report.to_dict(),
-            "weights_meta": meta,
+            "fine_tuning": prep.tuning,
+            "symmetry": prep.report.to_dict(),
+            "weights_meta": prep.meta,
         }
-        return Output(data, notes=notes, weights_sha256=digest)
+        return Output(data, notes=notes, weights_sha256=prep.digest)
 
     def cost(self, frame_shape: tuple[int, ...], params: SymmetryParams) -> float:
         return params.fine_tune_s + 6e-7 * float(np.prod(frame_shape))
+
+    def adaptation_cost(self, params: SymmetryParams) -> float:
+        return params.fine_tune_s
+
+    def adapted_for_scoring(self, frame: Frame, params: SymmetryParams) -> dict[str, Any]:
+        """Fine-tune on the whole frame once; the split copies are then denoised with the tuned weights file.
+
+        Fine-tuning draws a fresh photon split at every step and runs for seconds, so
+        the network learns the frame's statistics, not its noise; the final run reuses
+        the same tuned weights.
+        """
+        dumped = params.model_dump()
+        if params.fine_tune_s <= 0:
+            return dumped
+        prep = self._prepare(frame, params)
+        tuned = prep.tuning.get("cache_file")
+        if tuned:
+            dumped.update(weights=tuned, fine_tune_s=0.0)
+        return dumped
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What :meth:`SymmetryDenoiser._prepare` found and built for one frame."""
+
+    scale: float
+    report: SymmetryReport
+    ops: list
+    response: Any
+    pairing: Pairing
+    net: Any
+    digest: str
+    meta: dict
+    tuning: dict
 
 
 def _mode_sentence(ops: list, fraction: float) -> str:

@@ -408,20 +408,25 @@ def pretrain(recipe: str, output: str | PathLike[str], *, minutes: float, device
     return result
 
 
+def weights_blob(net: Any, recipe: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``torch.save`` dict of a weights file that :func:`.weights.load_weights` reads."""
+    return {
+        "recipe": recipe,
+        "width": net.width,
+        "in_channels": net.in_channels,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+        "meta": meta,
+    }
+
+
 def save_weights(result: TrainResult, path: str | PathLike[str], recipe: str, meta: dict[str, Any], *, force: bool = False) -> Path:
     """Write a weights file (atomic) that :func:`.weights.load_weights` reads."""
     import torch
 
     from ...io.atomic import atomic_output
 
-    blob = {
-        "recipe": recipe,
-        "width": result.net.width,
-        "in_channels": result.net.in_channels,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in result.net.state_dict().items()},
-        "meta": {**meta, "steps": result.steps, "seconds": round(result.seconds, 1),
-                 "heldout_loss": result.heldout_loss[-1][1] if result.heldout_loss else None},
-    }
+    blob = weights_blob(result.net, recipe, {**meta, "steps": result.steps, "seconds": round(result.seconds, 1),
+                                              "heldout_loss": result.heldout_loss[-1][1] if result.heldout_loss else None})
     with atomic_output(Path(path), force=force, inputs=()) as tmp:
         torch.save(blob, tmp)
     return Path(path)
@@ -480,7 +485,9 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
     beam centre (0.1 px), the dose (within a factor of 2) and ``key_extra`` (the data folder: one detector and
     sample): a series or a rerun reuses the tuned weights without training again,
     from memory or from the cache folder (``ASIRP_CACHE_DIR``, default
-    ``~/.cache/asirp/symmetry``). Returns the network and what was done.
+    ``~/.cache/asirp/symmetry``). A cache file is an ordinary weights file
+    (``weights=`` of the ``symmetry`` method takes it). Returns the network and what
+    was done (``cache_file``: that file, None where the cache folder is not writable).
     """
     import copy
     import hashlib
@@ -505,7 +512,7 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             tuned.load_state_dict(blob["state_dict"])
-            info = {**blob["info"], "cached": True, "cache_file": str(path)}
+            info = {**blob["meta"]["fine_tuning"], "cached": True, "cache_file": str(path)}
             _TUNED[key] = (tuned.eval(), info)
             return tuned, info
         except Exception:  # a corrupt cache entry is retrained and replaced, never trusted
@@ -529,7 +536,7 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(path, force=True, inputs=()) as tmp:
-            torch.save({"state_dict": tuned.state_dict(), "info": info}, tmp)
+            torch.save(weights_blob(tuned, "symmetry", {"fine_tuned_from": digest, "fine_tuning": info}), tmp)
         info["cache_file"] = str(path)
     except OSError:  # a read-only home: the tuned weights live for this process only
         info["cache_file"] = None
