@@ -68,7 +68,7 @@ def _input_file(args: argparse.Namespace) -> str:
 def _open_input(args: argparse.Namespace) -> Any:
     from .io import open as open_frame
 
-    return open_frame(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation)
+    return open_frame(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation, mask=args.mask)
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
@@ -110,7 +110,7 @@ def _print_image_choices(info: dict[str, Any]) -> None:
 def _cmd_info(args: argparse.Namespace) -> int:
     from .io import file_info
 
-    info = file_info(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation)
+    info = file_info(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation, mask=args.mask)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     elif "datasets" in info:  # several images, none chosen
@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--kind", choices=KINDS, help="what the data is (default: from the file, else 'image')")
         sub.add_argument("--poni", help="pyFAI PONI geometry (default: a .poni beside the file)")
         sub.add_argument("--saturation", type=float, help="counts at or above this are masked as saturated")
+        sub.add_argument("--mask", help="mask file, nonzero = masked (pyFAI/Dioptas: EDF, TIFF/.mask, NPY, FILE.h5::/path)")
 
     restore = commands.add_parser("restore", parents=[common], help="restore a file and write NeXus with provenance")
     input_options(restore)

@@ -18,7 +18,7 @@ def file_info(path: str | os.PathLike[str], **options: Any) -> dict[str, Any]:
     Parameters
     ----------
     path, **options:
-        As for :func:`asirp.io.open` (``kind``, ``poni``, ``dataset``, ``saturation``).
+        As for :func:`asirp.io.open` (``kind``, ``poni``, ``dataset``, ``saturation``, ``mask``).
 
     Returns
     -------

@@ -17,6 +17,7 @@ from ..units import PixelSize
 from . import masks
 from .hdf5 import read_hdf5
 from .images import read_fabio, read_npy, read_tiff
+from .mask_file import read_mask
 from .raw import RawImage
 from .sniff import DATASET_SEPARATOR, Reader, check_input_file, sniff, split_dataset
 
@@ -71,6 +72,14 @@ def _detector_pixel_size(geometry: Geometry) -> PixelSize:
     return PixelSize(float(detector.pixel1) * 1e6, float(detector.pixel2) * 1e6, "um")
 
 
+def _mask_input(mask: str | os.PathLike[str] | None) -> tuple[dict[str, str], ...]:
+    """The mask file as a provenance input (name and sha256), if one was given."""
+    if mask is None:
+        return ()
+    mask_path, _ = split_dataset(mask, None)
+    return ({"name": str(Path(mask).absolute()), "sha256": sha256_of_file(mask_path)},)
+
+
 def open_frame(
     path: str | os.PathLike[str],
     *,
@@ -78,6 +87,7 @@ def open_frame(
     poni: str | os.PathLike[str] | None = None,
     dataset: str | None = None,
     saturation: float | None = None,
+    mask: str | os.PathLike[str] | None = None,
 ) -> Frame:
     """Read an image or image stack from a file into a :class:`~asirp.frame.Frame`.
 
@@ -104,6 +114,10 @@ def open_frame(
         Detector saturation in counts; pixels at or above it are masked. Default: the
         value in the file (NXdetector ``saturation_value``, Eiger
         ``countrate_correction_count_cutoff``, PILATUS ``Count_cutoff``), if any.
+    mask:
+        A mask file (pyFAI/Dioptas convention, nonzero = masked; EDF, TIFF, NPY,
+        ``file.h5::/path``; :mod:`asirp.io.mask_file`) applied to every image, on top of
+        the file's own masks, sentinels and detected dead areas.
 
     Returns
     -------
@@ -145,7 +159,13 @@ def open_frame(
     absolute = str(file_path.absolute())
     source = absolute + (f"{DATASET_SEPARATOR}{raw.dataset}" if raw.dataset else "")
     threshold = saturation if saturation is not None else raw.saturation
-    valid, mask_sources = masks.combine(raw.data, raw.masks, threshold)
+    file_masks = dict(raw.masks)
+    if mask is not None:
+        file_masks["user_mask"] = read_mask(mask)
+        if file_masks["user_mask"].shape != raw.data.shape[-2:]:
+            raise InputError(f"the mask {os.fspath(mask)} has shape {file_masks['user_mask'].shape}, the images "
+                             f"{raw.data.shape[-2:]}", source)
+    valid, mask_sources = masks.combine(raw.data, file_masks, threshold)
     data = _as_float32(raw.data, valid, source)
 
     geometry, geometry_source = _geometry(file_path, poni, raw)
@@ -178,9 +198,10 @@ def open_frame(
             "mask_sources": mask_sources,
             "saturation": threshold,
             "poni": geometry_source,
+            "mask": None if mask is None else str(Path(mask).absolute()),
         },
         date=date,
         duration_s=time.perf_counter() - started,
-        inputs=({"name": absolute, "sha256": digest},),
+        inputs=({"name": absolute, "sha256": digest},) + _mask_input(mask),
     )
     return Frame(data, valid, kind, pixel_size, geometry, meta, raw.history + (step,))

@@ -47,7 +47,13 @@ def _pipeline(args: argparse.Namespace) -> Any:
         checked = ExecutionConfig(**execution)
     except ValueError as exc:
         raise ParameterError(f"execution options: {exc}") from None
-    pipeline.config = pipeline.config.model_copy(update={"execution": checked})
+    update: dict[str, Any] = {"execution": checked}
+    if args.mask is not None:
+        from ..io.mask_file import read_mask
+
+        read_mask(args.mask)  # a bad mask file is refused before any frame is read
+        update["read"] = pipeline.config.read.model_copy(update={"mask": args.mask})
+    pipeline.config = pipeline.config.model_copy(update=update)
     if args.publish:
         from bluesky.callbacks.zmq import Publisher
 
@@ -123,6 +129,7 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
         sub.add_argument("--backend", choices=("local", "thread", "dask"), help="where frames are restored")
         sub.add_argument("--workers", type=int, help="worker threads or Dask workers")
         sub.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (implies --backend dask)")
+        sub.add_argument("--mask", help="mask file for every frame, nonzero = masked (overrides [read] mask)")
         sub.add_argument(
             "--publish",
             metavar="HOST:PORT",

@@ -50,6 +50,7 @@ class ReadConfig(_Table):
     kind: str = Field("image", description="what the frames are: one of asirp.KINDS")
     poni: str | None = Field(None, description="pyFAI PONI geometry file attached to every frame")
     saturation: float | None = Field(None, gt=0, description="counts at or above this are masked")
+    mask: str | None = Field(None, description="mask file applied to every frame (pyFAI/Dioptas: nonzero = masked)")
     dataset: str | None = Field(None, description="HDF5 dataset of image stacks (offline and SWMR sources)")
     field: str | None = Field(None, description="Bluesky event field holding the image (default: the first 2-D array field)")
     pattern: str = Field("*", description="file-name pattern for folders (glob, e.g. '*.cbf')")

@@ -53,19 +53,37 @@ def _hdf5_image(ref: FileRef, read: ReadConfig) -> Frame:
         if not 0 <= ref.index < dataset.shape[0]:
             raise InputError(f"image {ref.index} requested but dataset {name} holds {dataset.shape[0]}", ref.path)
         data = np.asarray(dataset[ref.index])
-    valid = None
-    if read.saturation is not None:
-        valid = data < read.saturation
+    valid = _valid(data, read)
     geometry = load_geometry(read.poni) if read.poni else None
     step = HistoryStep(
         method="read",
-        parameters={"dataset": name, "index": ref.index, "kind": read.kind, "saturation": read.saturation},
+        parameters={"dataset": name, "index": ref.index, "kind": read.kind, "saturation": read.saturation,
+                    "mask": read.mask},
         duration_s=time.perf_counter() - started,
         inputs=({"name": f"{ref.path}::{name}", "sha256": ""},),
     )
     return Frame.from_array(
         data, valid, kind=read.kind, geometry=geometry, meta={"source": f"{ref.path}::{name}", "index": ref.index}, history=(step,)
     )
+
+
+@lru_cache(maxsize=4)
+def _user_mask(path: str) -> np.ndarray:
+    """The user's mask file, read once per run (True = masked)."""
+    from ..io.mask_file import read_mask
+
+    return read_mask(path)
+
+
+def _valid(data: np.ndarray, read: ReadConfig) -> np.ndarray | None:
+    """Measured pixels of an array payload: below the saturation, outside the user's mask (None: all)."""
+    valid = None if read.saturation is None else data < read.saturation
+    if read.mask is not None:
+        masked = _user_mask(read.mask)
+        if masked.shape != data.shape[-2:]:
+            raise InputError(f"the mask has shape {masked.shape}, the frames {data.shape[-2:]}", read.mask)
+        valid = ~masked if valid is None else valid & ~masked
+    return valid
 
 
 def load_frame(item: Item, read: ReadConfig) -> Frame:
@@ -78,10 +96,11 @@ def load_frame(item: Item, read: ReadConfig) -> Frame:
             return _hdf5_image(payload, read)
         from ..io import open as open_frame
 
-        return open_frame(payload.path, kind=read.kind, poni=read.poni, dataset=payload.dataset, saturation=read.saturation)
+        return open_frame(payload.path, kind=read.kind, poni=read.poni, dataset=payload.dataset, saturation=read.saturation,
+                          mask=read.mask)
     if isinstance(payload, np.ndarray):
         geometry = load_geometry(read.poni) if read.poni else None
-        valid = payload < read.saturation if read.saturation is not None else None
+        valid = _valid(payload, read)
         meta = {"source": f"run {item.run}", "seq": item.seq}
         return Frame.from_array(payload, valid, kind=read.kind, geometry=geometry, meta=meta)
     if isinstance(payload, DatumRef):
