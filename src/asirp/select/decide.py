@@ -30,10 +30,10 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage
 
-from ..errors import AsirpError
+from ..errors import AsirpError, InputError, ParameterError
 from ..frame import Frame
 from ..methods.base import Method, registry
-from ..progress import quiet
+from ..progress import progress, quiet
 from ..psf import UNCERTAIN_BLUR_FACTOR
 from .features import Features, measure, representative_image
 from .split import Risk, SplitPair, full_dose_risk, poisson_weights, split
@@ -68,6 +68,9 @@ IDENTITY_TIE_ERRORS = 2.0
 SPLITS = 3
 #: Online: fraction of the per-frame budget one selection may use.
 ONLINE_BUDGET_FRACTION = 0.2
+#: Offline with a budget (``--budget``): fraction of it the decision may use (features
+#: and scoring, wall clock); the chosen method must run in the rest.
+OFFLINE_BUDGET_FRACTION = 0.5
 RULE_SET = "asirp adaptive selection v1"
 
 
@@ -119,9 +122,11 @@ class Decision:
         lines += [f"  - {reason}" for reason in self.reasons]
         scored = sorted((c for c in self.candidates if c.estimated_mse is not None), key=Candidate.rank_key)
         if scored:
-            lines.append("candidates (ground-truth-free estimate of the error; lower is better):")
+            scale = "on the Anscombe scale" if self.features.kind in PATTERN_KINDS and self.features.noise_model == "poisson" else "in data units²"
+            lines.append(f"candidates (ground-truth-free, unbiased estimate of the full-dose mean squared error {scale}, "
+                         "shown as 0 when noise takes it below; lower is better):")
             lines += [
-                f"  {c.method:<24} {_short(c.parameters):<28} est. MSE {c.estimated_mse:10.4g} ± {c.standard_error:.2g}"
+                f"  {c.method:<24} {_short(c.parameters):<28} est. MSE {max(c.estimated_mse, 0.0):10.4g} ± {c.standard_error:.2g}"
                 + (f"  ~{c.predicted_psnr_db:5.1f} dB" if c.predicted_psnr_db is not None else "")
                 + ("" if c.admissible else f"  inadmissible: {c.negative_flux:.1%} negative flux")
                 for c in scored
@@ -232,8 +237,8 @@ def _score_region(image: Frame, center: tuple[float, float] | None = None) -> tu
     return slice(y0, y0 + h), slice(x0, x0 + w)
 
 
-def _crop(frame: Frame, region: tuple[slice, slice], data: np.ndarray) -> Frame:
-    """``data`` (a copy of ``frame``'s image in ``region``) as a frame, with the geometry cut alike."""
+def _window_geometry(frame: Frame, region: tuple[slice, slice]) -> Any:
+    """The frame's geometry cut to ``region`` (None without one, or where it cannot be cut)."""
     geometry = frame.geometry
     if geometry is not None and region != (slice(0, frame.image_shape[0]), slice(0, frame.image_shape[1])):
         try:
@@ -241,8 +246,25 @@ def _crop(frame: Frame, region: tuple[slice, slice], data: np.ndarray) -> Frame:
                                         (region[0].stop - region[0].start, region[1].stop - region[1].start))
         except AsirpError:
             geometry = None
+    return geometry
+
+
+def _crop(frame: Frame, region: tuple[slice, slice], data: np.ndarray, geometry: Any) -> Frame:
+    """``data`` (a copy of ``frame``'s image in ``region``) as a frame with the window's ``geometry``."""
     return Frame(data, frame.valid[region], kind=frame.kind, pixel_size=frame.pixel_size, geometry=geometry,
                  meta={}, history=())
+
+
+def _located(method: Method, params: dict[str, Any], center: Any) -> dict[str, Any]:
+    """``params`` with ``center`` (y, x px) for a method whose parameters take a beam centre, else as they are."""
+    if center is None:
+        return params
+    located = {**params, "center": (float(center[0]), float(center[1]))}
+    try:
+        method.validate(**located)
+    except AsirpError:  # no such parameter, or one of another meaning
+        return params
+    return located
 
 
 def _psnr_from_mse(mse: float, data_range: float) -> float | None:
@@ -290,7 +312,8 @@ def _one_se_choice(scored: list[Candidate], grid_order: list[dict[str, Any]], ri
 
 
 def _break_ties(
-    ranking: list[Candidate], risks: dict[tuple[str, str], Risk], family: str, noise_model: str, reasons: list[str]
+    ranking: list[Candidate], risks: dict[tuple[str, str], Risk], family: str, noise_model: str, reasons: list[str],
+    *, uncertain_psf: bool = False,
 ) -> Candidate:
     """The best candidate, or a physically better-grounded one the scores cannot tell from it.
 
@@ -311,10 +334,24 @@ def _break_ties(
        fine-tuned on the frame's own photons over the whole frame) over one that did
        not: the score sees one window at half the dose, the adaptation the whole frame;
     4. then the lower score.
+
+    With an ``uncertain_psf`` (deconvolution whose two blur estimates disagree) the
+    burden of proof turns: a deconvolution must beat the identity by
+    :data:`IDENTITY_TIE_ERRORS` paired standard errors, else the raw data are returned,
+    since a wrong PSF makes artefacts (ringing, dark fringes beside edges) that a split
+    score of small, noisy data cannot rule out.
     """
     best = ranking[0]
     if not best.admissible or best.estimated_mse is None:
         return best
+    if uncertain_psf and family == "deconvolution" and best.method != "identity":
+        identity = next((c for c in ranking if c.method == "identity"), None)
+        if identity is not None and _within_one_error(identity, best, risks, IDENTITY_TIE_ERRORS):
+            reasons.append(
+                f"the PSF is uncertain and {best.method} does not beat the raw data by {IDENTITY_TIE_ERRORS:g} "
+                f"standard errors ({best.estimated_mse:.3g} vs {identity.estimated_mse:.3g}): the raw data are kept "
+                "rather than risk deconvolution artefacts; give the PSF (beam_fwhm=, psf_sigma=) to deconvolve")
+            return identity
     methods = registry()
     # The identity must beat a restoration of the family the features chose clearly (two
     # standard errors); otherwise one standard error separates.
@@ -422,20 +459,20 @@ def _score_one(
         return Candidate(name, params, "scored", mse, se, _psnr_from_mse(mse, float(np.ptp(reference))),
                          negative_flux=negative_flux(m) if work.is_counting else 0.0), None
     copies, region, weights = scoring_set(image, features, splits, seed, scoring)
+    geometry = scoring["set"].geometry
     risks, estimates = [], []
     for pair in copies:
-        estimate_a = _run_scoring(name, _crop(image, region, pair.a), params)
-        estimate_b = _run_scoring(name, _crop(image, region, pair.b), params)
+        estimate_a = _run_scoring(name, _crop(image, region, pair.a, geometry), params)
+        estimate_b = _run_scoring(name, _crop(image, region, pair.b, geometry), params)
         risks.append(full_dose_risk(estimate_a, estimate_b, pair, blur_sigma=blur_sigma, weights=weights))
         estimates.append(estimate_a)
     risk = Risk.mean(risks)
     counts = features.noise_model == "poisson"
+    reference = copies[0]
+    full = reference.scale * reference.b[reference.valid]  # a copy at the measurement's scale
     if weights is not None:  # the error is on the Anscombe scale: so is the range
-        reference = copies[0]
-        data_range = float(np.ptp(2.0 * np.sqrt(reference.scale * reference.b[reference.valid] + 0.375))) or 1.0
-    else:
-        crop_b = copies[0]
-        data_range = float(np.ptp(crop_b.b[crop_b.valid])) or 1.0
+        full = 2.0 * np.sqrt(np.maximum(full, 0.0) + 0.375)
+    data_range = float(np.ptp(full)) if full.size else 1.0
     return Candidate(name, params, "scored", risk.mse, risk.standard_error, _psnr_from_mse(risk.mse, data_range),
                      negative_flux=max(negative_flux(e) for e in estimates) if counts else 0.0), risk
 
@@ -447,6 +484,8 @@ class _Scoring:
     copies: list[SplitPair]
     region: tuple[slice, slice]
     weights: np.ndarray | None
+    #: The frame's geometry cut to the window (made once: a pyFAI integrator is slow to build).
+    geometry: Any
 
 
 def scoring_set(
@@ -460,7 +499,7 @@ def scoring_set(
         weights = None
         if features.kind in PATTERN_KINDS and features.noise_model == "poisson":
             weights = poisson_weights(data, valid)
-        cache["set"] = _Scoring(copies, region, weights)
+        cache["set"] = _Scoring(copies, region, weights, _window_geometry(image, region))
     entry = cache["set"]
     return entry.copies, entry.region, entry.weights
 
@@ -481,9 +520,12 @@ def choose(
     frame:
         The data to restore (a stack is decided on its middle image).
     budget_s:
-        Online: the per-frame time budget in seconds; methods whose estimated run time
+        The time budget per frame in seconds. Online: methods whose estimated run time
         on the full frame exceeds it are not candidates, and the selection itself may
-        use :data:`ONLINE_BUDGET_FRACTION` of it. Offline: an optional cap.
+        use :data:`ONLINE_BUDGET_FRACTION` of it (decisions are reused across frames).
+        Offline: deciding and running together: the decision may use
+        :data:`OFFLINE_BUDGET_FRACTION` of it by the wall clock, features included, and
+        methods must be estimated to run in the rest. A fine-tuning counts against it.
     mode:
         ``"offline"`` or ``"online"``.
     scale:
@@ -495,7 +537,16 @@ def choose(
     """
     started = time.perf_counter()
     fixed = dict(fixed or {})
-    features = measure(frame, refine_blur=not (mode == "online" and budget_s is not None))
+    source = frame.meta.get("source")
+    first = representative_image(frame)
+    values = first.data[first.valid]
+    if values.size and not np.ptp(values) > 0:
+        raise InputError(f"every measured pixel has the same value ({values[0]:g}): there is no structure to "
+                         "restore or to choose a method for", source)
+    try:
+        features = measure(frame, refine_blur=budget_s is None)
+    except ParameterError as exc:  # e.g. too small to estimate a blur: the frame's problem, named with its file
+        raise InputError(f"auto cannot measure this frame: {exc}", source) from None
     work = frame if frame.kind == features.kind else replace(frame, kind=features.kind)
     family, family_reason = _family(features, scale)
     reasons = [f"kind {features.kind!r} ({features.kind_source})", family_reason]
@@ -522,16 +573,17 @@ def choose(
     costs = {name: full_cost(name) for name in names}
     candidates: list[Candidate] = list(excluded)
     if budget_s is not None:
-        over = [n for n in names if n != "identity" and costs[n] > budget_s]
-        candidates += [Candidate(n, base_params[n], f"skipped: estimated {costs[n]:.3g} s > budget {budget_s:g} s") for n in over]
+        run_budget = budget_s if mode == "online" else (1.0 - OFFLINE_BUDGET_FRACTION) * budget_s
+        over = [n for n in names if n != "identity" and costs[n] > run_budget]
+        candidates += [Candidate(n, base_params[n], f"skipped: estimated {costs[n]:.3g} s to run > {run_budget:.3g} s "
+                                 f"left of the budget ({budget_s:g} s)") for n in over]
         names = [n for n in names if n not in over]
-    if mode == "online" and budget_s is not None:
-        selection_budget = ONLINE_BUDGET_FRACTION * budget_s
+    if budget_s is not None:
+        fraction = ONLINE_BUDGET_FRACTION if mode == "online" else OFFLINE_BUDGET_FRACTION
+        selection_budget = max(0.0, fraction * budget_s - (time.perf_counter() - started))
     else:
         finite = [c for n, c in costs.items() if n != "identity" and np.isfinite(c)]
         selection_budget = max(MIN_SELECTION_S, OFFLINE_BUDGET_FACTOR * float(np.median(finite)) if finite else MIN_SELECTION_S)
-        if budget_s is not None:
-            selection_budget = min(selection_budget, budget_s)
     reasons.append(
         f"features measured in {time.perf_counter() - started:.2g} s; scoring budget {selection_budget:.2g} s ({mode})"
     )
@@ -540,7 +592,9 @@ def choose(
     blur_sigma = (fixed.get("psf_sigma") or features.blur_sigma_px) if family == "deconvolution" else None
     scored: dict[str, list[Candidate]] = {}
     grids = {name: _parameter_grid(methods[name], base_params[name]) for name in names}
-    if family == "deconvolution" and (features.blur_disagreement or 1.0) > MAX_BLUR_DISAGREEMENT and "psf_sigma" not in fixed:
+    uncertain_psf = (family == "deconvolution" and (features.blur_disagreement or 1.0) > MAX_BLUR_DISAGREEMENT
+                     and "psf_sigma" not in fixed)
+    if uncertain_psf:
         for name in names:
             if "psf" in methods[name].needs and len(grids[name]) > 1:
                 ordered = sorted(grids[name], key=lambda p, m=methods[name]: _grid_rank(m, p))
@@ -552,11 +606,15 @@ def choose(
     scoring: dict[str, _Scoring] = {}
     risks: dict[tuple[str, str], Risk] = {}
 
-    # Online (a per-frame budget) the selection is anytime: wall-clock time counts and one
-    # split is scored. Offline it is reproducible: the cost models' estimates count, so
-    # the same frame gets the same decision on a busy or an idle machine.
-    anytime = mode == "online" and budget_s is not None
-    splits = 1 if anytime else SPLITS
+    # With a budget the selection is anytime: wall-clock time counts (online: one split is
+    # scored). Without, it is reproducible: the cost models' estimates count, so the same
+    # frame gets the same decision on a busy or an idle machine.
+    anytime = budget_s is not None
+    splits = 1 if mode == "online" and anytime else SPLITS
+    # A beam centre without a geometry: the user's, else the one the features found on the whole
+    # frame, handed (in window coordinates) to the methods that take one: each scoring run
+    # would otherwise search it again, on a noisy half-dose window.
+    center = fixed.get("center") or (_pattern_center(image, features) if work.geometry is None else None)
     scoring_started = time.perf_counter()  # the budget is for scoring; features are measured once
     spent_estimate = 0.0
 
@@ -586,9 +644,13 @@ def choose(
             scoring_params = params
             if adaptation > 0 and validated is not None:
                 with quiet():
-                    scoring_params = method.adapted_for_scoring(work, validated)
+                    scoring_params = method.adapted_for_scoring(work, method.validate(**_located(method, params, center)))
                 reasons.append(f"{name} adapted to the frame before scoring ({time.perf_counter() - t0:.2g} s, "
                                "reused by the run): it is scored as it will run")
+            if center is not None and family != "super_resolution":
+                _, region, _ = scoring_set(image, features, splits, seed, scoring)
+                scoring_params = _located(method, scoring_params,
+                                          (center[0] - region[0].start, center[1] - region[1].start))
             entry = _score_one(name, scoring_params, image, work, features, family, scale, seed, scoring, blur_sigma,
                                splits)
         except AsirpError as exc:
@@ -601,13 +663,13 @@ def choose(
                 risks[(name, _short(params))] = risk
 
     # Round 1: every method once (middle of its search space), cheapest first.
-    for name in sorted(names, key=lambda n: costs[n]):
+    for name in progress(sorted(names, key=lambda n: costs[n]), desc="auto: scoring methods", unit="method"):
         score(name, grids[name][0])
     # Round 2: the rest of the grid of the best methods so far.
     leaders = sorted(scored, key=lambda n: scored[n][0].rank_key())[:REFINE_TOP]
-    for name in leaders:
-        for params in grids[name][1:]:
-            score(name, params)
+    refinements = [(name, params) for name in leaders for params in grids[name][1:]]
+    for name, params in progress(refinements, desc="auto: tuning parameters", unit="setting"):
+        score(name, params)
 
     for entries in scored.values():
         candidates.extend(entries)
@@ -618,7 +680,7 @@ def choose(
     ordered_grids = {name: sorted(grids[name], key=lambda p: _grid_rank(methods[name], p)) for name in scored}
     best_per_method = {name: _one_se_choice(entries, ordered_grids[name], risks) for name, entries in scored.items()}
     ranking = sorted(best_per_method.values(), key=Candidate.rank_key)
-    winner = _break_ties(ranking, risks, family, features.noise_model, reasons)
+    winner = _break_ties(ranking, risks, family, features.noise_model, reasons, uncertain_psf=uncertain_psf)
     inadmissible = [c.method for c in ranking if not c.admissible]
     if inadmissible:
         reasons.append(

@@ -9,6 +9,7 @@ consecutive frames are.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -75,7 +76,10 @@ def noise_sigma(data: np.ndarray, valid: np.ndarray) -> float:
     from skimage.restoration import estimate_sigma
 
     filled = np.where(valid, data, np.float32(np.median(data[valid])))
-    return float(estimate_sigma(filled.astype(np.float64)))
+    with warnings.catch_warnings():  # no non-zero detail coefficient (a constant or linear image): no noise
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sigma = float(estimate_sigma(filled.astype(np.float64)))
+    return sigma if math.isfinite(sigma) else 0.0
 
 
 def _second_differences(data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

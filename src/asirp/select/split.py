@@ -73,25 +73,27 @@ def split(data: np.ndarray, valid: np.ndarray, noise_model: NoiseModel, sigma: f
 
 
 def poisson_weights(data: np.ndarray, valid: np.ndarray, *, sigma_px: float = 2.0) -> np.ndarray:
-    """Anscombe-scale weights ``4 / (λ̂ + 3/8)`` for scoring counts in units of one binomial half.
+    """Anscombe-scale weights ``1 / (λ̂ + 3/8)`` for scoring counts (:func:`full_dose_risk`).
 
-    ``λ̂`` (counts of the full measurement ``data``) is the masked-normalised Gaussian
-    average over ``sigma_px``: the centre pixel weighs ~1/(2πσ²) = 4 % of it, so the
-    weights hardly depend on the noise of the copies being scored. ``(2√(x+3/8) −
-    2√(λ+3/8))² ≈ (x − λ)²/(λ + 3/8)`` at full dose, and an error of one binomial half
-    is half the full-dose error: hence the 4.
+    ``(2√(x+3/8) − 2√(λ+3/8))² ≈ (x − λ)²/(λ + 3/8)``: with these weights the score is the
+    error on the variance-stabilised scale. ``λ̂`` (counts of the full measurement
+    ``data``) is the masked-normalised Gaussian average over ``sigma_px``: the centre
+    pixel weighs ~1/(2πσ²) = 4 % of it, so the weights hardly depend on the noise of
+    the copies being scored.
     """
     mask = valid.astype(np.float64)
     total = ndimage.gaussian_filter(np.where(valid, data, 0.0).astype(np.float64), sigma_px, mode="nearest")
     support = ndimage.gaussian_filter(mask, sigma_px, mode="nearest")
     level = np.divide(total, support, out=np.zeros_like(total), where=support > 1e-3)
-    return 4.0 / (np.maximum(level, 0.0) + 0.375)
+    return 1.0 / (np.maximum(level, 0.0) + 0.375)
 
 
 class Risk(NamedTuple):
     """A ground-truth-free error estimate (see :func:`full_dose_risk`)."""
 
-    #: Estimated mean squared error against the truth, in units of one copy squared.
+    #: Estimated mean squared error against the truth at the full dose, in data units
+    #: squared (with Anscombe weights: on the Anscombe scale). Unbiased, so it can fall
+    #: below zero by noise when the error is small.
     mse: float
     #: Its standard error (frequencies treated as independent).
     standard_error: float
@@ -128,8 +130,8 @@ def full_dose_risk(
       a split score overrates smoothing. The result's own variance at the copy's dose
       is measured, ``var ≈ E[(estimate_a − estimate_b)²]/2``, and the error is
       extrapolated to the full dose, ``MSE_full ∝ risk − var/2`` (exact for linear
-      methods, binomial or Gaussian splits; in units of one copy: the full-dose MSE/4
-      for counts).
+      methods, binomial or Gaussian splits), and brought back to the data's units
+      (``× scale²``: a binomial half carries half the signal, so its errors are half).
     * **Object domain**: with ``blur_sigma`` (a Gaussian PSF, px) the results are
       re-blurred to predict the data, and the residual spectrum is divided by the
       PSF's ``|OTF|²`` (floored at ``otf_floor²``), so the score measures the error of
@@ -138,7 +140,7 @@ def full_dose_risk(
 
     * **Weights** (optional, per pixel, fixed with respect to the noise of the copies,
       e.g. :func:`poisson_weights`): the error is that of ``√w·estimate`` against
-      ``√w·truth``; the noise term becomes ``Σ w·v``. With ``w = 4/(λ + 3/8)`` it is the
+      ``√w·truth``; the noise term becomes ``Σ w·v``. With ``w = 1/(λ + 3/8)`` it is the
       error on the Anscombe (variance-stabilised) scale, where a relative error
       counts the same in a weak and a strong region, as in a Poisson-weighted fit.
 
@@ -170,5 +172,5 @@ def full_dose_risk(
         fx = np.fft.fftfreq(valid.shape[1])[None, :]
         otf2 = np.exp(-4.0 * np.pi**2 * blur_sigma**2 * (fy**2 + fx**2))
         terms = terms / np.maximum(otf2, otf_floor**2)
-    terms = terms / n_valid
+    terms = terms * pair.scale**2 / n_valid
     return Risk(float(terms.mean()), float(terms.std() / np.sqrt(terms.size)), terms)

@@ -94,12 +94,13 @@ def find_center(
     if not np.any(np.abs(a) > 1e-12):
         raise InputError("the frame has no structure to find a beam centre from")
     shape = [sfft.next_fast_len(2 * n) for n in a.shape]
-    fw = sfft.rfft2(w, shape)
-    fa = sfft.rfft2(a, shape)
-    conv = sfft.irfft2(fa * fa, shape)  # sum of products of pixel pairs about each trial centre
-    n = sfft.irfft2(fw * fw, shape)  # number of measured pairs
-    s1 = sfft.irfft2(fa * fw, shape)  # sum of values over the pairs (same for both members)
-    s2 = sfft.irfft2(sfft.rfft2(a * a, shape) * fw, shape)  # sum of squares over the pairs
+    workers = -1  # every core: these six 2x-padded transforms are most of the cost
+    fw = sfft.rfft2(w, shape, workers=workers)
+    fa = sfft.rfft2(a, shape, workers=workers)
+    conv = sfft.irfft2(fa * fa, shape, workers=workers)  # sum of products of pixel pairs about each trial centre
+    n = sfft.irfft2(fw * fw, shape, workers=workers)  # number of measured pairs
+    s1 = sfft.irfft2(fa * fw, shape, workers=workers)  # sum of values over the pairs (same for both members)
+    s2 = sfft.irfft2(sfft.rfft2(a * a, shape, workers=workers) * fw, shape, workers=workers)  # sum of squares over the pairs
     # Masked normalised cross-correlation (Padfield 2012): Pearson's r of the pairs.
     safe_n = np.maximum(n, 1.0)
     cov = conv - s1 * s1 / safe_n

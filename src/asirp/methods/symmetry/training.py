@@ -451,8 +451,10 @@ class _ImageSource:
         self._item = self.items[0]
         self._split: tuple[np.ndarray, np.ndarray, float] | None = None
 
-    #: Crops drawn from one photon split before a new split is drawn (a batch shares one).
-    CROPS_PER_SPLIT = 4
+    #: Crops drawn from one photon split before a new split is drawn (four batches of four
+    #: share one): splitting a 1 Mpx frame costs ~40 ms, a step ~80 ms; on the CeO2 Pilatus
+    #: frame at 1 count/px, 84 -> 125 steps in the default 5 s, denoised MSE 0.543 -> 0.520.
+    CROPS_PER_SPLIT = 16
 
     def sample(self, rng: np.random.Generator, patch: int) -> Sample:
         if self._uses % self.CROPS_PER_SPLIT == 0:
