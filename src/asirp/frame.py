@@ -21,20 +21,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
 from .errors import InputError
 from .geometry import Geometry
 from .history import HistoryStep
+from .kinds import COUNTING_KINDS, KINDS, Kind
 from .units import PixelSize
-
-Kind = Literal["xrf_map", "diffraction", "scattering", "pdf", "tomo_projection", "image"]
-#: The kinds of data asirp knows; methods declare which of them they suit.
-KINDS: tuple[str, ...] = get_args(Kind)
-#: Kinds whose values are photon counts (Poisson statistics, non-negative).
-COUNTING_KINDS: frozenset[str] = frozenset({"xrf_map", "diffraction", "scattering", "pdf"})
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
