@@ -14,12 +14,22 @@ Modules: :mod:`~asirp.tomo.readers` (Data Exchange, NXtomo, TIFF + angles),
 :mod:`~asirp.tomo.pipeline` (the whole chain), :mod:`~asirp.tomo.cli` (``asirp tomo``).
 """
 
-from .centre import CentreEstimate, find_centre
-from .correct import flat_field, minus_log, normalize, remove_rings, remove_zingers, subtract_dark
-from .pipeline import Reconstruction, corrected_projections, reconstruct_scan
-from .readers import TomoScan, make_scan, read_scan
-from .reconstruct import FourierProjector, fbp, reconstruct, sirt
-from .restore import restore_projections, restore_slices
+import importlib
+import sys
+import types
+from typing import Any
+
+#: Public names and the submodule defining each; loaded on first use (PEP 562), so that
+#: building the ``asirp`` command line (which imports :mod:`asirp.tomo.cli`) stays cheap.
+_EXPORTS = {
+    "CentreEstimate": "centre", "find_centre": "centre",
+    "flat_field": "correct", "minus_log": "correct", "normalize": "correct", "remove_rings": "correct",
+    "remove_zingers": "correct", "subtract_dark": "correct",
+    "Reconstruction": "pipeline", "corrected_projections": "pipeline", "reconstruct_scan": "pipeline",
+    "TomoScan": "readers", "make_scan": "readers", "read_scan": "readers",
+    "FourierProjector": "reconstruct", "fbp": "reconstruct", "reconstruct": "reconstruct", "sirt": "reconstruct",
+    "restore_projections": "restore", "restore_slices": "restore",
+}  # fmt: skip
 
 __all__ = [
     "CentreEstimate",
@@ -43,3 +53,26 @@ __all__ = [
     "sirt",
     "subtract_dark",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """This package, where ``reconstruct`` stays the function when its submodule loads.
+
+    Loading a submodule sets the package attribute of its name to the module. Eager
+    imports rebound ``reconstruct`` to the function afterwards
+    (``from .reconstruct import reconstruct``); with lazy ones, this does it.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "reconstruct" and isinstance(value, types.ModuleType):
+            value = value.reconstruct
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

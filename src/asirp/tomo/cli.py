@@ -17,6 +17,13 @@ from typing import Any
 
 from ..errors import ParameterError
 from ..units import PixelSize, parse_length
+from .options import (
+    ALGORITHMS,
+    FILTERS,
+    MIN_PROJECTION_SIDE,
+    TARGETS,
+    TRANSMISSION_FLOOR,
+)
 
 
 def _rows(text: str | None) -> tuple[int, int] | None:
@@ -136,10 +143,6 @@ def _input_options(parser: argparse.ArgumentParser) -> None:
 
 def register_cli(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``asirp tomo recon`` and ``asirp tomo centre``."""
-    from .correct import TRANSMISSION_FLOOR
-    from .reconstruct import ALGORITHMS, FILTERS
-    from .restore import MIN_PROJECTION_SIDE, TARGETS
-
     tomo = commands.add_parser("tomo", parents=[common], help="tomography: restore projections, reconstruct, orthoslices")
     sub = tomo.add_subparsers(dest="tomo_command", required=True)
 

@@ -33,14 +33,13 @@ from scipy import ndimage
 from ..errors import InputError, ParameterError
 from ..frame import Frame
 from ._provenance import Step
+from .options import TRANSMISSION_FLOOR
 from .readers import TomoScan
 
 COUNTS = "counts"
 ABOVE_DARK = "counts above dark"
 TRANSMISSION = "transmission"
 ATTENUATION = "attenuation"
-#: Default floor of the transmission before the logarithm (attenuation capped at -ln(1e-3) = 6.9).
-TRANSMISSION_FLOOR = 1e-3
 #: Largest number of bad pixels spelled out in an error message.
 _LISTED = 8
 

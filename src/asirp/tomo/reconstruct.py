@@ -57,11 +57,10 @@ from ..progress import progress
 from ..units import PixelSize
 from ._provenance import Step
 from .correct import ATTENUATION
+from .options import ALGORITHMS, FILTERS
 
 FilterName = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"]
-FILTERS: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 Algorithm = Literal["fbp", "sirt"]
-ALGORITHMS: tuple[str, ...] = ("fbp", "sirt")
 #: Relative accuracy asked of FINUFFT (single precision; far below the data's noise).
 NUFFT_EPS = 1e-4
 #: FINUFFT's fine-grid oversampling: 1.25 instead of the default 2 makes the FFTs 2.5x

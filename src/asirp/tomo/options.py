@@ -1,0 +1,26 @@
+"""The named choices and defaults of the tomography steps, without numpy.
+
+Kept apart from the steps (:mod:`.correct`, :mod:`.reconstruct`, :mod:`.restore`, which
+import numpy, scipy and h5py) so that ``asirp tomo`` offers them as command-line
+choices while the parser is built, which must stay cheap (``asirp --help``).
+"""
+
+from __future__ import annotations
+
+#: Default floor of the transmission before the logarithm (attenuation capped at -ln(1e-3) = 6.9).
+TRANSMISSION_FLOOR = 1e-3
+
+#: Filters of filtered back-projection.
+FILTERS: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
+#: Reconstruction algorithms.
+ALGORITHMS: tuple[str, ...] = ("fbp", "sirt")
+
+#: Smallest projection side (px) that ``restore_target="auto"`` restores before
+#: reconstruction. The PSF width estimated from an image is bounded by a side / 8
+#: (:func:`asirp.psf.spectral_sigma`): on the 16- and 24-row phantoms of the tomo
+#: benchmark it sits at that bound (2 and 2.8 px for a true 1.06 px), from 32 rows on
+#: it does not (1.6 px), so 32 px allow blur widths up to 4 px, and a PSF a few σ wide
+#: then leaves most of the projection away from its edges.
+MIN_PROJECTION_SIDE = 32
+#: Where restoration applies: ``auto`` chooses by :data:`MIN_PROJECTION_SIDE`.
+TARGETS: tuple[str, ...] = ("auto", "projections", "slices")
