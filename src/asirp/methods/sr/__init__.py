@@ -18,4 +18,6 @@ noise; tiled, batched inference (:mod:`.tiling`); the networks (:mod:`.fca`,
 ``asirp train sr``).
 """
 
-from . import fca_sr, lanczos, rrdb_sr, zssr  # noqa: F401  (register the methods)
+#: The modules registering the methods, imported by :mod:`asirp.methods.builtin`; not
+#: here, so that importing :mod:`.cli` for ``asirp train sr`` imports no network.
+METHOD_MODULES = ("fca_sr", "lanczos", "rrdb_sr", "zssr")

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ...errors import ParameterError
+
+if TYPE_CHECKING:  # numpy is imported when training runs, not when the asirp parser is built
+    import numpy as np
 
 
 def register_train(subcommands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
