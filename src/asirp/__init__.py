@@ -12,13 +12,14 @@ from a repertoire, and record exactly what was done (NeXus NXprocess provenance)
 
 __version__ = "0.1.0"
 
-from .api import explain, methods, restore  # noqa: E402
-from .errors import AsirpError, InputError, OutputError, ParameterError  # noqa: E402
-from .frame import KINDS, Frame, stack  # noqa: E402
-from .geometry import Geometry  # noqa: E402
-from .history import HistoryStep  # noqa: E402
-from .methods.base import Method, Output, Params, register  # noqa: E402
-from .units import PixelSize  # noqa: E402
+# Nothing heavy is imported here: ``import asirp`` and the ``asirp`` command line answer
+# at once, and each public name below loads its module (numpy, h5py, torch users...) on
+# first use (PEP 562). The subpackage asirp.methods is imported before the function
+# methods is bound: importing a subpackage sets the package attribute of its name, so
+# a later first import of asirp.methods would hide the function.
+from . import methods as _methods_package  # noqa: F401
+from .api import explain, methods, restore
+from .errors import AsirpError, InputError, OutputError, ParameterError
 
 __all__ = [
     "KINDS",
@@ -33,6 +34,7 @@ __all__ = [
     "ParameterError",
     "Params",
     "PixelSize",
+    "__version__",
     "analysis",
     "explain",
     "methods",
@@ -42,19 +44,36 @@ __all__ = [
     "save",
     "stack",
     "synth",
-    "__version__",
 ]
 
-_LAZY_FUNCTIONS = {"open": ("asirp.io", "open"), "save": ("asirp.io", "save")}
+#: Public names defined elsewhere: name -> (module, attribute), imported on first use.
+_LAZY_ATTRIBUTES = {
+    "KINDS": ("asirp.kinds", "KINDS"),
+    "Frame": ("asirp.frame", "Frame"),
+    "stack": ("asirp.frame", "stack"),
+    "Geometry": ("asirp.geometry", "Geometry"),
+    "HistoryStep": ("asirp.history", "HistoryStep"),
+    "Method": ("asirp.methods.base", "Method"),
+    "Output": ("asirp.methods.base", "Output"),
+    "Params": ("asirp.methods.base", "Params"),
+    "register": ("asirp.methods.base", "register"),
+    "PixelSize": ("asirp.units", "PixelSize"),
+    "open": ("asirp.io", "open"),
+    "save": ("asirp.io", "save"),
+}
 _LAZY_MODULES = {"analysis", "synth", "io", "bench", "psf", "samples", "report", "xrf", "tomo", "pipeline", "online", "feedback", "symmetry"}
 
 
-def __getattr__(name: str):  # PEP 562: heavy modules (h5py, pyFAI, torch users) load on first use
+def __getattr__(name: str) -> object:
     import importlib
 
-    if name in _LAZY_FUNCTIONS:
-        module, attribute = _LAZY_FUNCTIONS[name]
+    if name in _LAZY_ATTRIBUTES:
+        module, attribute = _LAZY_ATTRIBUTES[name]
         return getattr(importlib.import_module(module), attribute)
     if name in _LAZY_MODULES:
         return importlib.import_module(f"asirp.{name}")
     raise AttributeError(f"module 'asirp' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_ATTRIBUTES) | _LAZY_MODULES)

@@ -1,22 +1,27 @@
 """The public functions restore, methods and explain (open and save live in :mod:`asirp.io`).
 
 Everything the CLI does goes through these, so a notebook user and a command-line
-user get the same behaviour and the same provenance.
+user get the same behaviour and the same provenance. ``import asirp`` imports this
+module, so it imports the frame, the repertoire and the selector (numpy, scipy,
+pydantic) only when a function is called.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AsirpError
-from .frame import Frame
-from .methods.base import get_method, registry
-from .select import Decision, choose
+
+if TYPE_CHECKING:
+    from .frame import Frame
+    from .select import Decision
 
 
 def _as_frame(frame: Frame | str | PathLike[str]) -> Frame:
+    from .frame import Frame
+
     if isinstance(frame, Frame):
         return frame
     if isinstance(frame, str | PathLike):
@@ -31,11 +36,15 @@ def explain(frame: Frame | str | PathLike[str], *, budget_s: float | None = None
 
     ``params`` are the parameters the user fixed (``scale=2`` asks for super-resolution).
     """
+    from .select import choose
+
     return choose(_as_frame(frame), budget_s=budget_s, scale=params.get("scale"), fixed=params)
 
 
 def restore_with(frame: Frame, decision: Decision, **params: Any) -> Frame:
     """Restore ``frame`` as ``decision`` says and record the decision in the provenance."""
+    from .methods.base import get_method
+
     work = frame if frame.kind == decision.kind else replace(frame, kind=decision.kind)
     restored = get_method(decision.method).run(work, **{**decision.parameters, **params})
     last = restored.history[-1]
@@ -72,6 +81,9 @@ def restore(
     >>> [step.method for step in restored.history]
     ['gaussian']
     """
+    from .methods.base import get_method
+    from .select import choose
+
     source = _as_frame(frame)
     if method != "auto":
         return get_method(method).run(source, **params)
@@ -81,4 +93,6 @@ def restore(
 
 def methods() -> list[dict[str, Any]]:
     """Descriptions of every registered method: name, family, task, kinds, needs, parameters."""
+    from .methods.base import registry
+
     return [cls.describe() for cls in registry().values()]

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .errors import AsirpError, ParameterError
-from .frame import KINDS
+from .kinds import KINDS
 
 EXIT_USER_ERROR = 2
 
@@ -65,6 +65,13 @@ def _input_file(args: argparse.Namespace) -> str:
     return args.input.split("::")[0]
 
 
+def _check_input(args: argparse.Namespace) -> None:
+    """Refuse a missing or unreadable input before importing the readers (h5py, fabio, scipy: seconds)."""
+    from .io.sniff import check_input_file
+
+    check_input_file(Path(_input_file(args)))
+
+
 def _open_input(args: argparse.Namespace) -> Any:
     from .io import open as open_frame
 
@@ -72,12 +79,12 @@ def _open_input(args: argparse.Namespace) -> Any:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from . import report
+    params = dict(_parse_param(item) for item in args.param)
+    _check_input(args)
     from .api import explain, restore, restore_with
     from .io import save
     from .io.writer import writer_for
 
-    params = dict(_parse_param(item) for item in args.param)
     output = Path(args.output) if args.output else Path(f"{Path(_input_file(args)).stem}_restored.nxs")
     writer_for(output)
     inputs = [_input_file(args)] + ([args.poni] if args.poni else [])
@@ -93,6 +100,8 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     path = save(restored, output, force=args.force)
     print(f"wrote {path} ({restored.history[-1].method}, {restored.history[-1].duration_s:.3g} s)")
     if args.figure:
+        from . import report
+
         report.compare_figure({"raw": frame, restored.history[-1].method: restored}, args.figure, force=args.force)
         print(f"wrote {args.figure}")
     return 0
@@ -108,6 +117,7 @@ def _print_image_choices(info: dict[str, Any]) -> None:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
+    _check_input(args)
     from .io import file_info
 
     info = file_info(args.input, kind=args.kind, poni=args.poni, saturation=args.saturation, mask=args.mask)

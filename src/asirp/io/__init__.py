@@ -15,8 +15,19 @@ NeXus reading), :mod:`~asirp.io.nexus` (asirp's NeXus layout), :mod:`~asirp.io.i
 (PNG pictures).
 """
 
-from .info import file_info
-from .reader import open_frame as open  # noqa: A004  (asirp.io.open is the public name)
-from .writer import save
+import importlib
+from typing import Any
+
+#: Public names -> (submodule, attribute), loaded on first use (PEP 562): the readers
+#: and writers import h5py, fabio, tifffile and matplotlib, which a command checking
+#: its outputs (:mod:`~asirp.io.atomic`, :mod:`~asirp.io.sniff`) does not need.
+_EXPORTS = {"file_info": ("info", "file_info"), "open": ("reader", "open_frame"), "save": ("writer", "save")}
 
 __all__ = ["file_info", "open", "save"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

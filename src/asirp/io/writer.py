@@ -10,17 +10,24 @@ from pathlib import Path
 from ..errors import OutputError
 from ..frame import Frame
 from .atomic import atomic_output, input_files
-from .export import write_png
 from .images import write_npy, write_tiff
 from .nexus import write_nexus
 from .sniff import HDF5_SUFFIXES, NPY_SUFFIXES, TIFF_SUFFIXES
+
+
+def _write_png(frame: Frame, path: Path) -> None:
+    """:func:`asirp.io.export.write_png`, imported only when a PNG is written (matplotlib is slow to import)."""
+    from .export import write_png
+
+    write_png(frame, path)
+
 
 #: Output suffix -> writer(frame, path). Every writer writes float32 data.
 WRITERS: dict[str, Callable[[Frame, Path], None]] = {
     **{suffix: write_nexus for suffix in HDF5_SUFFIXES if suffix != ".hdf"},  # .hdf is HDF4's suffix too
     **{suffix: write_tiff for suffix in TIFF_SUFFIXES},
     **{suffix: write_npy for suffix in NPY_SUFFIXES},
-    ".png": write_png,
+    ".png": _write_png,
 }
 
 
