@@ -49,6 +49,11 @@ def test_startup_imports_nothing_heavy(code):
     assert _heavy_after(code) == []
 
 
+def test_methods_listing_needs_no_torch():
+    """``asirp methods`` reads the parameter models only: no network module, so no torch."""
+    assert "torch" not in _heavy_after("from asirp.cli import main\nmain(['methods', '--json'])")
+
+
 def test_missing_input_refused_before_the_readers():
     code = (
         "import sys\nfrom asirp.cli import main\n"

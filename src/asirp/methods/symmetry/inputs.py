@@ -12,7 +12,7 @@ count; Poisson likelihood): the expected loss is the supervised one up to a
 constant, at every pixel. At inference it sees the full frame, whose dose the dose
 channel gives (pre-training covers 0.003 to 100 counts per pixel).
 
-The learned baselines give the network four channels (:data:`~.network.IN_CHANNELS`):
+The learned baselines give the network four channels (:data:`IN_CHANNELS`):
 ``signal`` (square root of counts over the frame's mean counts ``s``: Poisson noise
 then has a variance ~``1/(4 s)`` whatever the level), ``support`` (how many
 measurements the signal averages, normalised), the own pixel's validity (a mask,
@@ -36,6 +36,12 @@ import numpy as np
 RECIPES = ("symmetry", "supervised", "smae")
 #: Partner counts are divided by this in the support channel (isotropy gives 7).
 SUPPORT_NORM = 8.0
+#: Input channels of the learned baselines: signal, support (partner count or measured),
+#: own-pixel validity, log10 dose.
+IN_CHANNELS = 4
+#: Input channels of the ``symmetry`` recipe's :class:`~.network.PartnerUNet`: own signal,
+#: own availability, partner signal, partner support, log10 dose (:func:`symmetry_inputs`).
+PARTNER_CHANNELS = 5
 
 
 def dose_channel(scale: float, shape: tuple[int, int]) -> np.ndarray:

@@ -36,12 +36,7 @@ import torch
 from torch import nn
 
 from ...filters import separable_filter
-
-#: Input channels: signal, support (partner count or measured), own-pixel validity, log10 dose.
-IN_CHANNELS = 4
-#: Input channels of :class:`PartnerUNet`: own signal, own availability, partner signal,
-#: partner support, log10 dose (see :func:`.inputs.symmetry_inputs`).
-PARTNER_CHANNELS = 5
+from .inputs import IN_CHANNELS, PARTNER_CHANNELS
 
 #: Default feature width of the first level.
 WIDTH = 16

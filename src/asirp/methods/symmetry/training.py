@@ -41,8 +41,7 @@ from ...errors import InputError, ParameterError
 from ...frame import Frame
 from ...progress import progress
 from ...symmetry import INVERSION, Pairing, ScatteringPlane, analyze, mirror, parse
-from .inputs import RECIPES, SPLIT_RANGE, own_inputs, smae_inputs, smae_partner, symmetry_inputs
-from .network import IN_CHANNELS, WIDTH
+from .inputs import IN_CHANNELS, RECIPES, SPLIT_RANGE, own_inputs, smae_inputs, smae_partner, symmetry_inputs
 #: First seed of the synthetic training corpus (the benchmark uses seeds below 10 000).
 TRAIN_SEED = 100_000
 #: First seed of the held-out frames used to report the validation loss during training.
@@ -260,7 +259,7 @@ def train(
     eval_every: int = 100,
     seed: int = 0,
     threads: int | None = 2,
-    width: int = WIDTH,
+    width: int | None = None,
     callback: Callable[[int, float], None] | None = None,
     device: str = "cpu",
     net: Any = None,
@@ -290,6 +289,8 @@ def train(
         Fixed samples on which the loss is reported every ``eval_every`` steps.
     threads:
         torch CPU threads (2 on the shared machine).
+    width:
+        Feature width of a fresh network's first level; None: :data:`.network.WIDTH`.
     device:
         torch device to train on ("cuda" with a GPU; a procedural source must be on it).
     net:
@@ -297,7 +298,7 @@ def train(
     """
     import torch
 
-    from .network import build_network, predict
+    from .network import WIDTH, build_network, predict
 
     if recipe not in RECIPES:
         raise ParameterError(f"recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
@@ -308,7 +309,7 @@ def train(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     fresh = net is None
-    net = (build_network(recipe, IN_CHANNELS, width) if fresh else net).to(device)
+    net = (build_network(recipe, IN_CHANNELS, width or WIDTH) if fresh else net).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     result = TrainResult(net, 0)
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -388,7 +389,7 @@ def train(
 
 def pretrain(recipe: str, output: str | PathLike[str], *, minutes: float, device: str = "cpu", seed: int = 0,
              batch_size: int = 32, patch: int = 128, size: int = 256, bank: int = 96, refresh: int = 25, lr: float = 1e-3,
-             width: int = WIDTH, force: bool = False) -> TrainResult:
+             width: int | None = None, force: bool = False) -> TrainResult:
     """Pre-train the ``symmetry`` or ``supervised`` network on the procedural corpus and write its weights.
 
     How the shipped weights are made (on a GPU: ``device="cuda"``); the held-out loss
