@@ -19,7 +19,7 @@ from asirp.cli import main
 #: Libraries that take from a tenth of a second (numpy) to seconds (torch) to import.
 HEAVY = (
     "torch", "pyFAI", "dask", "distributed", "bluesky", "ophyd", "matplotlib",
-    "skimage", "h5py", "scipy", "fabio", "numpy",
+    "skimage", "h5py", "scipy", "fabio", "numpy", "bokeh",
 )  # fmt: skip
 
 

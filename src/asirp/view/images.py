@@ -1,0 +1,124 @@
+"""What the viewer sends to the browser for one image: oriented, downsampled when large, masked as NaN.
+
+Bokeh colours NaN with the colour mapper's ``nan_color``, so masked (not measured)
+pixels travel as NaN and are drawn in a colour of their own; the frame's ``valid``
+mask stays the only truth about them. Frames of :data:`DOWNSAMPLE_FROM` pixels or more
+are sent as block means (or maxima) of whole pixels, at most about
+:data:`OVERVIEW_PIXELS`, drawn over the full extent so that axes and hover stay in the
+frame's own pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from skimage.measure import block_reduce
+
+#: Frames with at least this many pixels are sent downsampled (a 4 Mpx float32 image is 16 MB).
+DOWNSAMPLE_FROM = 4_000_000
+#: Pixels of a downsampled overview, about (1024 x 1024).
+OVERVIEW_PIXELS = 1 << 20
+#: Default percentile clipping of the colour scale (low, high), percent of the valid pixels.
+DEFAULT_CLIP = (0.5, 99.5)
+#: Rotations offered (degrees, counter-clockwise as displayed).
+ROTATIONS = (0, 90, 180, 270)
+
+Reduction = Literal["mean", "max"]
+Scale = Literal["linear", "log"]
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How images are turned for display: a rotation, then flips; the same for every panel."""
+
+    rotate: int = 0
+    flip_x: bool = False
+    flip_y: bool = False
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (2-D, rows first) as displayed; a view, no copy."""
+        if self.rotate not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, got {self.rotate}")
+        out = np.rot90(image, k=self.rotate // 90)
+        if self.flip_x:
+            out = out[:, ::-1]
+        if self.flip_y:
+            out = out[::-1, :]
+        return out
+
+
+def downsample_factor(shape: tuple[int, int]) -> int:
+    """Block size (pixels per side) with which an image of ``shape`` is sent: 1 below :data:`DOWNSAMPLE_FROM`."""
+    pixels = shape[0] * shape[1]
+    if pixels < DOWNSAMPLE_FROM:
+        return 1
+    return math.ceil(math.sqrt(pixels / OVERVIEW_PIXELS))
+
+
+def downsample(data: np.ndarray, valid: np.ndarray, factor: int, how: Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Block mean (over the valid pixels of each block) or block maximum of ``data``.
+
+    Returns the reduced image and its validity (a block is valid when any of its
+    pixels is). Blocks at the right and bottom edges that the image does not fill are
+    reduced over the pixels they hold. ``factor`` 1 returns the inputs.
+    """
+    if factor == 1:
+        return data, valid
+    block = (factor, factor)
+    count = block_reduce(valid, block, np.sum, cval=0)
+    if how == "mean":
+        total = block_reduce(np.where(valid, data, 0).astype(np.float64), block, np.sum, cval=0.0)
+        reduced = np.divide(total, count, out=np.zeros(count.shape), where=count > 0)
+    elif how == "max":
+        reduced = block_reduce(np.where(valid, data, -np.inf), block, np.max, cval=-np.inf)
+        reduced = np.where(count > 0, reduced, 0.0)
+    else:
+        raise ValueError(f"unknown reduction {how!r}; use 'mean' or 'max'")
+    return reduced.astype(np.float32), count > 0
+
+
+def display_array(data: np.ndarray, valid: np.ndarray, orientation: Orientation, factor: int, how: Reduction = "mean") -> np.ndarray:
+    """The float32 array the browser draws: oriented, reduced by ``factor``, NaN where not measured.
+
+    Bokeh's image glyph puts array row 0 at the bottom of its box; the viewer flips its
+    y axis so that row 0 is on top, as in every detector viewer.
+    """
+    reduced, ok = downsample(orientation.apply(data), orientation.apply(valid), factor, how)
+    return np.where(ok, reduced, np.float32(np.nan)).astype(np.float32)
+
+
+def colour_limits(values: np.ndarray, clip: tuple[float, float] = DEFAULT_CLIP, scale: Scale = "linear") -> tuple[float, float]:
+    """Colour limits (low, high) at the ``clip`` percentiles of the finite ``values``.
+
+    With ``scale="log"`` only positive values count (a logarithmic scale starts above
+    zero). The limits are widened to a non-empty interval when the image is flat.
+    """
+    finite = values[np.isfinite(values)]
+    if scale == "log":
+        finite = finite[finite > 0]
+    if finite.size == 0:
+        return (1.0, 10.0) if scale == "log" else (0.0, 1.0)
+    low, high = (float(v) for v in np.percentile(finite, clip))
+    if high <= low:
+        low, high = float(finite.min()), float(finite.max())
+    if high <= low:
+        high = low * 10.0 if scale == "log" else low + 1.0
+    return low, high
+
+
+def difference(restored: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """``restored - raw`` of two display arrays of one shape (NaN where either is not measured)."""
+    if restored.shape != raw.shape:
+        raise ValueError(f"a difference needs one shape; the result is {restored.shape}, the raw image {raw.shape}")
+    return (restored - raw).astype(np.float32)
+
+
+def symmetric_limits(values: np.ndarray, clip: float = DEFAULT_CLIP[1]) -> tuple[float, float]:
+    """Limits ``(-m, m)`` for a difference image, ``m`` the ``clip`` percentile of ``|values|``."""
+    magnitude = np.abs(values[np.isfinite(values)])
+    bound = float(np.percentile(magnitude, clip)) if magnitude.size else 0.0
+    bound = bound if bound > 0 else 1.0
+    return -bound, bound

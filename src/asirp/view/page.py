@@ -1,0 +1,462 @@
+"""The viewer's page: one Bokeh document per browser tab, wired to a :class:`~asirp.view.workspace.Workspace`.
+
+Layout: controls on the left (open, look, restore, results, export), the two linked
+image panels on the right with the pixel readout, and below them the line profile
+and, for a frame with a detector geometry, the azimuthal profile of the raw frame and
+every result. Restorations run in a thread; the page stays responsive and shows the
+method and the elapsed time until the result arrives (Bokeh's documented way to
+update a document from a thread: :meth:`Document.add_next_tick_callback`).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bokeh.document import Document
+from bokeh.events import Tap
+from bokeh.layouts import column, row
+from bokeh.models import (
+    Button,
+    Checkbox,
+    CheckboxGroup,
+    ColumnDataSource,
+    Div,
+    MultiSelect,
+    RadioButtonGroup,
+    RangeSlider,
+    Select,
+    Slider,
+    TextInput,
+)
+from bokeh.palettes import Category10_10
+from bokeh.plotting import figure
+
+from ..errors import AsirpError
+from ..frame import Frame
+from . import images
+from .files import FrameCache, Opened, listing
+from .forms import FieldSpec, method_form, parse_form
+from .images import Orientation
+from .panels import PALETTES, ImagePanels, Look
+from .profiles import Line, azimuthal, contrast, line_profile
+from .workspace import Result, Workspace
+
+log = logging.getLogger(__name__)
+
+#: Seconds between updates of the elapsed time shown while a restoration runs.
+BUSY_TICK_MS = 250
+RIGHT_MODES = ("restored", "restored − raw")
+
+
+def _error(text: str) -> str:
+    return f'<span style="color:#b00020">{html.escape(text)}</span>' if text else ""
+
+
+def _note(text: str) -> str:
+    return f'<span style="color:#555">{html.escape(text)}</span>' if text else ""
+
+
+def _heading(text: str) -> Div:
+    return Div(text=f"<b>{html.escape(text)}</b>", styles={"margin-top": "10px"})
+
+
+class ViewerPage:
+    """Everything one browser tab shows and does."""
+
+    def __init__(self, doc: Document, cache: FrameCache, paths: list[str], folder: Path) -> None:
+        self.doc = doc
+        self.workspace = Workspace(cache)
+        self.panels = ImagePanels()
+        self.line: Line | None = None
+        self.first_point: tuple[float, float] | None = None
+        self.busy: tuple[str, float] | None = None
+        self._busy_callback: Any = None
+        self._azimuthal: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._build_open(paths, folder)
+        self._build_look()
+        self._build_restore()
+        self._build_compare()
+        self._build_export()
+        controls = column(
+            _heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
+            _heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.rotate, self.flips, self.reduction,
+            _heading("Restore"), self.method, self.method_note, self.form, self.restore_button, self.status, self.restore_message,
+            self.results, self.explanation,
+            _heading("Export the result shown"), self.export_path, self.overwrite, self.export_button, self.export_message,
+            width=340,
+        )  # fmt: skip
+        figures = column(
+            row(self.panels.raw_figure, self.panels.right_figure), self.panels.readout,
+            row(self.profile_figure, self.azimuthal_figure), self.contrast_table,
+        )  # fmt: skip
+        doc.add_root(row(controls, figures))
+        doc.title = "asirp view"
+        for panel in (self.panels.raw_figure, self.panels.right_figure):
+            panel.on_event(Tap, self._tap)
+        if paths:
+            self.path.value = paths[0]
+            self._open_path(paths[0])
+
+    # -- building ----------------------------------------------------------------------
+    def _build_open(self, paths: list[str], folder: Path) -> None:
+        self.given = paths
+        self.folder = TextInput(title="folder", value=str(folder), css_classes=["asirp-folder"])
+        self.folder.on_change("value", lambda attr, old, new: self._list_folder())
+        self.files = MultiSelect(title="files (command line, then the folder)", size=8, options=[], css_classes=["asirp-files"])
+        self.files.on_change("value", lambda attr, old, new: new and self._pick_file(new[-1]))
+        self.path = TextInput(title="path (FILE or FILE.h5::/dataset)", css_classes=["asirp-path"])
+        self.open_button = Button(label="Open", css_classes=["asirp-open"])
+        self.open_button.on_click(lambda: self._open_path(self.path.value))
+        self.datasets = Select(title="image datasets in this file", options=[], visible=False, css_classes=["asirp-datasets"])
+        self.datasets.on_change("value", lambda attr, old, new: new and self._open_path(new))
+        self.open_message = Div(text="", css_classes=["asirp-open-message"])
+        self.frame_slider = Slider(title="image of the stack", start=0, end=1, value=0, step=1, visible=False)
+        self.frame_slider.on_change("value_throttled", lambda attr, old, new: self._show_image(int(new)))
+        self._list_folder()
+
+    def _build_look(self) -> None:
+        self.palette = Select(title="colour map", value="viridis", options=list(PALETTES), css_classes=["asirp-palette"])
+        self.scale = Select(title="scale", value="linear", options=["linear", "log"], css_classes=["asirp-scale"])
+        low, high = images.DEFAULT_CLIP
+        self.clip = RangeSlider(title="colour limits (percentiles of the raw image)", start=0, end=100, step=0.1, value=(low, high))
+        self.right_mode = RadioButtonGroup(labels=list(RIGHT_MODES), active=0, css_classes=["asirp-right-mode"])
+        self.rotate = Select(title="rotate (°, counter-clockwise)", value="0", options=[str(r) for r in images.ROTATIONS])
+        self.flips = CheckboxGroup(labels=["flip left-right", "flip up-down"], active=[])
+        self.reduction = Select(title="large frames are sent as block", value="mean", options=["mean", "max"], visible=False)
+        for widget in (self.palette, self.scale, self.reduction):
+            widget.on_change("value", lambda attr, old, new: self._refresh_images())
+        self.clip.on_change("value_throttled", lambda attr, old, new: self._refresh_images())
+        self.right_mode.on_change("active", lambda attr, old, new: self._refresh_images())
+        self.flips.on_change("active", lambda attr, old, new: self._reoriented())
+        self.rotate.on_change("value", lambda attr, old, new: self._reoriented())
+
+    def _build_restore(self) -> None:
+        from ..api import methods
+
+        self.described = {method["name"]: method for method in methods()}
+        self.method = Select(title="method", value="auto", options=["auto", *self.described], css_classes=["asirp-method"])
+        self.method.on_change("value", lambda attr, old, new: self._method_changed())
+        self.method_note = Div(text="", width=320)
+        self.form = column(children=[], styles={"max-height": "360px", "overflow-y": "auto"}, width=330)
+        self.fields: dict[str, TextInput | Select] = {}
+        self.restore_button = Button(label="Restore", button_type="primary", css_classes=["asirp-restore"])
+        self.restore_button.on_click(self._start_restore)
+        self.status = Div(text="", css_classes=["asirp-status"])
+        self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
+        self.results = Select(title="result shown", options=[], css_classes=["asirp-results"])
+        self.results.on_change("value", lambda attr, old, new: self._result_changed())
+        self.explanation = Div(text="", width=330, styles={"max-height": "260px", "overflow-y": "auto"})
+        self._method_changed()
+
+    def _build_compare(self) -> None:
+        self.profile_source = ColumnDataSource(data={"xs": [], "ys": [], "label": [], "color": []})
+        self.profile_figure = figure(title="line profile: click two points on an image", width=520, height=300,
+                                     x_axis_label="distance (pixel)", y_axis_label="value", tools="pan,wheel_zoom,box_zoom,reset,save",
+                                     css_classes=["asirp-profile"])
+        self.profile_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.profile_source, line_width=1.5)
+        self.profile_figure.legend.location = "top_right"
+        self.azimuthal_source = ColumnDataSource(data={"xs": [], "ys": [], "label": [], "color": []})
+        self.azimuthal_figure = figure(title="azimuthal profile", width=520, height=300, x_axis_label="q (nm⁻¹)",
+                                       y_axis_label="mean intensity", tools="pan,wheel_zoom,box_zoom,reset,save", visible=False)
+        self.azimuthal_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.azimuthal_source, line_width=1.5)
+        self.azimuthal_figure.legend.location = "top_right"
+        self.contrast_table = Div(text="", css_classes=["asirp-contrast"])
+
+    def _build_export(self) -> None:
+        self.export_path = TextInput(title="file (.nxs/.h5 NeXus, .tif, .png figure)", css_classes=["asirp-export-path"])
+        self.overwrite = Checkbox(label="replace an existing file", active=False)
+        self.export_button = Button(label="Export", disabled=True, css_classes=["asirp-export"])
+        self.export_button.on_click(self._export)
+        self.export_message = Div(text="", width=320, css_classes=["asirp-export-message"])
+
+    # -- open ----------------------------------------------------------------------------
+    def _list_folder(self) -> None:
+        folder = Path(self.folder.value).expanduser()
+        given = [(str(Path(p).absolute()) if "::" not in p else p, p) for p in self.given]
+        try:
+            known = {value for value, _ in given}
+            entries = [(str((folder / name).absolute()), name) for name in listing(folder)]
+            entries = [(value, name) for value, name in entries if value not in known]
+        except AsirpError as exc:
+            self.open_message.text = _error(str(exc))
+            entries = []
+        else:
+            self.open_message.text = ""
+        self.files.options = given + entries
+
+    def _pick_file(self, value: str) -> None:
+        if not value:
+            return
+        if value.endswith(("/", "/..")) or Path(value).is_dir():
+            self.folder.value = str(Path(value).resolve())
+            return
+        self.path.value = value
+        self._open_path(value)
+
+    def _open_path(self, path: str) -> None:
+        if not path.strip():
+            self.open_message.text = _error("type a file path, or pick a file in the list")
+            return
+        try:
+            opened: Opened = self.workspace.open(path)
+        except AsirpError as exc:
+            self.open_message.text = _error(str(exc))
+            return
+        if opened.frame is None:
+            self.datasets.options = [("", "(choose one)")] + [(name, f"{name.split('::')[-1]}  {shape}") for name, shape in opened.choices]
+            self.datasets.value = ""
+            self.datasets.visible = True
+            self.open_message.text = _note(f"{len(opened.choices)} image datasets and nothing in the file says which is the image: choose one")
+            return
+        frame = opened.frame
+        self.datasets.visible = "::" in path and self.datasets.visible
+        stack = f", {frame.shape[0]} images" if frame.is_stack else ""
+        geometry = ", detector geometry" if frame.geometry is not None else ""
+        self.open_message.text = _note(f"{frame.kind}, {frame.image_shape[0]} x {frame.image_shape[1]} px{stack}, "
+                                       f"{frame.mask_fraction:.1%} masked{geometry}")
+        self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
+        stem = Path(path.split("::")[0]).stem
+        self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
+        self._show_image(0)
+
+    def _show_image(self, index: int) -> None:
+        self.workspace.index = index
+        self._fit_extent()
+        self._refresh_results()
+        self._compute_raw_azimuthal()
+
+    # -- look ----------------------------------------------------------------------------
+    @property
+    def orientation(self) -> Orientation:
+        return Orientation(rotate=int(self.rotate.value), flip_x=0 in self.flips.active, flip_y=1 in self.flips.active)
+
+    def _fit_extent(self) -> None:
+        """Fit the panels to the image shown as oriented; a profile line drawn before no longer applies."""
+        ny, nx = self.orientation.apply(self.workspace.raw.data).shape
+        self.panels.set_extent(ny, nx)
+        self.line, self.first_point = None, None
+        self.panels.profile_line.data = {"x": [], "y": []}
+        self.profile_source.data = {"xs": [], "ys": [], "label": [], "color": []}
+
+    def _reoriented(self) -> None:
+        if self.workspace.source is not None:
+            self._fit_extent()
+            self._refresh_images()
+
+    def _display(self, frame: Frame) -> np.ndarray:
+        factor = images.downsample_factor(frame.image_shape)
+        return images.display_array(frame.data, frame.valid, self.orientation, factor, self.reduction.value)  # type: ignore[arg-type]
+
+    def _refresh_images(self) -> None:
+        if self.workspace.source is None:
+            return
+        raw_frame = self.workspace.raw
+        self.reduction.visible = images.downsample_factor(raw_frame.image_shape) > 1
+        raw = self._display(raw_frame)
+        extent = self.orientation.apply(raw_frame.data).shape
+        scale = self.scale.value
+        limits = images.colour_limits(raw, tuple(self.clip.value), scale)  # type: ignore[arg-type]
+        result = self.shown_result
+        right, title, diff_limits = None, "restored: run a method", (-1.0, 1.0)
+        difference = self.right_mode.active == 1
+        if result is not None:
+            right, title = self._display(result.frame), result.label
+            if difference:
+                try:
+                    right = images.difference(right, raw)
+                except ValueError as exc:
+                    right, title = None, f"no difference: {exc}"
+                else:
+                    diff_limits, title = images.symmetric_limits(right, self.clip.value[1]), f"{result.label} − raw"
+        look = Look(self.palette.value, scale, limits, diff_limits)  # type: ignore[arg-type]
+        self.panels.show(raw, right, (int(extent[0]), int(extent[1])), right_title=title, difference=difference, look=look)
+
+    # -- restore -------------------------------------------------------------------------
+    def _method_changed(self) -> None:
+        name = self.method.value
+        if name == "auto":
+            self.method_note.text = _note("the selector chooses the method and its parameters without ground truth, and says why")
+        else:
+            described = self.described[name]
+            needs = f"; needs: {', '.join(described['needs'])}" if described["needs"] else ""
+            self.method_note.text = _note(f"{described['task']} (kinds: {', '.join(described['kinds'])}{needs})")
+        specs = method_form(name)
+        self.fields = {spec.name: self._field_widget(spec) for spec in specs}
+        self.form.children = list(self.fields.values()) or [Div(text=_note("no parameters to set"))]
+
+    @staticmethod
+    def _field_widget(spec: FieldSpec) -> TextInput | Select:
+        tip = f"{spec.description} ({spec.hint})"
+        if spec.widget == "choice":
+            options = [(choice, choice or "(default)") for choice in spec.choices]
+            return Select(title=spec.title, value=spec.text, options=options, description=tip, width=300,
+                          css_classes=[f"asirp-param-{spec.name}"])
+        return TextInput(title=spec.title, value=spec.text, placeholder=spec.hint, description=tip, width=300,
+                         css_classes=[f"asirp-param-{spec.name}"])
+
+    def _start_restore(self) -> None:
+        if self.busy is not None:
+            return
+        if self.workspace.source is None:
+            self.restore_message.text = _error("open a file first")
+            return
+        method = self.method.value
+        try:
+            params = parse_form(method, {name: widget.value for name, widget in self.fields.items()})
+        except AsirpError as exc:
+            self.restore_message.text = _error(str(exc))
+            return
+        self.restore_message.text = ""
+        self.busy = (method, time.perf_counter())
+        self.restore_button.disabled = True
+        self._tick()
+        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
+        threading.Thread(target=self._restore_in_thread, args=(method, params), daemon=True, name="asirp-view-restore").start()
+
+    def _tick(self) -> None:
+        if self.busy is not None:
+            method, started = self.busy
+            self.status.text = f"⏳ running {html.escape(method)}… {time.perf_counter() - started:.1f} s"
+
+    def _restore_in_thread(self, method: str, params: dict[str, Any]) -> None:
+        try:
+            result = self.workspace.restore(method, params)
+            self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+        except AsirpError as exc:
+            self.doc.add_next_tick_callback(partial(self._restore_done, None, str(exc)))
+        except Exception as exc:  # noqa: BLE001  (a failing method must not take the page down; the log has the traceback)
+            log.exception("restoration with %s failed", method)
+            self.doc.add_next_tick_callback(partial(self._restore_done, None, f"{method} failed: {type(exc).__name__}: {exc}"))
+        else:
+            self.doc.add_next_tick_callback(partial(self._restore_done, result, ""))
+
+    def _restore_done(self, result: Result | None, error: str) -> None:
+        self.busy = None
+        if self._busy_callback is not None:
+            self.doc.remove_periodic_callback(self._busy_callback)
+            self._busy_callback = None
+        self.restore_button.disabled = False
+        if result is None:
+            self.status.text = ""
+            self.restore_message.text = _error(error)
+            return
+        self.status.text = f"done: {html.escape(result.label)} in {result.seconds:.2f} s"
+        self._refresh_results(select=len(self.workspace.shown_results) - 1)
+
+    # -- results -------------------------------------------------------------------------
+    @property
+    def shown_result(self) -> Result | None:
+        kept = self.workspace.shown_results
+        if not kept or not self.results.value:
+            return None
+        return kept[int(self.results.value)]
+
+    def _refresh_results(self, select: int | None = None) -> None:
+        kept = self.workspace.shown_results
+        self.results.options = [(str(i), result.label) for i, result in enumerate(kept)]
+        value = "" if not kept else str(len(kept) - 1 if select is None else select)
+        if self.results.value != value:
+            self.results.value = value  # triggers _result_changed
+        else:
+            self._result_changed()
+
+    def _result_changed(self) -> None:
+        result = self.shown_result
+        self.export_button.disabled = result is None
+        self.explanation.text = "" if result is None or result.explanation is None else f"<pre style='font-size:11px'>{html.escape(result.explanation)}</pre>"
+        self._refresh_images()
+        self._refresh_profiles()
+        self._refresh_azimuthal()
+        self._refresh_contrast()
+
+    # -- compare -------------------------------------------------------------------------
+    def _tap(self, event: Tap) -> None:
+        if self.workspace.source is None or event.x is None or event.y is None:
+            return
+        if self.first_point is None:
+            self.first_point = (float(event.x), float(event.y))
+            self.panels.profile_line.data = {"x": [event.x], "y": [event.y]}
+            self.profile_figure.title.text = "line profile: click the end point"
+            return
+        (x0, y0), self.first_point = self.first_point, None
+        self.line = Line(x0, y0, float(event.x), float(event.y))
+        self.panels.profile_line.data = {"x": [x0, event.x], "y": [y0, event.y]}
+        self._refresh_profiles()
+
+    def _compared(self) -> list[tuple[str, Frame]]:
+        """The raw image and every result of it, with their labels."""
+        return [("raw", self.workspace.raw)] + [(result.label, result.frame) for result in self.workspace.shown_results]
+
+    def _refresh_profiles(self) -> None:
+        if self.line is None or self.workspace.source is None:
+            self.profile_source.data = {"xs": [], "ys": [], "label": [], "color": []}
+            return
+        reference = self.orientation.apply(self.workspace.raw.data).shape
+        data: dict[str, list[Any]] = {"xs": [], "ys": [], "label": [], "color": []}
+        for index, (label, frame) in enumerate(self._compared()):
+            full = images.display_array(frame.data, frame.valid, self.orientation, 1)
+            distance, values = line_profile(full, self.line, reference)
+            data["xs"].append(distance)
+            data["ys"].append(values)
+            data["label"].append(label)
+            data["color"].append(Category10_10[index % 10])
+        self.profile_source.data = data
+        self.profile_figure.title.text = f"line profile ({self.line.length:.0f} px): click two points for another"
+
+    def _compute_raw_azimuthal(self) -> None:
+        raw = self.workspace.raw
+        if raw.geometry is None or id(raw) in self._azimuthal:
+            self.azimuthal_figure.visible = raw.geometry is not None
+            self._refresh_azimuthal()
+            return
+
+        def work() -> None:
+            self._azimuthal[id(raw)] = azimuthal(raw)
+            self.doc.add_next_tick_callback(self._refresh_azimuthal)
+
+        self.azimuthal_figure.visible = True
+        threading.Thread(target=work, daemon=True, name="asirp-view-azimuthal").start()
+
+    def _refresh_azimuthal(self) -> None:
+        if self.workspace.source is None:
+            return
+        data: dict[str, list[Any]] = {"xs": [], "ys": [], "label": [], "color": []}
+        for index, (label, frame) in enumerate(self._compared()):
+            profile = self._azimuthal.get(id(frame))
+            if profile is not None:
+                data["xs"].append(profile[0])
+                data["ys"].append(profile[1])
+                data["label"].append(label)
+                data["color"].append(Category10_10[index % 10])
+        self.azimuthal_source.data = data
+
+    def _refresh_contrast(self) -> None:
+        if self.workspace.source is None:
+            self.contrast_table.text = ""
+            return
+        rows = "".join(
+            f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{contrast(frame):.5g}</td>"
+            f"<td style='text-align:right'>{frame.image_shape[0]} x {frame.image_shape[1]}</td></tr>"
+            for label, frame in self._compared()
+        )
+        self.contrast_table.text = f"<table><tr><th>image</th><th>contrast (std)</th><th>pixels</th></tr>{rows}</table>"
+
+    # -- export --------------------------------------------------------------------------
+    def _export(self) -> None:
+        result = self.shown_result
+        if result is None:
+            self.export_message.text = _error("restore the image first: export writes the result shown")
+            return
+        try:
+            written = self.workspace.export(result, self.export_path.value, force=self.overwrite.active)
+        except AsirpError as exc:
+            self.export_message.text = _error(str(exc))
+            return
+        self.export_message.text = _note(f"wrote {written}")

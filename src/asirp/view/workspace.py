@@ -1,0 +1,114 @@
+"""The state behind one page: the open frame, the image shown, the results kept; restoring and exporting.
+
+Nothing here knows about Bokeh, so it is tested directly. Restorations and exports go
+through the same functions as ``asirp restore`` (:func:`asirp.api.restore`,
+:func:`asirp.api.explain` + :func:`asirp.api.restore_with`, :func:`asirp.io.save`,
+:func:`asirp.report.compare_figure` for ``--figure``), so a result exported from the
+page is the file the CLI would have written, provenance included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputError
+from ..frame import Frame
+from .files import FrameCache, Opened
+
+#: Output suffixes the export offers: NeXus, TIFF, and a PNG before/after figure (as ``--figure``).
+EXPORT_SUFFIXES = (".nxs", ".h5", ".tif", ".tiff", ".png")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One restoration of the image shown: its label, frame, the auto selector's account (if auto), run time."""
+
+    label: str
+    method: str
+    frame: Frame
+    explanation: str | None
+    seconds: float
+
+
+def _short(params: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items())
+
+
+@dataclass
+class Workspace:
+    """What one page has open. ``source`` is the frame as read (an image or a stack);
+    ``index`` is the image of a stack shown and restored; results are kept per image."""
+
+    cache: FrameCache
+    path: str | None = None
+    source: Frame | None = None
+    index: int = 0
+    results: dict[int, list[Result]] = field(default_factory=dict)
+
+    def open(self, path: str) -> Opened:
+        """Open ``path``; on a frame, show its first image and forget the previous file's results."""
+        opened = self.cache.open(path)
+        if opened.frame is not None:
+            self.path, self.source, self.index, self.results = opened.path, opened.frame, 0, {}
+        return opened
+
+    @property
+    def count(self) -> int:
+        """Images in the open frame (1 for a single image, 0 when nothing is open)."""
+        if self.source is None:
+            return 0
+        return self.source.shape[0] if self.source.is_stack else 1
+
+    @property
+    def raw(self) -> Frame:
+        """The 2-D image shown (image ``index`` of a stack), with the read step in its history."""
+        if self.source is None:
+            raise OutputError("no file is open")
+        return self.source.images()[self.index] if self.source.is_stack else self.source
+
+    @property
+    def shown_results(self) -> list[Result]:
+        """The results of the image shown, oldest first."""
+        return self.results.get(self.index, [])
+
+    def restore(self, method: str, params: dict[str, Any]) -> Result:
+        """Restore the image shown with ``method`` (or ``"auto"``) and keep the result; blocking (run it in a thread)."""
+        from ..api import explain, restore, restore_with
+
+        raw = self.raw
+        started = time.perf_counter()
+        if method == "auto":
+            decision = explain(raw, **params)
+            frame = restore_with(raw, decision, **params)
+            label, explanation = f"auto → {decision.method}", decision.explain()
+        else:
+            frame = restore(raw, method, **params)
+            label, explanation = method + (f" ({_short(params)})" if params else ""), None
+        kept = self.results.setdefault(self.index, [])
+        result = Result(f"{len(kept) + 1}: {label}", method, frame, explanation, time.perf_counter() - started)
+        kept.append(result)
+        return result
+
+    def export(self, result: Result, path: str, *, force: bool = False) -> Path:
+        """Write ``result`` to ``path`` as the CLI would; never over an input, over an existing file only with ``force``.
+
+        ``.nxs``/``.h5``: NeXus with one NXprocess per step (the read and the
+        restoration, with the auto decision); ``.tif``: float32 TIFF, masked pixels NaN;
+        ``.png``: the raw/restored figure of ``asirp restore --figure``.
+        """
+        from ..cli import check_outputs
+        from ..io import save
+        from ..io.atomic import input_files
+
+        target = Path(path.strip()).expanduser().absolute()
+        if target.suffix.lower() not in EXPORT_SUFFIXES:
+            raise OutputError(f"{target}: export writes {', '.join(EXPORT_SUFFIXES)}; got {target.suffix or '(no suffix)'!r}")
+        check_outputs([target], force=force, inputs=input_files(self.raw))
+        if target.suffix.lower() == ".png":
+            from ..report import compare_figure
+
+            return compare_figure({"raw": self.raw, result.frame.history[-1].method: result.frame}, target, force=force)
+        return save(result.frame, target, force=force)
