@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from bokeh.document import Document
-from bokeh.events import Tap
+from bokeh.events import DoubleTap, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
@@ -94,12 +94,14 @@ class ViewerPage:
         )  # fmt: skip
         figures = column(
             row(self.panels.raw_figure, self.panels.right_figure), self.panels.readout,
-            row(self.profile_figure, self.azimuthal_figure), self.contrast_table,
+            self.profile_note, row(self.profile_figure, self.azimuthal_figure), self.contrast_table,
         )  # fmt: skip
+        for panel in (self.panels.raw_figure, self.panels.right_figure):  # before add_root: Bokeh subscribes on attach
+            # A second click soon after the first arrives as a double tap, not a tap: both are points.
+            panel.on_event(Tap, self._tap)
+            panel.on_event(DoubleTap, self._tap)
         doc.add_root(row(controls, figures))
         doc.title = "asirp view"
-        for panel in (self.panels.raw_figure, self.panels.right_figure):
-            panel.on_event(Tap, self._tap)
         if paths:
             self.path.value = paths[0]
             self._open_path(paths[0])
@@ -107,11 +109,11 @@ class ViewerPage:
     # -- building ----------------------------------------------------------------------
     def _build_open(self, paths: list[str], folder: Path) -> None:
         self.given = paths
-        self.folder = TextInput(title="folder", value=str(folder), css_classes=["asirp-folder"])
+        self.folder = TextInput(title="folder", value=str(folder), width=320, css_classes=["asirp-folder"])
         self.folder.on_change("value", lambda attr, old, new: self._list_folder())
-        self.files = MultiSelect(title="files (command line, then the folder)", size=8, options=[], css_classes=["asirp-files"])
+        self.files = MultiSelect(title="files (command line, then the folder)", size=8, options=[], width=320, css_classes=["asirp-files"])
         self.files.on_change("value", lambda attr, old, new: new and self._pick_file(new[-1]))
-        self.path = TextInput(title="path (FILE or FILE.h5::/dataset)", css_classes=["asirp-path"])
+        self.path = TextInput(title="path (FILE or FILE.h5::/dataset)", width=320, css_classes=["asirp-path"])
         self.open_button = Button(label="Open", css_classes=["asirp-open"])
         self.open_button.on_click(lambda: self._open_path(self.path.value))
         self.datasets = Select(title="image datasets in this file", options=[], visible=False, css_classes=["asirp-datasets"])
@@ -157,7 +159,8 @@ class ViewerPage:
 
     def _build_compare(self) -> None:
         self.profile_source = ColumnDataSource(data={"xs": [], "ys": [], "label": [], "color": []})
-        self.profile_figure = figure(title="line profile: click two points on an image", width=520, height=300,
+        self.profile_note = Div(text=_note("line profile: click two points on an image"), css_classes=["asirp-profile-note"])
+        self.profile_figure = figure(title="line profile", width=520, height=300,
                                      x_axis_label="distance (pixel)", y_axis_label="value", tools="pan,wheel_zoom,box_zoom,reset,save",
                                      css_classes=["asirp-profile"])
         self.profile_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.profile_source, line_width=1.5)
@@ -170,7 +173,7 @@ class ViewerPage:
         self.contrast_table = Div(text="", css_classes=["asirp-contrast"])
 
     def _build_export(self) -> None:
-        self.export_path = TextInput(title="file (.nxs/.h5 NeXus, .tif, .png figure)", css_classes=["asirp-export-path"])
+        self.export_path = TextInput(title="file (.nxs/.h5 NeXus, .tif, .png figure)", width=320, css_classes=["asirp-export-path"])
         self.overwrite = Checkbox(label="replace an existing file", active=False)
         self.export_button = Button(label="Export", disabled=True, css_classes=["asirp-export"])
         self.export_button.on_click(self._export)
@@ -378,12 +381,15 @@ class ViewerPage:
 
     # -- compare -------------------------------------------------------------------------
     def _tap(self, event: Tap) -> None:
+        """A click on an image: the start, then the end of a profile line (a second click on the start is ignored)."""
         if self.workspace.source is None or event.x is None or event.y is None:
+            return
+        if self.first_point is not None and np.hypot(event.x - self.first_point[0], event.y - self.first_point[1]) < 1:
             return
         if self.first_point is None:
             self.first_point = (float(event.x), float(event.y))
             self.panels.profile_line.data = {"x": [event.x], "y": [event.y]}
-            self.profile_figure.title.text = "line profile: click the end point"
+            self.profile_note.text = _note("line profile: click the end point")
             return
         (x0, y0), self.first_point = self.first_point, None
         self.line = Line(x0, y0, float(event.x), float(event.y))
@@ -408,7 +414,7 @@ class ViewerPage:
             data["label"].append(label)
             data["color"].append(Category10_10[index % 10])
         self.profile_source.data = data
-        self.profile_figure.title.text = f"line profile ({self.line.length:.0f} px): click two points for another"
+        self.profile_note.text = _note(f"line profile along {self.line.length:.0f} px; click two points for another")
 
     def _compute_raw_azimuthal(self) -> None:
         raw = self.workspace.raw

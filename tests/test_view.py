@@ -1,0 +1,336 @@
+"""``asirp view``: the modules under the page, then the page itself in a real browser.
+
+The browser test drives Debian's Chromium (``/usr/bin/chromium``) through Playwright's
+Python package against a viewer served from this process, on a small synthetic
+diffraction frame written to a temporary TIFF. Screenshots go to a temporary folder,
+or to ``$ASIRP_VIEW_SCREENSHOTS`` when set (CI artefacts, docs/img).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import asirp
+from asirp.cli import main
+from asirp.errors import InputError, OutputError, ParameterError
+from asirp.frame import Frame
+from asirp.methods.baseline import GaussianParams
+from asirp.view import auth, images
+from asirp.view.files import FrameCache, listing
+from asirp.view.forms import form_spec, method_form, parse_form
+from asirp.view.profiles import Line, line_profile
+from asirp.view.workspace import Workspace
+
+# -- images ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "factor"),
+    [((981, 1043), 1), ((1999, 1999), 1), ((2048, 2048), 2), ((2167, 2070), 3), ((4371, 4150), 5)],
+)
+def test_large_frames_are_sent_downsampled(shape, factor):
+    assert images.downsample_factor(shape) == factor
+    ny, nx = shape
+    assert -(-ny // factor) * -(-nx // factor) <= max(images.OVERVIEW_PIXELS * 1.3, ny * nx if factor == 1 else 0)
+
+
+def test_block_mean_and_max_skip_masked_pixels_and_keep_partial_edge_blocks():
+    data = np.arange(25, dtype=np.float32).reshape(5, 5)
+    valid = np.ones((5, 5), bool)
+    valid[0, 0] = False  # masked: must not pull the first block's mean down
+    valid[2:4, 2:4] = False  # a whole block masked
+    mean, ok = images.downsample(data, valid, 2, "mean")
+    assert mean.shape == ok.shape == (3, 3)
+    assert mean[0, 0] == pytest.approx((1 + 5 + 6) / 3)
+    assert not ok[1, 1] and ok[0, 0]
+    assert mean[2, 2] == 24  # the 1-pixel corner block
+    assert mean[0, 2] == pytest.approx((4 + 9) / 2)  # a half-filled edge block
+    peak, _ = images.downsample(data, valid, 2, "max")
+    assert peak[0, 0] == 6 and peak[2, 1] == 23
+
+
+def test_display_array_masks_as_nan_and_orients_every_panel_alike():
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    valid = np.array([[True, False, True], [True, True, True]])
+    shown = images.display_array(data, valid, images.Orientation(), 1)
+    assert np.isnan(shown[0, 1]) and shown[1, 2] == 5
+    turned = images.display_array(data, valid, images.Orientation(rotate=90, flip_x=True), 1)
+    assert turned.shape == (3, 2)
+    np.testing.assert_array_equal(turned, np.rot90(shown)[:, ::-1])
+    np.testing.assert_array_equal(images.Orientation(flip_y=True).apply(data), data[::-1])
+    with pytest.raises(ValueError, match="rotation"):
+        images.Orientation(rotate=45).apply(data)
+
+
+def test_colour_limits_clip_percentiles_and_log_starts_above_zero():
+    values = np.concatenate([np.linspace(0, 100, 1001), [1e6, np.nan]])
+    low, high = images.colour_limits(values, (0.5, 99.5))
+    assert 0 < low < 1 and 99 < high < 101  # the hot pixel and the NaN do not stretch the scale
+    log_low, _ = images.colour_limits(np.array([-5.0, 0.0, 1.0, 10.0, 100.0]), (0, 100), "log")
+    assert log_low == 1.0
+    assert images.colour_limits(np.full(10, 3.0)) == (3.0, 4.0)
+    assert images.colour_limits(np.array([np.nan]), scale="log") == (1.0, 10.0)
+
+
+def test_difference_and_its_symmetric_scale():
+    raw = np.array([[1.0, 2.0], [np.nan, 4.0]], np.float32)
+    restored = np.array([[2.0, 2.0], [3.0, 1.0]], np.float32)
+    diff = images.difference(restored, raw)
+    assert diff[0, 0] == 1 and np.isnan(diff[1, 0]) and diff[1, 1] == -3
+    assert images.symmetric_limits(diff, 100) == (-3.0, 3.0)
+    with pytest.raises(ValueError, match="one shape"):
+        images.difference(np.zeros((4, 4), np.float32), raw)
+
+
+# -- profiles ---------------------------------------------------------------------------------
+
+
+def test_line_profile_samples_pixels_and_gaps_at_masked_ones():
+    image = np.tile(np.arange(10, dtype=np.float32), (6, 1))  # value = column
+    line = Line(0.5, 2.5, 9.5, 2.5)  # centres of row 2, columns 0..9
+    distance, values = line_profile(image, line)
+    np.testing.assert_allclose(values, np.arange(10))
+    np.testing.assert_allclose(distance, np.arange(10))
+    image[2, 4] = np.nan
+    _, gapped = line_profile(image, line)
+    assert np.isnan(gapped[4]) and np.isfinite(gapped[[0, 2, 6, 9]]).all()
+
+
+def test_line_profile_of_a_super_resolved_result_follows_the_same_line():
+    raw = np.tile(np.arange(8, dtype=np.float32), (8, 1))
+    doubled = np.repeat(np.repeat(raw, 2, axis=0), 2, axis=1)
+    line = Line(0.5, 4.0, 7.5, 4.0)
+    distance, values = line_profile(doubled, line, reference_shape=raw.shape)
+    assert distance[-1] == pytest.approx(7.0)  # in raw pixels
+    assert values[0] == pytest.approx(0, abs=0.5) and values[-1] == pytest.approx(7, abs=0.5)
+
+
+# -- forms --------------------------------------------------------------------------------
+
+
+def test_form_of_a_model_has_units_bounds_defaults_and_choices():
+    (sigma,) = form_spec(GaussianParams)
+    assert (sigma.name, sigma.widget, sigma.text, sigma.title) == ("sigma", "text", "1.0", "sigma [px]")
+    assert "> 0" in sigma.hint and "≤ 50" in sigma.hint and sigma.description
+    fields = {spec.name: spec for spec in method_form("richardson_lucy")}
+    assert fields["psf_sigma"].optional and fields["psf_sigma"].text == "" and fields["psf_sigma"].title == "psf_sigma [px]"
+    assert fields["accelerate"].widget == "choice" and fields["accelerate"].choices == ("true", "false")
+    assert fields["stop"].widget == "choice" and fields["stop"].text in fields["stop"].choices
+    scale = {spec.name: spec for spec in method_form("fca_sr")}["scale"]
+    assert scale.choices == ("2", "4") and scale.text == "2"
+    assert method_form("auto") == []
+
+
+def test_form_values_parse_and_fail_as_the_cli_does(tmp_path, capsys):
+    assert parse_form("gaussian", {"sigma": "1.5"}) == {"sigma": 1.5}
+    assert parse_form("richardson_lucy", {"psf_sigma": "", "beam_fwhm": "50um", "accelerate": "false"}) == {
+        "beam_fwhm": "50um", "accelerate": False,
+    }  # fmt: skip
+    with pytest.raises(ParameterError) as page_error:
+        parse_form("gaussian", {"sigma": "-1"})
+    frame = tmp_path / "frame.tif"
+    asirp.save(Frame.from_array(np.random.default_rng(0).poisson(5, (32, 32))), frame)
+    assert main(["restore", str(frame), "-m", "gaussian", "-p", "sigma=-1", "-o", str(tmp_path / "out.nxs")]) == 2
+    assert capsys.readouterr().err.strip() == f"asirp: error: {page_error.value}"
+
+
+# -- auth ---------------------------------------------------------------------------------
+
+
+def test_token_is_required_only_beyond_loopback():
+    assert auth.is_loopback("127.0.0.1") and auth.is_loopback("localhost") and auth.is_loopback("::1")
+    assert not auth.is_loopback("0.0.0.0") and not auth.is_loopback("192.168.1.5") and not auth.is_loopback("beamline-pc")
+    token = auth.new_token()
+    assert len(token) >= 32 and token != auth.new_token()
+    assert auth.token_ok(None, None) and auth.token_ok("anything", None)
+    assert auth.token_ok(token, token) and not auth.token_ok(token[:-1], token) and not auth.token_ok(None, token)
+
+
+def test_server_refuses_requests_without_the_token(tmp_path):
+    from asirp.view.server import ViewerServer
+
+    viewer = ViewerServer([], host="127.0.0.1", port=0, folder=tmp_path, token="s3cret-token").start()
+    try:
+        base = f"http://127.0.0.1:{viewer.port}/"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base, timeout=20)
+        assert refused.value.code == 403
+        with urllib.request.urlopen(f"{base}?token=s3cret-token", timeout=20) as page:
+            assert page.status == 200 and b"asirp view" in page.read()
+    finally:
+        viewer.stop()
+    assert viewer.url == f"{base}?token=s3cret-token"
+    assert ViewerServer([], host="0.0.0.0", port=0).token  # beyond loopback: a token is made up
+    assert ViewerServer([], host="127.0.0.1", port=0).token is None
+
+
+# -- files and workspace ---------------------------------------------------------------------
+
+
+def test_listing_and_opening_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "notes.txt").write_text("no image")
+    asirp.save(Frame.from_array(np.ones((8, 8))), tmp_path / "b.tif")
+    with h5py.File(tmp_path / "a.h5", "w") as handle:
+        handle["first"] = np.ones((8, 8))
+        handle["second"] = np.ones((3, 8, 8))
+    assert listing(tmp_path) == ["../", "sub/", "a.h5", "b.tif"]
+    with pytest.raises(InputError, match="is not a folder"):
+        listing(tmp_path / "b.tif")
+    cache = FrameCache()
+    opened = cache.open(str(tmp_path / "a.h5"))
+    assert opened.frame is None
+    assert [(name.split("::")[1], shape) for name, shape in opened.choices] == [("/first", "8x8  float64"), ("/second", "3x8x8  float64")]
+    stack = cache.open(opened.choices[1][0]).frame
+    assert stack is not None and stack.shape == (3, 8, 8)
+    assert cache.open(str(tmp_path / "b.tif")).frame is cache.open(str(tmp_path / "b.tif")).frame  # shared between pages
+    with pytest.raises(InputError, match="no such file") as missing:
+        cache.open(str(tmp_path / "missing.tif"))
+    assert "\n" not in str(missing.value)
+
+
+def test_workspace_restores_keeps_results_and_exports_like_the_cli(tmp_path):
+    source = tmp_path / "frame.tif"
+    asirp.save(Frame.from_array(np.random.default_rng(1).poisson(20, (3, 24, 24)).astype(np.float32)), source)
+    workspace = Workspace(FrameCache())
+    workspace.open(str(source))
+    assert workspace.count == 3
+    workspace.index = 1
+    first = workspace.restore("gaussian", {"sigma": 1.5})
+    second = workspace.restore("gaussian", {"sigma": 3.0})
+    assert [r.label for r in workspace.shown_results] == ["1: gaussian (sigma=1.5)", "2: gaussian (sigma=3.0)"]
+    assert first.frame.shape == (24, 24) and second.frame.data.std() < first.frame.data.std()
+    written = workspace.export(first, str(tmp_path / "out.nxs"))
+    back = asirp.open(written)
+    np.testing.assert_allclose(back.data, first.frame.data)
+    assert [step.method for step in back.history] == ["read", "gaussian", "read"]  # the provenance chain, then this read
+    with pytest.raises(OutputError, match="exists"):
+        workspace.export(second, str(tmp_path / "out.nxs"))
+    assert workspace.export(second, str(tmp_path / "out.nxs"), force=True) == written
+    with pytest.raises(OutputError, match="input"):
+        workspace.export(first, str(source), force=True)
+    with pytest.raises(OutputError, match="export writes"):
+        workspace.export(first, str(tmp_path / "out.npy"))
+    figure = workspace.export(first, str(tmp_path / "figure.png"))
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    workspace.index = 0
+    assert workspace.shown_results == []  # results belong to the image they were made from
+
+
+# -- the page in a real browser ----------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+def _drawn(png: bytes) -> bool:
+    """True when the middle of a screenshot holds an image (many colours), not a blank panel."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    ny, nx, _ = pixels.shape
+    middle = pixels[ny // 5 : 4 * ny // 5, nx // 5 : 3 * nx // 5].reshape(-1, 3)
+    return len(np.unique(middle, axis=0)) > 30
+
+
+def _until(check, timeout_s: float = 30.0, step_s: float = 0.1) -> float:
+    """Seconds until ``check()`` was true; fails after ``timeout_s``."""
+    started = time.perf_counter()
+    while not check():
+        if time.perf_counter() - started > timeout_s:
+            raise AssertionError(f"not true after {timeout_s} s: {check}")
+        time.sleep(step_s)
+    return time.perf_counter() - started
+
+
+@pytest.fixture
+def diffraction_tiff(tmp_path: Path) -> Path:
+    """A small synthetic powder frame (with its mask) as TIFF, its PONI beside it."""
+    result = asirp.synth.diffraction_frame("powder", shape=(192, 192), dose=30.0, seed=3)
+    path = tmp_path / "data" / "powder.tif"
+    path.parent.mkdir()
+    asirp.save(result.noisy, path)
+    path.with_suffix(".poni").write_text(result.noisy.geometry.to_text())
+    return path
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium); the page is tested in a real browser")
+@pytest.mark.timeout(180)
+def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from asirp.view.server import ViewerServer
+
+    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    output = tmp_path / "restored.nxs"
+    viewer = ViewerServer([str(diffraction_tiff)], port=0, folder=diffraction_tiff.parent)
+    assert viewer.preload() == []
+    viewer.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            raw = page.locator(".asirp-panel-raw").first
+            right = page.locator(".asirp-panel-restored").first
+            page.goto(viewer.url)
+            _until(lambda: raw.is_visible(), 30)
+            seconds = _until(lambda: _drawn(raw.screenshot()), 30)
+            print(f"first image on screen {seconds:.2f} s after the page loaded")
+            assert not _drawn(right.screenshot())  # nothing restored yet: the check tells blank from drawn
+            page.get_by_text("diffraction, 192 x 192 px").wait_for()
+            page.screenshot(path=shots / "viewer-open.png", full_page=True)
+
+            # A bad value gets the CLI's message beside the form; then gaussian runs.
+            page.locator(".asirp-method select").select_option("gaussian")
+            sigma = page.locator(".asirp-param-sigma input")
+            sigma.fill("-1")
+            page.locator(".asirp-restore button").click()
+            page.get_by_text("method 'gaussian': sigma: must be greater than 0").wait_for()
+            sigma.fill("2")
+            page.locator(".asirp-restore button").click()
+            page.get_by_text("done: 1: gaussian (sigma=2)").wait_for(timeout=60_000)
+            _until(lambda: _drawn(right.screenshot()), 30)
+
+            # A profile: two clicks across the rings on the raw panel.
+            box = raw.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + 0.15 * box["width"], box["y"] + 0.45 * box["height"])
+            page.get_by_text("line profile: click the end point").wait_for()
+            page.mouse.click(box["x"] + 0.65 * box["width"], box["y"] + 0.45 * box["height"])
+            page.get_by_text("line profile along").wait_for()
+            _until(lambda: _drawn(page.locator(".asirp-profile").first.screenshot()), 30)
+            page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.3 * box["height"])
+            page.get_by_text("raw ", exact=False).first.wait_for()
+            page.screenshot(path=shots / "viewer-restored.png", full_page=True)
+
+            # The difference view, then export as NeXus; a second export is refused without "replace".
+            page.get_by_text("restored − raw").click()
+
+            def readout_names_the_difference() -> bool:  # the readout follows the cursor: move it until the new data arrived
+                page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.3 * box["height"] + np.random.randint(5))
+                return page.get_by_text("1: gaussian (sigma=2) − raw:").count() == 1
+
+            _until(readout_names_the_difference, 30, 0.2)
+            page.screenshot(path=shots / "viewer-difference.png", full_page=True)
+            page.locator(".asirp-export-path input").fill(str(output))
+            page.locator(".asirp-export button").click()
+            page.get_by_text(f"wrote {output}").wait_for()
+            page.locator(".asirp-export button").click()
+            page.get_by_text("exists; use --force").wait_for()
+            browser.close()
+    finally:
+        viewer.stop()
+    restored = asirp.open(output)
+    assert [step.method for step in restored.history] == ["read", "gaussian", "read"]
+    assert restored.history[1].parameters["sigma"] == 2
+    assert restored.geometry is not None and restored.mask_fraction == pytest.approx(asirp.open(diffraction_tiff).mask_fraction)
