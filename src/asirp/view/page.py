@@ -88,13 +88,13 @@ class ViewerPage:
             _heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
             _heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.rotate, self.flips, self.reduction,
             _heading("Restore"), self.method, self.method_note, self.form, self.restore_button, self.status, self.restore_message,
-            self.results, self.explanation,
+            self.results,
             _heading("Export the result shown"), self.export_path, self.overwrite, self.export_button, self.export_message,
             width=340,
         )  # fmt: skip
         figures = column(
             row(self.panels.raw_figure, self.panels.right_figure), self.panels.readout,
-            self.profile_note, row(self.profile_figure, self.azimuthal_figure), self.contrast_table,
+            self.profile_note, row(self.profile_figure, self.azimuthal_figure), row(self.contrast_table, self.explanation),
         )  # fmt: skip
         for panel in (self.panels.raw_figure, self.panels.right_figure):  # before add_root: Bokeh subscribes on attach
             # A second click soon after the first arrives as a double tap, not a tap: both are points.
@@ -154,7 +154,7 @@ class ViewerPage:
         self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
         self.results = Select(title="result shown", options=[], css_classes=["asirp-results"])
         self.results.on_change("value", lambda attr, old, new: self._result_changed())
-        self.explanation = Div(text="", width=330, styles={"max-height": "260px", "overflow-y": "auto"})
+        self.explanation = Div(text="", width=900, styles={"max-height": "320px", "overflow": "auto"})
         self._method_changed()
 
     def _build_compare(self) -> None:
@@ -218,13 +218,21 @@ class ViewerPage:
             self.datasets.visible = True
             self.open_message.text = _note(f"{len(opened.choices)} image datasets and nothing in the file says which is the image: choose one")
             return
-        frame = opened.frame
+        self.doc.hold("combine")  # one message for the new image, whatever the changes below trigger
+        try:
+            self._opened(opened.frame, path)
+        finally:
+            self.doc.unhold()
+
+    def _opened(self, frame: Frame, path: str) -> None:
         self.datasets.visible = "::" in path and self.datasets.visible
         stack = f", {frame.shape[0]} images" if frame.is_stack else ""
         geometry = ", detector geometry" if frame.geometry is not None else ""
         self.open_message.text = _note(f"{frame.kind}, {frame.image_shape[0]} x {frame.image_shape[1]} px{stack}, "
                                        f"{frame.mask_fraction:.1%} masked{geometry}")
         self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
+        # Detector patterns span decades (rings over background): a log scale shows them; maps and images start linear.
+        self.scale.value = "log" if frame.kind in ("diffraction", "scattering", "pdf") else "linear"
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
         self._show_image(0)
@@ -326,7 +334,7 @@ class ViewerPage:
     def _tick(self) -> None:
         if self.busy is not None:
             method, started = self.busy
-            self.status.text = f"⏳ running {html.escape(method)}… {time.perf_counter() - started:.1f} s"
+            self.status.text = f"<b>running {html.escape(method)}…</b> {time.perf_counter() - started:.1f} s"
 
     def _restore_in_thread(self, method: str, params: dict[str, Any]) -> None:
         try:
@@ -373,7 +381,8 @@ class ViewerPage:
     def _result_changed(self) -> None:
         result = self.shown_result
         self.export_button.disabled = result is None
-        self.explanation.text = "" if result is None or result.explanation is None else f"<pre style='font-size:11px'>{html.escape(result.explanation)}</pre>"
+        self.explanation.text = "" if result is None or result.explanation is None else (
+            f"<b>why auto chose {html.escape(result.frame.history[-1].method)}</b><pre style='font-size:11px'>{html.escape(result.explanation)}</pre>")
         self._refresh_images()
         self._refresh_profiles()
         self._refresh_azimuthal()
