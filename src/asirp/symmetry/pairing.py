@@ -156,9 +156,13 @@ class PartnerMap:
             The partner exists and its measured neighbours weigh at least
             :data:`MIN_WEIGHT`.
         """
-        nx = data.shape[1]
         flat = np.asarray(data, dtype=np.float32).ravel()
         vflat = np.asarray(valid, dtype=np.float32).ravel()
+        return self._sample_flat(flat, vflat, data.shape[1], region)
+
+    def _sample_flat(self, flat: np.ndarray, vflat: np.ndarray, nx: int,
+                     region: tuple[slice, slice] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`sample` of an image already flattened to float32 (``vflat``: validity as 0/1)."""
         base, weights, found, ratio = self.base, self.weights, self.found, self.ratio
         if region is not None:
             base, weights, found = base[region], weights[(slice(None), *region)], found[region]
@@ -223,7 +227,10 @@ class Pairing:
 
     def partners(self, data: np.ndarray, valid: np.ndarray, region: tuple[slice, slice] | None = None) -> Partners:
         """Sample the partners of every pixel of one image (or of a ``region`` of it)."""
-        sampled = [m.sample(data, valid, region) for m in self.maps]
+        # Flattened once for all operations: a crop of a large frame costs its own pixels, not the frame's.
+        flat = np.asarray(data, dtype=np.float32).ravel()
+        vflat = np.asarray(valid, dtype=np.float32).ravel()
+        sampled = [m._sample_flat(flat, vflat, data.shape[1], region) for m in self.maps]
         if not sampled:
             empty = np.zeros((0, *(data[region].shape if region is not None else data.shape)), np.float32)
             return Partners(empty, empty, empty.astype(bool))

@@ -39,8 +39,12 @@ from .training import fine_tuned
 _KINDS = frozenset({"diffraction", "scattering", "pdf"})
 
 
-#: Seconds of fine-tuning on the user's frame by default (a few hundred steps on two CPU cores).
-DEFAULT_FINE_TUNE_S = 5.0
+#: Optimiser steps of fine-tuning on the user's frame by default (about 5 s on two idle CPU cores).
+DEFAULT_FINE_TUNE_STEPS = 120
+#: Upper bound (s) of that fine-tuning by default: a loaded machine stops early, and the notes say so.
+DEFAULT_FINE_TUNE_S = 10.0
+#: Seconds per fine-tuning step on two CPU cores (4 patches of 128²), for the cost model.
+SECONDS_PER_FINE_TUNE_STEP = 0.04
 
 
 class _SymmetryOptions(Params):
@@ -84,10 +88,13 @@ class SymmetryParams(_LocalCheckOptions):
     min_score: float = Field(0.3, ge=0, le=1, description=(
         "operations scoring at least this are paired (partners are then checked locally); "
         "no operation at all: the network works from the own neighbourhood alone"))
+    fine_tune_steps: int = Field(DEFAULT_FINE_TUNE_STEPS, ge=0, le=100_000, description=(
+        "optimiser steps of self-supervised fine-tuning on this frame before denoising (0: pre-trained weights "
+        "as they are); a fixed number of steps makes the result reproducible; the tuned weights are cached per "
+        "detector, symmetry and data folder and reused without further training"))
     fine_tune_s: float = Field(DEFAULT_FINE_TUNE_S, ge=0, le=3600, description=(
-        "self-supervised fine-tuning on this frame before denoising (0: pre-trained weights as they are); "
-        "the result is cached per detector, symmetry and data folder and reused without further training"),
-        json_schema_extra={"unit": "s"})
+        "upper bound of the fine-tuning time: a slow or loaded machine stops early and the notes say after how "
+        "many steps (0: no fine-tuning)"), json_schema_extra={"unit": "s"})
 
 
 @register
@@ -120,9 +127,9 @@ class SymmetryDenoiser(Method):
         pairing = Pairing.build(report.plane, ops, response=None if response is None else response.field)
         net, digest, meta = load_weights(params.weights, "symmetry")
         tuning: dict = {"seconds": 0.0, "steps": 0, "cached": False}
-        if params.fine_tune_s > 0:
+        if _tunes(params):
             net, tuning = fine_tuned(net, digest, [(i.data, i.valid) for i in frame.images()], pairing, scale,
-                                     params.fine_tune_s, key_extra=_sample_key(frame))
+                                     params.fine_tune_steps, params.fine_tune_s, key_extra=_sample_key(frame))
             if tuning.get("cache_file"):  # the provenance names the tuned weights beside the base ones
                 tuning = {**tuning, "sha256": sha256_of_file(tuning["cache_file"])}
         return _Prepared(scale, report, ops, response, pairing, net, digest, meta, tuning)
@@ -161,10 +168,12 @@ class SymmetryDenoiser(Method):
         return Output(data, notes=notes, weights_sha256=prep.digest)
 
     def cost(self, frame_shape: tuple[int, ...], params: SymmetryParams) -> float:
-        return params.fine_tune_s + 6e-7 * float(np.prod(frame_shape))
+        return self.adaptation_cost(params) + 6e-7 * float(np.prod(frame_shape))
 
     def adaptation_cost(self, params: SymmetryParams) -> float:
-        return params.fine_tune_s
+        if not _tunes(params):
+            return 0.0
+        return min(params.fine_tune_s, SECONDS_PER_FINE_TUNE_STEP * params.fine_tune_steps)
 
     def adapted_for_scoring(self, frame: Frame, params: SymmetryParams) -> dict[str, Any]:
         """Fine-tune on the whole frame once; the split copies are then denoised with the tuned weights file.
@@ -174,13 +183,18 @@ class SymmetryDenoiser(Method):
         the same tuned weights.
         """
         dumped = params.model_dump()
-        if params.fine_tune_s <= 0:
+        if not _tunes(params):
             return dumped
         prep = self._prepare(frame, params)
         tuned = prep.tuning.get("cache_file")
         if tuned:
             dumped.update(weights=tuned, fine_tune_s=0.0)
         return dumped
+
+
+def _tunes(params: SymmetryParams) -> bool:
+    """Whether ``params`` ask for fine-tuning (steps and time both non-zero)."""
+    return params.fine_tune_steps > 0 and params.fine_tune_s > 0
 
 
 @dataclass(frozen=True)

@@ -81,15 +81,29 @@ def known_operations(pattern: str, meta: dict[str, Any]) -> list:
     return [INVERSION]
 
 
-def photon_split(counts: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    """Binomial split of measured counts: ``(seen, target, (1 - p) / p)`` with p drawn in :data:`SPLIT_RANGE`."""
+@dataclass(frozen=True)
+class PhotonSplit:
+    """Two independent Poisson halves of one frame's counts (binomial thinning with probability ``p``).
+
+    ``scale`` is the mean counts per measured pixel of ``seen``, computed once: many
+    crops of a large frame share one split.
+    """
+
+    seen: np.ndarray
+    target: np.ndarray
+    factor: float  # (1 - p) / p: expected target over expected seen counts
+    scale: float
+
+
+def photon_split(counts: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> PhotonSplit:
+    """Binomial split of measured counts, with p drawn in :data:`SPLIT_RANGE`."""
     p = float(rng.uniform(*SPLIT_RANGE))
     seen = rng.binomial(np.where(valid, counts, 0).astype(np.int64), p).astype(np.float32)
-    return seen, counts - seen, (1.0 - p) / p
+    return PhotonSplit(seen, counts - seen, (1.0 - p) / p, max(float(seen[valid].mean()), 1e-3))
 
 
 def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int, dose: float | None = None,
-                 thin: float | None = None, split: tuple[np.ndarray, np.ndarray, float] | None = None) -> Sample:
+                 thin: float | None = None, split: PhotonSplit | None = None) -> Sample:
     """One training sample: a fresh noisy realisation of ``item`` and a random ``patch`` crop.
 
     ``split`` (``symmetry`` recipe, measured frames): a :func:`photon_split` of the item's
@@ -105,8 +119,10 @@ def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int,
         noisy = item.counts if thin is None else rng.binomial(item.counts.astype(np.int64), thin).astype(np.float32)
     factor = 1.0
     if recipe == "symmetry":  # photon split: y1 in, y2 = x - y1 as target
-        noisy, split_target, factor = split if split is not None else photon_split(noisy, valid, rng)
-    scale = max(float(noisy[valid].mean()), 1e-3)
+        split = split if split is not None else photon_split(noisy, valid, rng)
+        noisy, split_target, factor, scale = split.seen, split.target, split.factor, split.scale
+    else:
+        scale = max(float(noisy[valid].mean()), 1e-3)
     ny, nx = valid.shape
     y0 = int(rng.integers(0, ny - patch + 1))
     x0 = int(rng.integers(0, nx - patch + 1))
@@ -450,7 +466,7 @@ class _ImageSource:
                       for d, v in images]
         self._uses = 0
         self._item = self.items[0]
-        self._split: tuple[np.ndarray, np.ndarray, float] | None = None
+        self._split: PhotonSplit | None = None
 
     #: Crops drawn from one photon split before a new split is drawn (four batches of four
     #: share one): splitting a 1 Mpx frame costs ~40 ms, a step ~80 ms; on the CeO2 Pilatus
@@ -481,10 +497,12 @@ def _cache_dir() -> Path:
 
 
 def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndarray]], pairing: Pairing, scale: float,
-               seconds: float, *, key_extra: str = "", seed: int = 0) -> tuple[Any, dict[str, Any]]:
-    """The symmetry network fine-tuned on ``images`` for about ``seconds``, or the cached one.
+               steps: int, seconds: float, *, key_extra: str = "", seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The symmetry network fine-tuned on ``images`` for ``steps`` steps (at most ``seconds``), or the cached one.
 
-    The cache key is the base weights' sha256, the image shape, the operations, the
+    A fixed number of steps (seeded) makes the tuned weights reproducible; the time
+    bound stops a slow or loaded machine early (``info["stopped_early"]``). The
+    cache key is the base weights' sha256, the number of steps, the image shape, the operations, the
     beam centre (0.1 px), the dose (within a factor of 2) and ``key_extra`` (the data folder: one detector and
     sample): a series or a rerun reuses the tuned weights without training again,
     from memory or from the cache folder (``ASIRP_CACHE_DIR``, default
@@ -502,7 +520,7 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
     if any(np.any(d[v] != np.round(d[v])) for d, v in images):
         return net, {"seconds": 0.0, "steps": 0, "cached": False,
                      "skipped": "not photon counts (non-integer values): the photon split does not apply"}
-    key_text = json.dumps([digest, list(shape), [op.name for op in pairing.operations],
+    key_text = json.dumps([digest, steps, list(shape), [op.name for op in pairing.operations],
                            [round(c, 1) for c in pairing.plane.center], key_extra, SPLIT_RANGE,
                            round(math.log2(max(scale, 1e-6)))])
     key = hashlib.sha256(key_text.encode()).hexdigest()[:24]
@@ -514,10 +532,11 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
     if path.is_file():
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-            tuned.load_state_dict(blob["state_dict"])
             info = {**blob["meta"]["fine_tuning"], "cached": True, "cache_file": str(path)}
-            _TUNED[key] = (tuned.eval(), info)
-            return tuned, info
+            if not info.get("stopped_early"):  # a run cut short by the time bound is redone, not reused
+                tuned.load_state_dict(blob["state_dict"])
+                _TUNED[key] = (tuned.eval(), info)
+                return tuned, info
         except Exception:  # a corrupt cache entry is retrained and replaced, never trusted
             path.unlink(missing_ok=True)
     for p in tuned.parameters():
@@ -525,12 +544,13 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
     patch = max(32, min(128, min(shape) // 8 * 8))
     if min(shape) < 32:
         return net, {"seconds": 0.0, "steps": 0, "cached": False, "skipped": "image smaller than 32 px"}
-    result = train(_ImageSource(images, pairing), recipe="symmetry", steps=100_000, minutes=seconds / 60.0,
+    result = train(_ImageSource(images, pairing), recipe="symmetry", steps=steps, minutes=seconds / 60.0,
                    batch_size=4, patch=patch, lr=FINE_TUNE_LR, seed=seed, threads=None, net=tuned)
     tuned = result.net.eval()
     for p in tuned.parameters():
         p.requires_grad_(False)
-    info = {"seconds": round(result.seconds, 2), "steps": result.steps, "cached": False,
+    info = {"seconds": round(result.seconds, 2), "steps": result.steps, "steps_asked": steps,
+            "stopped_early": result.steps < steps, "cached": False,
             "loss_first": float(np.mean(result.train_loss[:10])) if result.train_loss else None,
             "loss_last": float(np.mean(result.train_loss[-10:])) if result.train_loss else None}
     _TUNED[key] = (tuned, info)
