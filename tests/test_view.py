@@ -227,6 +227,60 @@ def test_workspace_restores_keeps_results_and_exports_like_the_cli(tmp_path):
     assert workspace.shown_results == []  # results belong to the image they were made from
 
 
+# -- the page's logic, without a browser (a Bokeh document works without one) ----------------------
+
+
+def _shown(layer: dict) -> np.ndarray | None:
+    """The image a layer of renderers (one per colour mapper) holds, if any; only one may hold data."""
+    held = [renderer.data_source.data["image"] for renderer in layer.values() if renderer.data_source.data["image"]]
+    assert len(held) <= 1
+    return held[0][0] if held else None
+
+
+def test_page_sends_a_large_frame_reduced_and_full_resolution_where_zoomed(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    data = np.random.default_rng(2).poisson(10, (2048, 2048)).astype(np.float32)
+    path = tmp_path / "large.npy"
+    np.save(path, data)
+    page = ViewerPage(Document(), FrameCache(), [str(path)], tmp_path)
+    overview = _shown(page.panels.raw.overview)
+    assert overview is not None and overview.shape == (1024, 1024)
+    np.testing.assert_allclose(overview[3, 5], data[6:8, 10:12].mean(), rtol=1e-6)
+    assert _shown(page.panels.raw.detail) is None and page.reduction.visible
+    page.panels.x_range.update(start=100, end=300)
+    page.panels.y_range.update(start=400, end=200)
+    page._refresh_detail()
+    detail = _shown(page.panels.raw.detail)
+    np.testing.assert_array_equal(detail, data[150:450, 50:350])  # the region shown and a quarter of it each side
+    page.panels.x_range.update(start=0, end=2048)
+    page.panels.y_range.update(start=2048, end=0)
+    page._refresh_detail()
+    assert _shown(page.panels.raw.detail) is None
+
+
+def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as handle:
+        handle["map"] = np.ones((16, 16))
+        handle["series"] = np.arange(3 * 16 * 16, dtype=np.float32).reshape(3, 16, 16)
+    page = ViewerPage(Document(), FrameCache(), [str(path)], tmp_path)
+    assert page.datasets.visible and [label.split()[0] for _, label in page.datasets.options] == ["(choose", "/map", "/series"]
+    assert page.workspace.source is None and "choose one" in page.open_message.text
+    page.datasets.value = f"{path}::/series"
+    assert page.frame_slider.visible and page.frame_slider.end == 2
+    page._show_image(2)
+    np.testing.assert_array_equal(_shown(page.panels.raw.overview), np.arange(2 * 256, 3 * 256).reshape(16, 16))
+    page._open_path(str(tmp_path / "missing.tif"))
+    assert "missing.tif: no such file" in page.open_message.text and page.workspace.source is not None
+
+
 # -- the page in a real browser ----------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

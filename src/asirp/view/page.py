@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from bokeh.document import Document
-from bokeh.events import DoubleTap, Tap
+from bokeh.events import DoubleTap, RangesUpdate, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
@@ -79,6 +79,9 @@ class ViewerPage:
         self.busy: tuple[str, float] | None = None
         self._busy_callback: Any = None
         self._azimuthal: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._full: dict[tuple[int, Orientation], np.ndarray] = {}
+        self._right_title = "restored"
+        self._detail: tuple[Any, ...] | None = None  # what the detail layer shows: (frames and mode, i0, i1, j0, j1)
         self._build_open(paths, folder)
         self._build_look()
         self._build_restore()
@@ -100,6 +103,7 @@ class ViewerPage:
             # A second click soon after the first arrives as a double tap, not a tap: both are points.
             panel.on_event(Tap, self._tap)
             panel.on_event(DoubleTap, self._tap)
+            panel.on_event(RangesUpdate, lambda event: self._refresh_detail())
         doc.add_root(row(controls, figures))
         doc.title = "asirp view"
         if paths:
@@ -261,6 +265,15 @@ class ViewerPage:
             self._fit_extent()
             self._refresh_images()
 
+    def _full_resolution(self, frame: Frame) -> np.ndarray:
+        """``frame`` as displayed at full resolution (oriented, NaN where masked), kept while it is shown."""
+        key = (id(frame), self.orientation)
+        if key not in self._full:
+            if len(self._full) > 8:  # frames and orientations no longer shown
+                self._full.clear()
+            self._full[key] = images.display_array(frame.data, frame.valid, self.orientation, 1)
+        return self._full[key]
+
     def _display(self, frame: Frame) -> np.ndarray:
         factor = images.downsample_factor(frame.image_shape)
         return images.display_array(frame.data, frame.valid, self.orientation, factor, self.reduction.value)  # type: ignore[arg-type]
@@ -288,6 +301,50 @@ class ViewerPage:
                     diff_limits, title = images.symmetric_limits(right, self.clip.value[1]), f"{result.label} − raw"
         look = Look(self.palette.value, scale, limits, diff_limits)  # type: ignore[arg-type]
         self.panels.show(raw, right, (int(extent[0]), int(extent[1])), right_title=title, difference=difference, look=look)
+        self._right_title = title
+        self._detail = None
+        self._refresh_detail()
+
+    def _refresh_detail(self) -> None:
+        """For a frame sent as a reduced overview: full-resolution crops of the region zoomed into.
+
+        Sent when the region shown holds no more pixels than the overview (with a margin
+        of a quarter of its size each side, so that small pans need nothing new);
+        removed when zoomed out again.
+        """
+        if self.workspace.source is None or images.downsample_factor(self.workspace.raw.image_shape) == 1:
+            return
+        raw = self._full_resolution(self.workspace.raw)
+        ny, nx = raw.shape
+        x_range, y_range = self.panels.x_range, self.panels.y_range
+        x0, x1 = sorted((x_range.start, x_range.end))
+        y0, y1 = sorted((y_range.start, y_range.end))
+        if (x1 - x0) * (y1 - y0) > images.OVERVIEW_PIXELS:
+            if self._detail is not None:
+                self.panels.show_detail(None, None, (0, 0, 0, 0), self._right_title)
+                self._detail = None
+            return
+        result = self.shown_result
+        shown = (id(self.workspace.raw), None if result is None else id(result.frame), self.right_mode.active, self.orientation)
+        if self._detail is not None and self._detail[0] == shown:
+            _, i0, i1, j0, j1 = self._detail
+            if j0 <= max(0, x0) and min(nx, x1) <= j1 and i0 <= max(0, y0) and min(ny, y1) <= i1:
+                return  # the crop sent already covers the region shown
+        mx, my = (x1 - x0) / 4, (y1 - y0) / 4
+        j0, j1 = max(0, int(x0 - mx)), min(nx, int(np.ceil(x1 + mx)))
+        i0, i1 = max(0, int(y0 - my)), min(ny, int(np.ceil(y1 + my)))
+        if j1 <= j0 or i1 <= i0:
+            return
+        crop = raw[i0:i1, j0:j1]
+        right = None
+        if result is not None:
+            full = self._full_resolution(result.frame)
+            sy, sx = full.shape[0] / ny, full.shape[1] / nx
+            right = full[round(i0 * sy) : round(i1 * sy), round(j0 * sx) : round(j1 * sx)]
+            if self.right_mode.active == 1:
+                right = images.difference(right, crop) if right.shape == crop.shape else None
+        self.panels.show_detail(crop, right, (j0, i0, j1 - j0, i1 - i0), self._right_title)
+        self._detail = (shown, i0, i1, j0, j1)
 
     # -- restore -------------------------------------------------------------------------
     def _method_changed(self) -> None:
@@ -416,8 +473,7 @@ class ViewerPage:
         reference = self.orientation.apply(self.workspace.raw.data).shape
         data: dict[str, list[Any]] = {"xs": [], "ys": [], "label": [], "color": []}
         for index, (label, frame) in enumerate(self._compared()):
-            full = images.display_array(frame.data, frame.valid, self.orientation, 1)
-            distance, values = line_profile(full, self.line, reference)
+            distance, values = line_profile(self._full_resolution(frame), self.line, reference)
             data["xs"].append(distance)
             data["ys"].append(values)
             data["label"].append(label)

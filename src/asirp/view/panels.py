@@ -5,14 +5,16 @@ pan move both panels), colour mappers (linear, logarithmic; NaN = masked pixels 
 colour the palette lacks), colour bars, hover tools and a crosshair shared by both
 panels. The y axis is flipped so that row 0 is at the top, as detector images are shown.
 
-Each panel has one image renderer per colour mapper, sharing the panel's data, and
-shows one of them: an image glyph keeps the colours it mapped when its mapper is
-replaced, while a renderer made visible draws with its own.
+Each panel has one image renderer per colour mapper and shows one of them (an image
+glyph keeps the colours it mapped when its mapper is replaced, while a renderer made
+visible draws with its own), and for frames sent as a reduced overview a second layer
+holding a full-resolution crop of the region zoomed into.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from bokeh.events import MouseMove
@@ -22,6 +24,7 @@ from bokeh.models import (
     CrosshairTool,
     CustomJS,
     Div,
+    GlyphRenderer,
     HoverTool,
     LinearColorMapper,
     LogColorMapper,
@@ -51,22 +54,24 @@ TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 # Bokeh's hover tool reports the value under the cursor in the panel hovered only; this
 # callback writes the value of the same pixel in both panels into one line of text.
-# Coordinates are the raw image's pixels; each panel's array may be reduced or
-# super-resolved, so the pixel index is scaled by its shape over the extent (dw, dh).
+# Coordinates are the raw image's pixels; a panel's arrays may be reduced (overview of a
+# large frame), cropped (detail at full resolution) or super-resolved, so the index is
+# scaled by each array's shape over its box (x, y, dw, dh). The detail wins where it lies.
 _READOUT_JS = """
-function value(source, x, y) {  // the value of the pixel at (x, y) of a panel's array
-    const image = source.data.image[0]
-    if (image === undefined || source.data.dw[0] === undefined) { return null }
-    const [ny, nx] = image.shape
-    const j = Math.floor(x / source.data.dw[0] * nx), i = Math.floor(y / source.data.dh[0] * ny)
-    if (i < 0 || j < 0 || i >= ny || j >= nx) { return null }
-    return image[i * nx + j]
+function value(sources, x, y) {
+    for (const source of sources) {
+        const d = source.data, image = d.image[0]
+        if (image === undefined) { continue }
+        const [ny, nx] = image.shape
+        const j = Math.floor((x - d.x[0]) / d.dw[0] * nx), i = Math.floor((y - d.y[0]) / d.dh[0] * ny)
+        if (i >= 0 && j >= 0 && i < ny && j < nx) { return [image[i * nx + j], d.name[0]] }
+    }
+    return [null, null]
 }
 function text(v) { return v === null ? "–" : (Number.isNaN(v) ? "masked" : v.toPrecision(5)) }
 const x = cb_obj.x, y = cb_obj.y
-const a = value(raw, x, y), b = value(right, x, y)
-const name = right.data.name[0] ?? "restored"
-readout.text = `x ${Math.floor(x)}, y ${Math.floor(y)}: raw ${text(a)} | ${name}: ${text(b)}`
+const [a] = value(raw, x, y), [b, name] = value(right, x, y)
+readout.text = `x ${Math.floor(x)}, y ${Math.floor(y)}: raw ${text(a)} | ${name ?? "restored"}: ${text(b)}`
 """
 
 
@@ -80,6 +85,43 @@ class Look:
     difference_limits: tuple[float, float] = (-1.0, 1.0)
 
 
+def _empty() -> dict[str, list]:
+    return {"image": [], "x": [], "y": [], "dw": [], "dh": [], "name": []}
+
+
+@dataclass
+class _Panel:
+    """One image panel: its figure, colour bar, and per colour mapper an overview and a detail renderer.
+
+    Only the renderers of the mapper shown hold data (an image renderer maps its data
+    to colours even while hidden).
+    """
+
+    figure: Any
+    bar: ColorBar
+    hover: HoverTool
+    overview: dict[str, GlyphRenderer]
+    detail: dict[str, GlyphRenderer]
+    shown: str = "linear"
+
+    def sources(self) -> list[ColumnDataSource]:
+        """Every data source, details first (the readout reads the first holding the pixel; only shown ones hold data)."""
+        return [renderer.data_source for layer in (self.detail, self.overview) for renderer in layer.values()]
+
+    def fill(self, layer: dict[str, GlyphRenderer], image: np.ndarray | None, box: tuple[float, float, float, float], name: str) -> None:
+        """Give ``image`` over ``box`` (x, y, dw, dh) to the shown mapper's renderer of ``layer``; empty the others."""
+        for mapper, renderer in layer.items():
+            renderer.visible = mapper == self.shown
+            if mapper == self.shown and image is not None:
+                x, y, dw, dh = box
+                renderer.data_source.data = {"image": [image], "x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name]}
+            elif renderer.data_source.data["image"]:
+                renderer.data_source.data = _empty()
+        # Hover reports the top layer holding data only (the detail where there is one), one value per pixel.
+        detail = self.detail[self.shown]
+        self.hover.renderers = [detail if detail.data_source.data["image"] else self.overview[self.shown]]
+
+
 class ImagePanels:
     """Raw and right-hand (restored or difference) panels with linked ranges and a shared colour scale."""
 
@@ -89,34 +131,35 @@ class ImagePanels:
         self.linear = LinearColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1])
         self.log = LogColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1], low=1, high=10)
         self.difference = LinearColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED)
-        self.raw_source = ColumnDataSource(data={"image": [], "dw": [], "dh": [], "name": []})
-        self.right_source = ColumnDataSource(data={"image": [], "dw": [], "dh": [], "name": []})
         self.profile_line = ColumnDataSource(data={"x": [], "y": []})
         crosshair = CrosshairTool(overlay=[Span(dimension="width", line_color="white", line_alpha=0.6),
                                            Span(dimension="height", line_color="white", line_alpha=0.6)])
-        self.raw_figure, self.raw_renderers, self.raw_bar = self._panel("raw", self.raw_source, crosshair, difference=False)
-        self.right_figure, self.right_renderers, self.right_bar = self._panel("restored", self.right_source, crosshair, difference=True)
+        self.raw = self._panel("raw", crosshair, difference=False)
+        self.right = self._panel("restored", crosshair, difference=True)
+        self.raw_figure, self.right_figure = self.raw.figure, self.right.figure
         self.readout = Div(text="move the cursor over an image", css_classes=["asirp-readout"])
-        readout = CustomJS(args={"raw": self.raw_source, "right": self.right_source, "readout": self.readout}, code=_READOUT_JS)
+        readout = CustomJS(args={"raw": self.raw.sources(), "right": self.right.sources(), "readout": self.readout}, code=_READOUT_JS)
         for panel in (self.raw_figure, self.right_figure):
             panel.js_on_event(MouseMove, readout)
 
-    def _panel(self, title: str, source: ColumnDataSource, crosshair: CrosshairTool, *, difference: bool):  # noqa: ANN202
-        """A panel (figure, its renderers by mapper name, its colour bar); the linear renderer is shown first."""
+    def _panel(self, title: str, crosshair: CrosshairTool, *, difference: bool) -> _Panel:
         panel = figure(title=title, x_range=self.x_range, y_range=self.y_range, tools=TOOLS, active_scroll="wheel_zoom",
                        frame_width=PANEL_SIZE, frame_height=PANEL_SIZE, x_axis_label="x (pixel)", y_axis_label="y (pixel)",
                        css_classes=[f"asirp-panel-{title}"])
         mappers = {"linear": self.linear, "log": self.log} | ({"difference": self.difference} if difference else {})
-        renderers = {name: panel.image(image="image", x=0, y=0, dw="dw", dh="dh", source=source, color_mapper=mapper,
-                                       visible=name == "linear")
-                     for name, mapper in mappers.items()}
-        panel.add_tools(HoverTool(renderers=list(renderers.values()), tooltips=[("value", "@image{0.[000]}")]), crosshair)
+        layers = [
+            {name: panel.image(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty()), color_mapper=mapper)
+             for name, mapper in mappers.items()}
+            for _ in ("overview", "detail")
+        ]
+        hover = HoverTool(renderers=[layers[0]["linear"]], tooltips=[("value", "@image{0.[000]}")])
+        panel.add_tools(hover, crosshair)
         panel.line("x", "y", source=self.profile_line, line_color="white", line_width=2, line_dash="dashed")
         panel.scatter("x", "y", source=self.profile_line, size=7, fill_color="white", line_color="black")
         bar = ColorBar(color_mapper=self.linear, width=12)
         panel.add_layout(bar, "right")
         panel.grid.visible = False
-        return panel, renderers, bar
+        return _Panel(panel, bar, hover, *layers)
 
     def set_extent(self, ny: int, nx: int) -> None:
         """Fit the panels to an image of ``ny`` x ``nx`` (display) pixels: ranges, reset view, square pixels."""
@@ -127,20 +170,21 @@ class ImagePanels:
             panel.frame_width, panel.frame_height = max(120, round(nx * scale)), max(120, round(ny * scale))
 
     def show(self, raw: np.ndarray, right: np.ndarray | None, extent: tuple[int, int], *, right_title: str, difference: bool, look: Look) -> None:
-        """Draw ``raw`` and ``right`` (None: an empty right panel) over ``extent`` (ny, nx) with ``look``."""
+        """Draw ``raw`` and ``right`` (None: an empty right panel) over ``extent`` (ny, nx) with ``look``; drop any detail."""
         palette, masked = PALETTES[look.palette]
         mapper = self.log if look.scale == "log" else self.linear
         mapper.update(palette=palette, nan_color=masked, low=look.limits[0], high=look.limits[1])
         self.difference.update(low=look.difference_limits[0], high=look.difference_limits[1])
-        ny, nx = extent
-        right_name = "difference" if difference else look.scale
-        for name, renderer in self.raw_renderers.items():
-            renderer.visible = name == look.scale
-        for name, renderer in self.right_renderers.items():
-            renderer.visible = name == right_name
-        self.raw_bar.color_mapper = mapper
-        self.right_bar.color_mapper = self.difference if difference else mapper
-        self.raw_source.data = {"image": [raw], "dw": [nx], "dh": [ny], "name": ["raw"]}
-        shown = [] if right is None else [right]
-        self.right_source.data = {"image": shown, "dw": [nx] * len(shown), "dh": [ny] * len(shown), "name": [right_title] * len(shown)}
+        self.raw.shown, self.right.shown = look.scale, "difference" if difference else look.scale
+        self.raw.bar.color_mapper = mapper
+        self.right.bar.color_mapper = self.difference if difference else mapper
+        box = (0.0, 0.0, float(extent[1]), float(extent[0]))
+        self.raw.fill(self.raw.overview, raw, box, "raw")
+        self.right.fill(self.right.overview, right, box, right_title)
+        self.show_detail(None, None, box, right_title)
         self.right_figure.title.text = right_title
+
+    def show_detail(self, raw: np.ndarray | None, right: np.ndarray | None, box: tuple[float, float, float, float], right_title: str) -> None:
+        """Draw full-resolution crops over ``box`` (x, y, dw, dh) on top of the overviews; None removes them."""
+        self.raw.fill(self.raw.detail, raw, box, "raw")
+        self.right.fill(self.right.detail, right, box, right_title)

@@ -10,7 +10,7 @@ page is the file the CLI would have written, provenance included.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,13 @@ class Workspace:
     source: Frame | None = None
     index: int = 0
     results: dict[int, list[Result]] = field(default_factory=dict)
+    _images: dict[int, Frame] = field(default_factory=dict)
 
     def open(self, path: str) -> Opened:
         """Open ``path``; on a frame, show its first image and forget the previous file's results."""
         opened = self.cache.open(path)
         if opened.frame is not None:
-            self.path, self.source, self.index, self.results = opened.path, opened.frame, 0, {}
+            self.path, self.source, self.index, self.results, self._images = opened.path, opened.frame, 0, {}, {}
         return opened
 
     @property
@@ -64,10 +65,15 @@ class Workspace:
 
     @property
     def raw(self) -> Frame:
-        """The 2-D image shown (image ``index`` of a stack), with the read step in its history."""
+        """The 2-D image shown (image ``index`` of a stack), with the read step in its history; one object per image."""
         if self.source is None:
             raise OutputError("no file is open")
-        return self.source.images()[self.index] if self.source.is_stack else self.source
+        if not self.source.is_stack:
+            return self.source
+        if self.index not in self._images:
+            source = self.source
+            self._images[self.index] = replace(source, data=source.data[self.index], valid=source.valid[self.index])
+        return self._images[self.index]
 
     @property
     def shown_results(self) -> list[Result]:
