@@ -12,8 +12,10 @@ from scipy.special import erf
 from asirp.errors import InputError, ParameterError
 from asirp.psf import (
     FWHM_PER_SIGMA,
+    MIN_FIT_FREQUENCY,
     beam_sigma_px,
     estimate_gaussian_sigma,
+    fit_power_spectrum,
     fwhm_to_sigma,
     gaussian_psf,
     knife_edge_fwhm,
@@ -255,3 +257,32 @@ def test_object_power_of_an_underflowed_fit_is_finite_or_inf_never_nan():
         normal = SpectrumModel(amplitude=2.0, slope=2.0, noise=1.0).object_power(f2)
     assert np.isinf(empty[0, 0]) and np.all(empty.ravel()[1:] == 0)
     assert np.isinf(normal[0, 0]) and normal[0, 1] == pytest.approx(200.0)
+
+
+@pytest.mark.parametrize("widths", [(1.0, 1.0), (1.0, 3.0)], ids=["isotropic", "anisotropic"])
+def test_spectrum_fit_with_a_given_transfer_minimises_the_exact_whittle_sum(widths):
+    """The fit groups frequencies (rings x transfer levels) for speed; its optimum is the per-frequency one."""
+    from scipy.optimize import minimize
+    from scipy.signal import fftconvolve
+
+    from asirp.methods.deconv.operator import transfer_function
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[-10:11, -10:11]
+    kernel = np.exp(-(yy / widths[0]) ** 2 / 2 - (xx / widths[1]) ** 2 / 2)
+    kernel /= kernel.sum()
+    scene = gaussian_filter(rng.gamma(2.0, 25.0, (256, 256)), 2.0) * 4 + 20
+    image = rng.poisson(np.clip(fftconvolve(scene, kernel, mode="same"), 0, None)).astype(float)
+    fy, fx, power = power_spectrum(image)
+    transfer = np.abs(transfer_function(kernel, image.shape)) ** 2
+    model = fit_power_spectrum(fy, fx, power, transfer)
+    f2 = np.broadcast_to(fy**2 + fx**2, power.shape)
+    used = f2 > MIN_FIT_FREQUENCY**2
+
+    def exact(p: np.ndarray) -> float:  # the Whittle sum frequency by frequency, in (ln A, β, ln N₀)
+        expected = np.exp(p[0]) * f2[used] ** (-p[1] / 2) * transfer[used] + np.exp(p[2])
+        return float(np.sum(np.log(expected) + power[used] / expected))
+
+    fitted = np.array([math.log(model.amplitude), model.slope, math.log(model.noise)])
+    optimum = minimize(exact, fitted, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-6, "maxiter": 4000})
+    np.testing.assert_allclose(fitted, optimum.x, atol=2e-3)

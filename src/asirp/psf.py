@@ -484,6 +484,11 @@ MIN_FIT_FREQUENCY = 0.02
 #: Rings of equal width in |f| (0 to the corner, √0.5 cycles/px) over which the Whittle
 #: fit of an isotropic model sums the periodogram.
 FIT_RINGS = 1024
+#: With a given transfer ``T`` each ring is further split into levels of ``ln T`` this wide
+#: (a 2 % step in T), down to :data:`FIT_TRANSFER_FLOOR`; below it the object is far under
+#: any noise floor and one level holds the rest.
+FIT_TRANSFER_STEP = 0.02
+FIT_TRANSFER_FLOOR = 1e-30
 
 
 @dataclass(frozen=True)
@@ -570,19 +575,22 @@ def fit_power_spectrum(
             log_n = math.log(max(noise_max, 1e-300)) - float(np.logaddexp(0.0, -p[2]))
         return p[0], slope, sigma, log_n
 
-    # The model depends on |f| only: the Whittle sum over the frequencies of a thin ring
-    # is count·log P + ΣP_obs/P at the ring's mean f² to within 1e-3 (FIT_RINGS rings
-    # across the band), tens of times fewer terms than the periodogram has. A given
-    # transfer need not be isotropic: it is then summed frequency by frequency.
-    if fixed is None:
-        ring = np.minimum((np.sqrt(f2) / math.sqrt(0.5) * FIT_RINGS).astype(int), FIT_RINGS - 1)
-        count = np.bincount(ring, minlength=FIT_RINGS).astype(np.float64)
-        occupied = count > 0
-        term_f2 = (np.bincount(ring, weights=f2, minlength=FIT_RINGS)[occupied] / count[occupied])
-        term_observed = np.bincount(ring, weights=observed, minlength=FIT_RINGS)[occupied]
-        term_count = count[occupied]
-    else:
-        term_f2, term_observed, term_count = f2, observed, np.ones_like(f2)
+    # The Whittle sum over frequencies where the model is (nearly) the same is
+    # count·log P + ΣP_obs/P at their mean f² (and mean transfer): to within 1e-3 over
+    # FIT_RINGS thin rings of |f|, and a given transfer, which need not be isotropic, is
+    # binned in 2 % levels within each ring. Thousands of terms instead of the
+    # periodogram's ~10⁶ make the fit of a 1024² frame take milliseconds, not seconds.
+    group = np.minimum((np.sqrt(f2) / math.sqrt(0.5) * FIT_RINGS).astype(np.int64), FIT_RINGS - 1)
+    if fixed is not None:
+        depth = -np.log(np.clip(fixed, FIT_TRANSFER_FLOOR, 1.0))
+        group = group * (int(-math.log(FIT_TRANSFER_FLOOR) / FIT_TRANSFER_STEP) + 1) + (depth / FIT_TRANSFER_STEP).astype(np.int64)
+    occupied = np.bincount(group) > 0  # group numbers made consecutive (a bincount: no sort of 10⁶ keys)
+    group = (np.cumsum(occupied) - 1)[group]
+    term_count = np.bincount(group).astype(np.float64)
+    term_f2 = np.bincount(group, weights=f2) / term_count
+    term_observed = np.bincount(group, weights=observed)
+    if fixed is not None:
+        fixed = np.bincount(group, weights=fixed) / term_count
     log_f2 = np.log(term_f2)
 
     def negative_whittle(p: np.ndarray) -> float:

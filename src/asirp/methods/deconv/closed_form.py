@@ -29,6 +29,7 @@ from scipy.optimize import brentq, minimize_scalar
 from ...errors import ParameterError
 from ...progress import progress
 from ...psf import fit_power_spectrum, power_spectrum, validate_psf
+from .noise import noise_floor, noise_only_frequencies
 from .noise import noise_variance as measure_noise_variance
 from .operator import PaddedDomain, psf_margin, transfer_function
 from .result import DeconvResult, Inputs, prepare_inputs
@@ -129,13 +130,13 @@ def wiener(
     f2 = scipy.fft.fftfreq(domain.shape[0])[:, None] ** 2 + scipy.fft.rfftfreq(domain.shape[1])[None, :] ** 2
     if nsr is None:
         transfer = np.abs(transfer_function(kernel, inputs.data.shape[-2:])) ** 2
-        floors = measure_noise_variance(inputs.data, inputs.valid, kernel)
+        noise_only = noise_only_frequencies(kernel, inputs.data.shape[-2:])
         ratios = []
         models = []
-        frames = zip(inputs.data, inputs.valid, floors, strict=True)
-        for frame, mask, floor in progress(frames, desc="Wiener: noise-to-signal ratio", total=len(floors), unit="frame"):
+        frames = zip(inputs.data, inputs.valid, strict=True)
+        for frame, mask in progress(frames, desc="Wiener: noise-to-signal ratio", total=len(inputs.data), unit="frame"):
             fy, fx, power = power_spectrum(frame, mask)
-            model = fit_power_spectrum(fy, fx, power, transfer, noise_max=floor)
+            model = fit_power_spectrum(fy, fx, power, transfer, noise_max=noise_floor(power, noise_only))
             models.append({"amplitude": model.amplitude, "slope": model.slope, "noise": model.noise})
             # Where no object power is left (the fitted amplitude underflowed), NSR = inf: the filter is 0.
             power = model.object_power(f2)

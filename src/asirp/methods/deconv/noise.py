@@ -24,16 +24,23 @@ from .operator import transfer_function
 NOISE_ONLY_TRANSFER = 0.01
 
 
-def noise_variance(images: np.ndarray, valid: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    """Per-frame noise variance (image units squared) of a stack ``(n, ny, nx)`` blurred by ``psf``."""
-    shape = images.shape[-2:]
+def noise_only_frequencies(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask, on the grid of :func:`~asirp.psf.power_spectrum` of a ``shape`` image,
+    of the frequencies where ``psf`` leaves only noise (see the module docstring)."""
     transfer = np.abs(transfer_function(psf, shape)) ** 2
     transfer[0, 0] = np.inf  # never use the mean
     selected = transfer < NOISE_ONLY_TRANSFER
     if selected.sum() < 0.01 * transfer.size:
         selected = transfer <= np.quantile(transfer[np.isfinite(transfer)], 0.05)
-    variances = []
-    for image, mask in zip(images, valid):
-        _, _, power = power_spectrum(image, mask)
-        variances.append(float(np.median(power[selected])) / math.log(2.0))
-    return np.maximum(np.asarray(variances), np.finfo(np.float32).tiny)
+    return selected
+
+
+def noise_floor(power: np.ndarray, selected: np.ndarray) -> float:
+    """Noise variance (image units squared) from a periodogram and :func:`noise_only_frequencies`."""
+    return max(float(np.median(power[selected])) / math.log(2.0), float(np.finfo(np.float32).tiny))
+
+
+def noise_variance(images: np.ndarray, valid: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """Per-frame noise variance (image units squared) of a stack ``(n, ny, nx)`` blurred by ``psf``."""
+    selected = noise_only_frequencies(psf, images.shape[-2:])
+    return np.asarray([noise_floor(power_spectrum(image, mask)[2], selected) for image, mask in zip(images, valid)])
