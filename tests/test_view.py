@@ -363,6 +363,7 @@ def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
             page.mouse.click(box["x"] + 0.65 * box["width"], box["y"] + 0.45 * box["height"])
             page.get_by_text("line profile along").wait_for()
             _until(lambda: _drawn(page.locator(".asirp-profile").first.screenshot()), 30)
+            _until(lambda: _drawn(page.locator(".asirp-azimuthal").first.screenshot()), 30)  # the frame has a PONI
             page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.3 * box["height"])
             page.get_by_text("raw ", exact=False).first.wait_for()
             page.screenshot(path=shots / "viewer-restored.png", full_page=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 from bokeh.document import Document
-from bokeh.events import DoubleTap, RangesUpdate, Tap
+from bokeh.events import DocumentReady, DoubleTap, RangesUpdate, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
@@ -81,6 +81,8 @@ class ViewerPage:
         self._azimuthal: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         self._full: dict[tuple[int, Orientation], np.ndarray] = {}
         self._right_title = "restored"
+        self._opening = False
+        self._ready = False  # the page has been drawn in the browser (Bokeh's DocumentReady)
         self._detail: tuple[Any, ...] | None = None  # what the detail layer shows: (frames and mode, i0, i1, j0, j1)
         self._build_open(paths, folder)
         self._build_look()
@@ -106,6 +108,7 @@ class ViewerPage:
             panel.on_event(RangesUpdate, lambda event: self._refresh_detail())
         doc.add_root(row(controls, figures))
         doc.title = "asirp view"
+        doc.on_event(DocumentReady, lambda event: self._page_ready())
         if paths:
             self.path.value = paths[0]
             self._open_path(paths[0])
@@ -137,9 +140,9 @@ class ViewerPage:
         self.flips = CheckboxGroup(labels=["flip left-right", "flip up-down"], active=[])
         self.reduction = Select(title="large frames are sent as block", value="mean", options=["mean", "max"], visible=False)
         for widget in (self.palette, self.scale, self.reduction):
-            widget.on_change("value", lambda attr, old, new: self._refresh_images())
-        self.clip.on_change("value_throttled", lambda attr, old, new: self._refresh_images())
-        self.right_mode.on_change("active", lambda attr, old, new: self._refresh_images())
+            widget.on_change("value", lambda attr, old, new: self._look_changed())
+        self.clip.on_change("value_throttled", lambda attr, old, new: self._look_changed())
+        self.right_mode.on_change("active", lambda attr, old, new: self._look_changed())
         self.flips.on_change("active", lambda attr, old, new: self._reoriented())
         self.rotate.on_change("value", lambda attr, old, new: self._reoriented())
 
@@ -171,7 +174,8 @@ class ViewerPage:
         self.profile_figure.legend.location = "top_right"
         self.azimuthal_source = ColumnDataSource(data={"xs": [], "ys": [], "label": [], "color": []})
         self.azimuthal_figure = figure(title="azimuthal profile", width=520, height=300, x_axis_label="q (nm⁻¹)",
-                                       y_axis_label="mean intensity", tools="pan,wheel_zoom,box_zoom,reset,save", visible=False)
+                                       y_axis_label="mean intensity", tools="pan,wheel_zoom,box_zoom,reset,save", visible=False,
+                                       css_classes=["asirp-azimuthal"])
         self.azimuthal_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.azimuthal_source, line_width=1.5)
         self.azimuthal_figure.legend.location = "top_right"
         self.contrast_table = Div(text="", css_classes=["asirp-contrast"])
@@ -236,7 +240,9 @@ class ViewerPage:
                                        f"{frame.mask_fraction:.1%} masked{geometry}")
         self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
         # Detector patterns span decades (rings over background): a log scale shows them; maps and images start linear.
+        self._opening = True  # _show_image draws once below
         self.scale.value = "log" if frame.kind in ("diffraction", "scattering", "pdf") else "linear"
+        self._opening = False
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
         self._show_image(0)
@@ -273,6 +279,10 @@ class ViewerPage:
                 self._full.clear()
             self._full[key] = images.display_array(frame.data, frame.valid, self.orientation, 1)
         return self._full[key]
+
+    def _look_changed(self) -> None:
+        if not self._opening:
+            self._refresh_images()
 
     def _display(self, frame: Frame) -> np.ndarray:
         factor = images.downsample_factor(frame.image_shape)
@@ -481,10 +491,16 @@ class ViewerPage:
         self.profile_source.data = data
         self.profile_note.text = _note(f"line profile along {self.line.length:.0f} px; click two points for another")
 
+    def _page_ready(self) -> None:
+        self._ready = True
+        if self.workspace.source is not None:
+            self._compute_raw_azimuthal()
+
     def _compute_raw_azimuthal(self) -> None:
+        """The raw image's azimuthal profile, in a thread, once the page is drawn (so it does not delay the first image)."""
         raw = self.workspace.raw
-        if raw.geometry is None or id(raw) in self._azimuthal:
-            self.azimuthal_figure.visible = raw.geometry is not None
+        self.azimuthal_figure.visible = raw.geometry is not None
+        if raw.geometry is None or id(raw) in self._azimuthal or not self._ready:
             self._refresh_azimuthal()
             return
 
@@ -492,7 +508,6 @@ class ViewerPage:
             self._azimuthal[id(raw)] = azimuthal(raw)
             self.doc.add_next_tick_callback(self._refresh_azimuthal)
 
-        self.azimuthal_figure.visible = True
         threading.Thread(target=work, daemon=True, name="asirp-view-azimuthal").start()
 
     def _refresh_azimuthal(self) -> None:
