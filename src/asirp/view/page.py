@@ -449,7 +449,8 @@ class ViewerPage:
         result = self.shown_result
         self.export_button.disabled = result is None
         self.explanation.text = "" if result is None or result.explanation is None else (
-            f"<b>why auto chose {html.escape(result.frame.history[-1].method)}</b><pre style='font-size:11px'>{html.escape(result.explanation)}</pre>")
+            f"<b>why auto chose {html.escape(result.frame.history[-1].method)}</b>"
+            f"<pre style='font-size:11px; white-space:pre-wrap'>{html.escape(result.explanation)}</pre>")
         self._refresh_images()
         self._refresh_profiles()
         self._refresh_azimuthal()
