@@ -10,7 +10,7 @@ from a repertoire, and record exactly what was done (NeXus NXprocess provenance)
 >>> asirp.save(restored, "scan_restored.nxs")          # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # Nothing heavy is imported here: ``import asirp`` and the ``asirp`` command line answer
 # at once, and each public name below loads its module (numpy, h5py, torch users...) on

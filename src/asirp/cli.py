@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import AsirpError, ParameterError
+from ._version import __version__
+from .errors import AsirpError
 from .kinds import KINDS
+from .parameters import parse_assignment
 
 EXIT_USER_ERROR = 2
 
@@ -33,17 +34,6 @@ def cli_modules() -> list[str]:
     names = [f"asirp.{path.parent.name}.cli" for path in sorted(root.glob("*/cli.py"))]
     names += [f"asirp.{path.stem}" for path in sorted(root.glob("*_cli.py"))]
     return names
-
-
-def _parse_param(text: str) -> tuple[str, Any]:
-    """``k=v`` with ``v`` read as JSON when it is JSON (numbers, true/false, lists), else a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ParameterError(f"--param expects KEY=VALUE, got {text!r}")
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
 
 
 def check_outputs(
@@ -79,7 +69,7 @@ def _open_input(args: argparse.Namespace) -> Any:
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    params = dict(_parse_param(item) for item in args.param)
+    params = dict(parse_assignment(item) for item in args.param)
     _check_input(args)
     from .api import explain, restore, restore_with
     from .io import save

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from os import PathLike
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 
 
 def sha256_of_file(path: str | PathLike[str], chunk_bytes: int = 1 << 22) -> str:

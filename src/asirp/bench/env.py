@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 
 #: Distributions whose versions shape the timings, by the key they get in the record.
 _LIBRARIES: dict[str, str] = {

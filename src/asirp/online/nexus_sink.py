@@ -49,7 +49,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import OutputError
 from ..history import now_iso
 from ..pipeline.items import Result

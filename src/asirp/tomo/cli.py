@@ -56,9 +56,9 @@ def _centre(text: str) -> float | str:
 
 
 def _params(items: list[str]) -> dict[str, Any]:
-    from ..cli import _parse_param
+    from ..parameters import parse_assignment
 
-    return dict(_parse_param(item) for item in items)
+    return dict(parse_assignment(item) for item in items)
 
 
 def _read(args: argparse.Namespace):  # noqa: ANN202

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..cli import _parse_param
+from ..parameters import parse_assignment
 from ..methods.base import get_method
 
 Widget = Literal["choice", "text"]
@@ -106,7 +106,7 @@ def parse_form(method: str, texts: Mapping[str, str]) -> dict[str, Any]:
     Empty fields are left out (the method's default applies). Raises
     :class:`~asirp.errors.ParameterError` with the CLI's message for a bad value.
     """
-    params = dict(_parse_param(f"{name}={text}") for name, text in texts.items() if text.strip() != "")
+    params = dict(parse_assignment(f"{name}={text}") for name, text in texts.items() if text.strip() != "")
     if method != "auto":
         get_method(method).validate(**params)
     return params

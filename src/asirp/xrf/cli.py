@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..cli import _parse_param
+from ..parameters import parse_assignment
 from ..errors import ParameterError
 
 
@@ -91,7 +91,7 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "beam_fwhm": args.beam_fwhm,
             "psf_sigma": args.psf_sigma,
             "iterations": args.iterations,
-            "params": dict(_parse_param(item) for item in args.param) or None,
+            "params": dict(parse_assignment(item) for item in args.param) or None,
         },
         "output": {
             "directory": None if args.output is None else str(Path(args.output).absolute()),
