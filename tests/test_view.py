@@ -9,8 +9,11 @@ or to ``$ASIRP_VIEW_SCREENSHOTS`` when set (CI artefacts, docs/img).
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -174,6 +177,28 @@ def test_server_refuses_requests_without_the_token(tmp_path):
     assert ViewerServer([], host="127.0.0.1", port=0).token is None
 
 
+def test_view_command_refuses_a_missing_file_before_importing_bokeh(tmp_path):
+    code = (
+        "import json, sys\nfrom asirp.cli import main\n"
+        "status = main(['view', 'nosuch.tif', '--no-browser'])\n"
+        "print(json.dumps([status, 'bokeh' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False)
+    assert json.loads(done.stdout.splitlines()[-1]) == [2, False]
+    assert done.stderr.splitlines() == ["asirp: error: nosuch.tif: no such file"]
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    from asirp.view.server import ViewerServer
+
+    first = ViewerServer([], port=0, folder=tmp_path).start()
+    try:
+        with pytest.raises(OutputError, match=f"cannot listen on 127.0.0.1:{first.port} .*choose another --port"):
+            ViewerServer([], port=first.port, folder=tmp_path).start()
+    finally:
+        first.stop()
+
+
 # -- files and workspace ---------------------------------------------------------------------
 
 
@@ -327,7 +352,8 @@ def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
     shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
     output = tmp_path / "restored.nxs"
-    viewer = ViewerServer([str(diffraction_tiff)], port=0, folder=diffraction_tiff.parent)
+    # With a token, as beyond loopback: the page's websocket must pass on the cookie the first request set.
+    viewer = ViewerServer([str(diffraction_tiff)], port=0, folder=diffraction_tiff.parent, token="browser-test-token")
     assert viewer.preload() == []
     viewer.start()
     try:
