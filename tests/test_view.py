@@ -95,6 +95,18 @@ def test_difference_and_its_symmetric_scale():
         images.difference(np.zeros((4, 4), np.float32), raw)
 
 
+def test_ratio_and_its_log_scale_centred_on_one():
+    raw = np.array([[1.0, 2.0], [np.nan, 0.0]], np.float32)
+    restored = np.array([[2.0, 1.0], [3.0, 1.0]], np.float32)
+    shown = images.ratio(restored, raw)
+    assert shown[0, 0] == 2 and shown[0, 1] == 0.5
+    assert np.isnan(shown[1, 0]) and np.isnan(shown[1, 1])  # not measured, and no ratio to a zero
+    assert images.ratio_limits(shown, 100) == (0.5, 2.0)
+    assert images.ratio_limits(np.ones((2, 2), np.float32)) == (0.5, 2.0)  # flat: a readable default
+    with pytest.raises(ValueError, match="one shape"):
+        images.ratio(np.ones((4, 4), np.float32), raw)
+
+
 # -- profiles ---------------------------------------------------------------------------------
 
 
@@ -248,6 +260,9 @@ def test_workspace_restores_keeps_results_and_exports_like_the_cli(tmp_path):
         workspace.export(first, str(tmp_path / "out.npy"))
     figure = workspace.export(first, str(tmp_path / "figure.png"))
     assert figure.read_bytes()[:4] == b"\x89PNG"
+    table = workspace.export(first, str(tmp_path / "origin.txt"))  # as asirp xrf writes it
+    header, *rows = table.read_text().splitlines()
+    assert header.split("\t") == ["x (pixel)", "y (pixel)", "raw (counts)", "gaussian (counts)"] and len(rows) == 24 * 24
     workspace.index = 0
     assert workspace.shown_results == []  # results belong to the image they were made from
 
@@ -284,6 +299,32 @@ def test_page_sends_a_large_frame_reduced_and_full_resolution_where_zoomed(tmp_p
     page.panels.y_range.update(start=2048, end=0)
     page._refresh_detail()
     assert _shown(page.panels.raw.detail) is None
+
+
+def test_page_scores_results_against_a_reference_and_shows_ratios(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    result = asirp.synth.mesh_grid_map("AG175", step_um=25, seed=4)
+    asirp.save(result.noisy, tmp_path / "noisy.nxs")
+    asirp.save(result.truth, tmp_path / "truth.nxs")
+    page = ViewerPage(Document(), FrameCache(), [str(tmp_path / "noisy.nxs")], tmp_path)
+    restored = page.workspace.restore("gaussian", {"sigma": 1.0})
+    page._refresh_results()
+    page.reference_path.value = str(tmp_path / "missing.nxs")
+    page._load_reference()
+    assert "missing.nxs: no such file" in page.reference_message.text and "PSNR" not in page.contrast_table.text
+    page.reference_path.value = str(tmp_path / "truth.nxs")
+    page._load_reference()
+    assert "PSNR (dB)" in page.contrast_table.text and "SSIM" in page.contrast_table.text
+    for frame in (result.noisy, restored.frame):  # the figures of asirp.analysis, against the truth
+        assert f"{asirp.analysis.psnr(result.truth, frame):.2f}" in page.contrast_table.text
+        assert f"{asirp.analysis.ssim(result.truth, frame):.4f}" in page.contrast_table.text
+    page.right_mode.active = 2
+    shown = _shown(page.panels.right.overview)
+    np.testing.assert_allclose(shown, images.ratio(restored.frame.data, result.noisy.data), rtol=1e-6)
+    assert page.panels.right_figure.title.text == f"{restored.label} / raw"
 
 
 def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):

@@ -122,3 +122,20 @@ def symmetric_limits(values: np.ndarray, clip: float = DEFAULT_CLIP[1]) -> tuple
     bound = float(np.percentile(magnitude, clip)) if magnitude.size else 0.0
     bound = bound if bound > 0 else 1.0
     return -bound, bound
+
+
+def ratio(restored: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """``restored / raw`` of two display arrays of one shape; NaN where either is not measured or raw is not positive."""
+    if restored.shape != raw.shape:
+        raise ValueError(f"a ratio needs one shape; the result is {restored.shape}, the raw image {raw.shape}")
+    positive = raw > 0  # NaN compares False: masked pixels stay NaN
+    return np.divide(restored, raw, out=np.full(raw.shape, np.nan, np.float32), where=positive).astype(np.float32)
+
+
+def ratio_limits(values: np.ndarray, clip: float = DEFAULT_CLIP[1]) -> tuple[float, float]:
+    """Limits ``(1/m, m)`` for a ratio image on a log scale, ``m`` the ``clip`` percentile of ``max(r, 1/r)``."""
+    finite = values[np.isfinite(values) & (values > 0)]
+    spread = np.maximum(finite, 1.0 / finite) if finite.size else np.ones(1)
+    bound = float(np.percentile(spread, clip))
+    bound = bound if bound > 1 else 2.0
+    return 1.0 / bound, bound

@@ -14,6 +14,7 @@ import html
 import logging
 import threading
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,15 @@ from .files import FrameCache, Opened, listing
 from .forms import FieldSpec, method_form, parse_form
 from .images import Orientation
 from .panels import PALETTES, ImagePanels, Look
-from .profiles import Line, azimuthal, contrast, line_profile
+from .profiles import Line, against_reference, azimuthal, contrast, line_profile
 from .workspace import Result, Workspace
 
 log = logging.getLogger(__name__)
 
 #: Seconds between updates of the elapsed time shown while a restoration runs.
 BUSY_TICK_MS = 250
-RIGHT_MODES = ("restored", "restored − raw")
+#: What the right panel shows (labels), and the names the panels know them by.
+RIGHT_MODES = {"restored": "restored", "restored − raw": "difference", "restored / raw": "ratio"}
 
 
 def _error(text: str) -> str:
@@ -92,6 +94,7 @@ class ViewerPage:
         controls = column(
             _heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
             _heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.rotate, self.flips, self.reduction,
+            _heading("Compare"), self.reference_path, self.reference_button, self.reference_message,
             _heading("Restore"), self.method, self.method_note, self.form, self.restore_button, self.status, self.restore_message,
             self.results,
             _heading("Export the result shown"), self.export_path, self.overwrite, self.export_button, self.export_message,
@@ -179,9 +182,14 @@ class ViewerPage:
         self.azimuthal_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.azimuthal_source, line_width=1.5)
         self.azimuthal_figure.legend.location = "top_right"
         self.contrast_table = Div(text="", css_classes=["asirp-contrast"])
+        self.reference_path = TextInput(title="reference (ground truth) for PSNR and SSIM", width=320,
+                                        css_classes=["asirp-reference-path"])
+        self.reference_button = Button(label="Load reference", css_classes=["asirp-reference"])
+        self.reference_button.on_click(self._load_reference)
+        self.reference_message = Div(text="", width=320, css_classes=["asirp-reference-message"])
 
     def _build_export(self) -> None:
-        self.export_path = TextInput(title="file (.nxs/.h5 NeXus, .tif, .png figure)", width=320, css_classes=["asirp-export-path"])
+        self.export_path = TextInput(title="file (.nxs/.h5 NeXus, .tif, .png figure, .txt for Origin)", width=320, css_classes=["asirp-export-path"])
         self.overwrite = Checkbox(label="replace an existing file", active=False)
         self.export_button = Button(label="Export", disabled=True, css_classes=["asirp-export"])
         self.export_button.on_click(self._export)
@@ -298,19 +306,23 @@ class ViewerPage:
         scale = self.scale.value
         limits = images.colour_limits(raw, tuple(self.clip.value), scale)  # type: ignore[arg-type]
         result = self.shown_result
-        right, title, diff_limits = None, "restored: run a method", (-1.0, 1.0)
-        difference = self.right_mode.active == 1
+        right, title = None, "restored: run a method"
+        mode = list(RIGHT_MODES.values())[self.right_mode.active]
+        look = Look(self.palette.value, scale, limits)  # type: ignore[arg-type]
         if result is not None:
             right, title = self._display(result.frame), result.label
-            if difference:
-                try:
+            try:
+                if mode == "difference":
                     right = images.difference(right, raw)
-                except ValueError as exc:
-                    right, title = None, f"no difference: {exc}"
-                else:
-                    diff_limits, title = images.symmetric_limits(right, self.clip.value[1]), f"{result.label} − raw"
-        look = Look(self.palette.value, scale, limits, diff_limits)  # type: ignore[arg-type]
-        self.panels.show(raw, right, (int(extent[0]), int(extent[1])), right_title=title, difference=difference, look=look)
+                    look = replace(look, difference_limits=images.symmetric_limits(right, self.clip.value[1]))
+                    title = f"{result.label} − raw"
+                elif mode == "ratio":
+                    right = images.ratio(right, raw)
+                    look = replace(look, ratio_limits=images.ratio_limits(right, self.clip.value[1]))
+                    title = f"{result.label} / raw"
+            except ValueError as exc:
+                right, title = None, f"not shown: {exc}"
+        self.panels.show(raw, right, (int(extent[0]), int(extent[1])), right_title=title, right_mode=mode, look=look)
         self._right_title = title
         self._detail = None
         self._refresh_detail()
@@ -351,8 +363,10 @@ class ViewerPage:
             full = self._full_resolution(result.frame)
             sy, sx = full.shape[0] / ny, full.shape[1] / nx
             right = full[round(i0 * sy) : round(i1 * sy), round(j0 * sx) : round(j1 * sx)]
-            if self.right_mode.active == 1:
-                right = images.difference(right, crop) if right.shape == crop.shape else None
+            mode = list(RIGHT_MODES.values())[self.right_mode.active]
+            if mode != "restored":
+                compare = images.difference if mode == "difference" else images.ratio
+                right = compare(right, crop) if right.shape == crop.shape else None
         self.panels.show_detail(crop, right, (j0, i0, j1 - j0, i1 - i0), self._right_title)
         self._detail = (shown, i0, i1, j0, j1)
 
@@ -524,16 +538,31 @@ class ViewerPage:
                 data["color"].append(Category10_10[index % 10])
         self.azimuthal_source.data = data
 
+    def _load_reference(self) -> None:
+        try:
+            reference = self.workspace.open_reference(self.reference_path.value)
+        except AsirpError as exc:
+            self.reference_message.text = _error(str(exc))
+            return
+        self.reference_message.text = _note(f"reference: {reference.kind}, {' x '.join(map(str, reference.shape))} px")
+        self._refresh_contrast()
+
     def _refresh_contrast(self) -> None:
+        """The table of contrast (and PSNR/SSIM against the reference, when one is loaded) of the raw image and every result."""
         if self.workspace.source is None:
             self.contrast_table.text = ""
             return
-        rows = "".join(
-            f"<tr><td>{html.escape(label)}</td><td style='text-align:right'>{contrast(frame):.5g}</td>"
-            f"<td style='text-align:right'>{frame.image_shape[0]} x {frame.image_shape[1]}</td></tr>"
-            for label, frame in self._compared()
-        )
-        self.contrast_table.text = f"<table><tr><th>image</th><th>contrast (std)</th><th>pixels</th></tr>{rows}</table>"
+        reference = self.workspace.reference_image
+        rows = []
+        for label, frame in self._compared():
+            cells = [html.escape(label), f"{contrast(frame):.5g}", f"{frame.image_shape[0]} x {frame.image_shape[1]}"]
+            if reference is not None:
+                scores = against_reference(reference, frame)
+                cells += ["another shape", ""] if scores is None else [f"{scores[0]:.2f}", f"{scores[1]:.4f}"]
+            rows.append("<tr>" + "".join(f"<td style='padding:0 6px'>{cell}</td>" for cell in cells) + "</tr>")
+        heads = ["image", "contrast (std)", "pixels"] + (["PSNR (dB)", "SSIM"] if reference is not None else [])
+        header = "<tr>" + "".join(f"<th style='padding:0 6px'>{head}</th>" for head in heads) + "</tr>"
+        self.contrast_table.text = f"<table>{header}{''.join(rows)}</table>"
 
     # -- export --------------------------------------------------------------------------
     def _export(self) -> None:

@@ -45,7 +45,7 @@ PALETTES: dict[str, tuple[tuple[str, ...], str]] = {
     "plasma": (tuple(Plasma256), "#00d0ff"),
     "cividis": (tuple(Cividis256), "#ff00ff"),
 }
-#: Diverging map of difference images (blue: restored below raw, red: above), masked pixels grey.
+#: Diverging map of difference and ratio images (blue: restored below raw, red: above), masked pixels grey.
 DIFFERENCE_PALETTE = tuple(interp_palette(RdBu[11], 256))
 DIFFERENCE_MASKED = "#808080"
 #: Largest side of an image panel on screen, CSS pixels.
@@ -77,12 +77,13 @@ readout.text = `x ${Math.floor(x)}, y ${Math.floor(y)}: raw ${text(a)} | ${name 
 
 @dataclass(frozen=True)
 class Look:
-    """How both panels are coloured: palette name, scale, colour limits, and the difference's limits."""
+    """How both panels are coloured: palette name, scale, colour limits, and the difference's and ratio's limits."""
 
     palette: str = "viridis"
     scale: Scale = "linear"
     limits: tuple[float, float] = (0.0, 1.0)
     difference_limits: tuple[float, float] = (-1.0, 1.0)
+    ratio_limits: tuple[float, float] = (0.5, 2.0)
 
 
 def _empty() -> dict[str, list]:
@@ -131,22 +132,23 @@ class ImagePanels:
         self.linear = LinearColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1])
         self.log = LogColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1], low=1, high=10)
         self.difference = LinearColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED)
+        self.ratio = LogColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED, low=0.5, high=2)
         self.profile_line = ColumnDataSource(data={"x": [], "y": []})
         crosshair = CrosshairTool(overlay=[Span(dimension="width", line_color="white", line_alpha=0.6),
                                            Span(dimension="height", line_color="white", line_alpha=0.6)])
-        self.raw = self._panel("raw", crosshair, difference=False)
-        self.right = self._panel("restored", crosshair, difference=True)
+        self.raw = self._panel("raw", crosshair, compared=False)
+        self.right = self._panel("restored", crosshair, compared=True)
         self.raw_figure, self.right_figure = self.raw.figure, self.right.figure
         self.readout = Div(text="move the cursor over an image", css_classes=["asirp-readout"])
         readout = CustomJS(args={"raw": self.raw.sources(), "right": self.right.sources(), "readout": self.readout}, code=_READOUT_JS)
         for panel in (self.raw_figure, self.right_figure):
             panel.js_on_event(MouseMove, readout)
 
-    def _panel(self, title: str, crosshair: CrosshairTool, *, difference: bool) -> _Panel:
+    def _panel(self, title: str, crosshair: CrosshairTool, *, compared: bool) -> _Panel:
         panel = figure(title=title, x_range=self.x_range, y_range=self.y_range, tools=TOOLS, active_scroll="wheel_zoom",
                        frame_width=PANEL_SIZE, frame_height=PANEL_SIZE, x_axis_label="x (pixel)", y_axis_label="y (pixel)",
                        css_classes=[f"asirp-panel-{title}"])
-        mappers = {"linear": self.linear, "log": self.log} | ({"difference": self.difference} if difference else {})
+        mappers = {"linear": self.linear, "log": self.log} | ({"difference": self.difference, "ratio": self.ratio} if compared else {})
         layers = [
             {name: panel.image(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty()), color_mapper=mapper)
              for name, mapper in mappers.items()}
@@ -169,15 +171,19 @@ class ImagePanels:
         for panel in (self.raw_figure, self.right_figure):
             panel.frame_width, panel.frame_height = max(120, round(nx * scale)), max(120, round(ny * scale))
 
-    def show(self, raw: np.ndarray, right: np.ndarray | None, extent: tuple[int, int], *, right_title: str, difference: bool, look: Look) -> None:
-        """Draw ``raw`` and ``right`` (None: an empty right panel) over ``extent`` (ny, nx) with ``look``; drop any detail."""
+    def show(self, raw: np.ndarray, right: np.ndarray | None, extent: tuple[int, int], *, right_title: str, right_mode: str, look: Look) -> None:
+        """Draw ``raw`` and ``right`` (None: an empty right panel) over ``extent`` (ny, nx) with ``look``; drop any detail.
+
+        ``right_mode`` is ``"restored"`` (the raw image's colour scale), ``"difference"`` or ``"ratio"``.
+        """
         palette, masked = PALETTES[look.palette]
         mapper = self.log if look.scale == "log" else self.linear
         mapper.update(palette=palette, nan_color=masked, low=look.limits[0], high=look.limits[1])
         self.difference.update(low=look.difference_limits[0], high=look.difference_limits[1])
-        self.raw.shown, self.right.shown = look.scale, "difference" if difference else look.scale
+        self.ratio.update(low=look.ratio_limits[0], high=look.ratio_limits[1])
+        self.raw.shown, self.right.shown = look.scale, look.scale if right_mode == "restored" else right_mode
         self.raw.bar.color_mapper = mapper
-        self.right.bar.color_mapper = self.difference if difference else mapper
+        self.right.bar.color_mapper = self.right.overview[self.right.shown].glyph.color_mapper
         box = (0.0, 0.0, float(extent[1]), float(extent[0]))
         self.raw.fill(self.raw.overview, raw, box, "raw")
         self.right.fill(self.right.overview, right, box, right_title)

@@ -1,9 +1,9 @@
 """The numbers the viewer compares: line profiles, contrast, azimuthal profiles.
 
 Line profiles use :func:`skimage.measure.profile_line` (bilinear samples one pixel
-apart, both ends included); contrast and azimuthal profiles are asirp's own
-(:func:`asirp.analysis.contrast_std`, :func:`asirp.analysis.azimuthal_profile`), so
-the viewer shows the figures the reports and benchmarks use.
+apart, both ends included); contrast, PSNR/SSIM against a reference and azimuthal
+profiles are asirp's own (:mod:`asirp.analysis`), so the viewer shows the figures the
+reports and benchmarks use.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.measure import profile_line
 
-from ..analysis import azimuthal_profile, contrast_std
+from ..analysis import azimuthal_profile, contrast_std, psnr, ssim
 from ..errors import AsirpError
 from ..frame import Frame
 
@@ -79,3 +79,10 @@ def azimuthal(frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
     except AsirpError:
         return None
     return profile.radial, profile.intensity
+
+
+def against_reference(reference: Frame, frame: Frame) -> tuple[float, float] | None:
+    """(PSNR in dB, SSIM) of ``frame`` against ``reference`` (ground truth) over both masks; None for another shape."""
+    if reference.shape != frame.shape:
+        return None
+    return psnr(reference, frame), ssim(reference, frame)

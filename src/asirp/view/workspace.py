@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 from ..frame import Frame
 from .files import FrameCache, Opened
 
-#: Output suffixes the export offers: NeXus, TIFF, and a PNG before/after figure (as ``--figure``).
-EXPORT_SUFFIXES = (".nxs", ".h5", ".tif", ".tiff", ".png")
+#: Output suffixes the export offers: NeXus, TIFF, a PNG before/after figure (as ``--figure``) and
+#: the tab- or comma-separated table for Origin (as ``asirp xrf`` writes it).
+EXPORT_SUFFIXES = (".nxs", ".h5", ".tif", ".tiff", ".png", ".txt", ".dat", ".tsv", ".csv")
+TABLE_SUFFIXES = (".txt", ".dat", ".tsv", ".csv")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Workspace:
     source: Frame | None = None
     index: int = 0
     results: dict[int, list[Result]] = field(default_factory=dict)
+    reference: Frame | None = None
     _images: dict[int, Frame] = field(default_factory=dict)
 
     def open(self, path: str) -> Opened:
@@ -74,6 +77,22 @@ class Workspace:
             source = self.source
             self._images[self.index] = replace(source, data=source.data[self.index], valid=source.valid[self.index])
         return self._images[self.index]
+
+    def open_reference(self, path: str) -> Frame:
+        """Open a ground-truth image (or stack, one image per image of the open frame) to score results against."""
+        opened = self.cache.open(path)
+        if opened.frame is None:
+            raise InputError(f"{len(opened.choices)} image datasets and nothing says which is the image; name one as FILE::/path", path)
+        self.reference = opened.frame
+        return opened.frame
+
+    @property
+    def reference_image(self) -> Frame | None:
+        """The reference of the image shown: the reference itself, or its image ``index`` when it is a stack as long as the open one."""
+        reference = self.reference
+        if reference is None or not reference.is_stack:
+            return reference
+        return reference.images()[self.index] if reference.shape[0] == self.count else None
 
     @property
     def shown_results(self) -> list[Result]:
@@ -103,7 +122,10 @@ class Workspace:
 
         ``.nxs``/``.h5``: NeXus with one NXprocess per step (the read and the
         restoration, with the auto decision); ``.tif``: float32 TIFF, masked pixels NaN;
-        ``.png``: the raw/restored figure of ``asirp restore --figure``.
+        ``.png``: the raw/restored figure of ``asirp restore --figure``; ``.txt``
+        (``.dat``, ``.tsv``, ``.csv``): the table for Origin of ``asirp xrf``, columns
+        x, y (scan coordinates or pixels), raw and restored values of the points
+        measured in both.
         """
         from ..cli import check_outputs
         from ..io import save
@@ -113,8 +135,13 @@ class Workspace:
         if target.suffix.lower() not in EXPORT_SUFFIXES:
             raise OutputError(f"{target}: export writes {', '.join(EXPORT_SUFFIXES)}; got {target.suffix or '(no suffix)'!r}")
         check_outputs([target], force=force, inputs=input_files(self.raw))
+        panels = {"raw": self.raw, result.frame.history[-1].method: result.frame}
         if target.suffix.lower() == ".png":
             from ..report import compare_figure
 
-            return compare_figure({"raw": self.raw, result.frame.history[-1].method: result.frame}, target, force=force)
+            return compare_figure(panels, target, force=force)
+        if target.suffix.lower() in TABLE_SUFFIXES:
+            from ..xrf.export import write_txt
+
+            return write_txt(panels, target, force=force)
         return save(result.frame, target, force=force)
