@@ -75,6 +75,16 @@ def test_display_array_masks_as_nan_and_orients_every_panel_alike():
         images.Orientation(rotate=45).apply(data)
 
 
+def test_axes_in_pixels_or_in_the_pixel_size_turned_with_the_image():
+    from asirp.units import PixelSize
+
+    size = PixelSize(10, 25, "um")
+    assert images.Axes.of(size, images.Orientation(), physical=False) == images.Axes()
+    assert images.Axes.of(None, images.Orientation(), physical=True) == images.Axes()
+    assert images.Axes.of(size, images.Orientation(flip_x=True), physical=True) == images.Axes(10, 25, "µm")
+    assert images.Axes.of(size, images.Orientation(rotate=90), physical=True) == images.Axes(25, 10, "µm")
+
+
 def test_colour_limits_clip_percentiles_and_log_starts_above_zero():
     values = np.concatenate([np.linspace(0, 100, 1001), [1e6, np.nan]])
     low, high = images.colour_limits(values, (0.5, 99.5))
@@ -148,6 +158,7 @@ def test_form_of_a_model_has_units_bounds_defaults_and_choices():
 
 def test_form_values_parse_and_fail_as_the_cli_does(tmp_path, capsys):
     assert parse_form("gaussian", {"sigma": "1.5"}) == {"sigma": 1.5}
+    assert parse_form("gaussian", {"sigma": "1.0"}) == {}  # the default as shown: not a choice of the user
     assert parse_form("richardson_lucy", {"psf_sigma": "", "beam_fwhm": "50um", "accelerate": "false"}) == {
         "beam_fwhm": "50um", "accelerate": False,
     }  # fmt: skip
@@ -325,6 +336,27 @@ def test_page_scores_results_against_a_reference_and_shows_ratios(tmp_path):
     shown = _shown(page.panels.right.overview)
     np.testing.assert_allclose(shown, images.ratio(restored.frame.data, result.noisy.data), rtol=1e-6)
     assert page.panels.right_figure.title.text == f"{restored.label} / raw"
+
+
+def test_page_draws_a_map_on_its_scan_step_and_profiles_in_micrometres(tmp_path):
+    from bokeh.document import Document
+    from bokeh.events import Tap
+
+    from asirp.view.page import ViewerPage
+
+    result = asirp.synth.mesh_grid_map("AG175", step_um=25, seed=5)  # 128 x 128 points, 25 µm apart
+    asirp.save(result.noisy, tmp_path / "map.nxs")
+    page = ViewerPage(Document(), FrameCache(), [str(tmp_path / "map.nxs")], tmp_path)
+    assert page.axis_units.visible and page.axis_units.value == "physical"
+    assert (page.panels.x_range.end, page.panels.y_range.start) == (128 * 25, 128 * 25)
+    assert page.panels.raw_figure.xaxis[0].axis_label == "x (µm)"
+    for x, y in ((250.0, 500.0), (1250.0, 500.0)):  # clicks in µm: row 20, columns 10 to 50
+        page._tap(Tap(model=page.panels.raw_figure, x=x, y=y, sx=0, sy=0))
+    assert (page.line.x0, page.line.y0, page.line.x1, page.line.y1) == (10, 20, 50, 20)
+    distance = page.profile_source.data["xs"][0]
+    assert distance[-1] == pytest.approx(1000.0) and page.profile_figure.xaxis[0].axis_label == "distance (µm)"
+    page.axis_units.value = "pixels"
+    assert page.panels.x_range.end == 128 and page.line is None  # a line drawn on other axes is dropped
 
 
 def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):

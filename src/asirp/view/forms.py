@@ -103,10 +103,13 @@ def method_form(method: str) -> list[FieldSpec]:
 def parse_form(method: str, texts: Mapping[str, str]) -> dict[str, Any]:
     """Typed parameters from the form's texts, validated as ``asirp restore -m METHOD -p ...`` would be.
 
-    Empty fields are left out (the method's default applies). Raises
+    Empty fields and fields still showing their default are left out (the method's
+    default applies, and the result's label names only what the user set). Raises
     :class:`~asirp.errors.ParameterError` with the CLI's message for a bad value.
     """
-    params = dict(parse_assignment(f"{name}={text}") for name, text in texts.items() if text.strip() != "")
+    defaults = {spec.name: spec.text for spec in method_form(method)}
+    given = {name: text for name, text in texts.items() if text.strip() not in ("", defaults.get(name))}
+    params = dict(parse_assignment(f"{name}={text}") for name, text in given.items())
     if method != "auto":
         get_method(method).validate(**params)
     return params

@@ -17,6 +17,8 @@ from typing import Literal
 import numpy as np
 from skimage.measure import block_reduce
 
+from ..units import PixelSize
+
 #: Frames with at least this many pixels are sent downsampled (a 4 Mpx float32 image is 16 MB).
 DOWNSAMPLE_FROM = 4_000_000
 #: Pixels of a downsampled overview, about (1024 x 1024).
@@ -48,6 +50,26 @@ class Orientation:
         if self.flip_y:
             out = out[::-1, :]
         return out
+
+
+@dataclass(frozen=True)
+class Axes:
+    """The units of the panels' axes: ``y`` and ``x`` data units per displayed pixel, and their name."""
+
+    y: float = 1.0
+    x: float = 1.0
+    unit: str = "pixel"
+
+    @classmethod
+    def of(cls, pixel_size: PixelSize | None, orientation: Orientation, physical: bool) -> Axes:
+        """Pixel axes, or with ``physical`` and a known pixel size (scan step) axes in its length unit.
+
+        A quarter turn exchanges the sizes along y and x: the image's rows become columns.
+        """
+        if not physical or pixel_size is None:
+            return cls()
+        y, x = (pixel_size.x, pixel_size.y) if orientation.rotate in (90, 270) else (pixel_size.y, pixel_size.x)
+        return cls(y, x, {"um": "µm", "A": "Å"}.get(pixel_size.unit, pixel_size.unit))
 
 
 def downsample_factor(shape: tuple[int, int]) -> int:

@@ -93,7 +93,7 @@ class ViewerPage:
         self._build_export()
         controls = column(
             _heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
-            _heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.rotate, self.flips, self.reduction,
+            _heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.axis_units, self.rotate, self.flips, self.reduction,
             _heading("Compare"), self.reference_path, self.reference_button, self.reference_message,
             _heading("Restore"), self.method, self.method_note, self.form, self.restore_button, self.status, self.restore_message,
             self.results,
@@ -139,6 +139,9 @@ class ViewerPage:
         low, high = images.DEFAULT_CLIP
         self.clip = RangeSlider(title="colour limits (percentiles of the raw image)", start=0, end=100, step=0.1, value=(low, high))
         self.right_mode = RadioButtonGroup(labels=list(RIGHT_MODES), active=0, css_classes=["asirp-right-mode"])
+        self.axis_units = Select(title="axes", value="pixels", options=[("pixels", "pixels"), ("physical", "pixel size (scan step)")],
+                                 visible=False, css_classes=["asirp-axes"])
+        self.axis_units.on_change("value", lambda attr, old, new: self._reoriented())
         self.rotate = Select(title="rotate (°, counter-clockwise)", value="0", options=[str(r) for r in images.ROTATIONS])
         self.flips = CheckboxGroup(labels=["flip left-right", "flip up-down"], active=[])
         self.reduction = Select(title="large frames are sent as block", value="mean", options=["mean", "max"], visible=False)
@@ -164,7 +167,7 @@ class ViewerPage:
         self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
         self.results = Select(title="result shown", options=[], css_classes=["asirp-results"])
         self.results.on_change("value", lambda attr, old, new: self._result_changed())
-        self.explanation = Div(text="", width=900, styles={"max-height": "320px", "overflow": "auto"})
+        self.explanation = Div(text="", width=900, visible=False, styles={"max-height": "320px", "overflow": "auto"})
         self._method_changed()
 
     def _build_compare(self) -> None:
@@ -175,12 +178,14 @@ class ViewerPage:
                                      css_classes=["asirp-profile"])
         self.profile_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.profile_source, line_width=1.5)
         self.profile_figure.legend.location = "top_right"
+        self.profile_figure.legend.update(background_fill_alpha=0.6, click_policy="hide")  # click a name to hide its line
         self.azimuthal_source = ColumnDataSource(data={"xs": [], "ys": [], "label": [], "color": []})
         self.azimuthal_figure = figure(title="azimuthal profile", width=520, height=300, x_axis_label="q (nm⁻¹)",
                                        y_axis_label="mean intensity", tools="pan,wheel_zoom,box_zoom,reset,save", visible=False,
                                        css_classes=["asirp-azimuthal"])
         self.azimuthal_figure.multi_line("xs", "ys", line_color="color", legend_field="label", source=self.azimuthal_source, line_width=1.5)
         self.azimuthal_figure.legend.location = "top_right"
+        self.azimuthal_figure.legend.update(background_fill_alpha=0.6, click_policy="hide")  # click a name to hide its line
         self.contrast_table = Div(text="", css_classes=["asirp-contrast"])
         self.reference_path = TextInput(title="reference (ground truth) for PSNR and SSIM", width=320,
                                         css_classes=["asirp-reference-path"])
@@ -248,8 +253,12 @@ class ViewerPage:
                                        f"{frame.mask_fraction:.1%} masked{geometry}")
         self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
         # Detector patterns span decades (rings over background): a log scale shows them; maps and images start linear.
+        # Maps and images are measured in scan steps: physical axes; detector frames in pixels.
+        pattern = frame.kind in ("diffraction", "scattering", "pdf")
         self._opening = True  # _show_image draws once below
-        self.scale.value = "log" if frame.kind in ("diffraction", "scattering", "pdf") else "linear"
+        self.scale.value = "log" if pattern else "linear"
+        self.axis_units.visible = frame.pixel_size is not None
+        self.axis_units.value = "pixels" if pattern or frame.pixel_size is None else "physical"
         self._opening = False
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
@@ -266,16 +275,23 @@ class ViewerPage:
     def orientation(self) -> Orientation:
         return Orientation(rotate=int(self.rotate.value), flip_x=0 in self.flips.active, flip_y=1 in self.flips.active)
 
+    @property
+    def axes(self) -> images.Axes:
+        """The panels' axis units: pixels, or the pixel size's (scan step's) length unit."""
+        physical = self.axis_units.value == "physical" and self.axis_units.visible
+        return images.Axes.of(self.workspace.raw.pixel_size, self.orientation, physical)
+
     def _fit_extent(self) -> None:
         """Fit the panels to the image shown as oriented; a profile line drawn before no longer applies."""
         ny, nx = self.orientation.apply(self.workspace.raw.data).shape
-        self.panels.set_extent(ny, nx)
+        axes = self.axes
+        self.panels.set_extent(ny * axes.y, nx * axes.x, axes.unit)
         self.line, self.first_point = None, None
         self.panels.profile_line.data = {"x": [], "y": []}
         self.profile_source.data = {"xs": [], "ys": [], "label": [], "color": []}
 
     def _reoriented(self) -> None:
-        if self.workspace.source is not None:
+        if self.workspace.source is not None and not self._opening:
             self._fit_extent()
             self._refresh_images()
 
@@ -322,7 +338,7 @@ class ViewerPage:
                     title = f"{result.label} / raw"
             except ValueError as exc:
                 right, title = None, f"not shown: {exc}"
-        self.panels.show(raw, right, (int(extent[0]), int(extent[1])), right_title=title, right_mode=mode, look=look)
+        self.panels.show(raw, right, self.axes, (int(extent[0]), int(extent[1])), right_title=title, right_mode=mode, look=look)
         self._right_title = title
         self._detail = None
         self._refresh_detail()
@@ -338,16 +354,16 @@ class ViewerPage:
             return
         raw = self._full_resolution(self.workspace.raw)
         ny, nx = raw.shape
-        x_range, y_range = self.panels.x_range, self.panels.y_range
-        x0, x1 = sorted((x_range.start, x_range.end))
-        y0, y1 = sorted((y_range.start, y_range.end))
+        axes, x_range, y_range = self.axes, self.panels.x_range, self.panels.y_range
+        x0, x1 = sorted((x_range.start / axes.x, x_range.end / axes.x))  # in pixels
+        y0, y1 = sorted((y_range.start / axes.y, y_range.end / axes.y))
         if (x1 - x0) * (y1 - y0) > images.OVERVIEW_PIXELS:
             if self._detail is not None:
-                self.panels.show_detail(None, None, (0, 0, 0, 0), self._right_title)
+                self.panels.show_detail(None, None, (0, 0, 0, 0), self._right_title, axes)
                 self._detail = None
             return
         result = self.shown_result
-        shown = (id(self.workspace.raw), None if result is None else id(result.frame), self.right_mode.active, self.orientation)
+        shown = (id(self.workspace.raw), None if result is None else id(result.frame), self.right_mode.active, self.orientation, axes)
         if self._detail is not None and self._detail[0] == shown:
             _, i0, i1, j0, j1 = self._detail
             if j0 <= max(0, x0) and min(nx, x1) <= j1 and i0 <= max(0, y0) and min(ny, y1) <= i1:
@@ -367,7 +383,8 @@ class ViewerPage:
             if mode != "restored":
                 compare = images.difference if mode == "difference" else images.ratio
                 right = compare(right, crop) if right.shape == crop.shape else None
-        self.panels.show_detail(crop, right, (j0, i0, j1 - j0, i1 - i0), self._right_title)
+        box = (j0 * axes.x, i0 * axes.y, (j1 - j0) * axes.x, (i1 - i0) * axes.y)
+        self.panels.show_detail(crop, right, box, self._right_title, axes)
         self._detail = (shown, i0, i1, j0, j1)
 
     # -- restore -------------------------------------------------------------------------
@@ -462,6 +479,7 @@ class ViewerPage:
     def _result_changed(self) -> None:
         result = self.shown_result
         self.export_button.disabled = result is None
+        self.explanation.visible = result is not None and result.explanation is not None
         self.explanation.text = "" if result is None or result.explanation is None else (
             f"<b>why auto chose {html.escape(result.frame.history[-1].method)}</b>"
             f"<pre style='font-size:11px; white-space:pre-wrap'>{html.escape(result.explanation)}</pre>")
@@ -475,7 +493,8 @@ class ViewerPage:
         """A click on an image: the start, then the end of a profile line (a second click on the start is ignored)."""
         if self.workspace.source is None or event.x is None or event.y is None:
             return
-        if self.first_point is not None and np.hypot(event.x - self.first_point[0], event.y - self.first_point[1]) < 1:
+        axes = self.axes
+        if self.first_point is not None and np.hypot((event.x - self.first_point[0]) / axes.x, (event.y - self.first_point[1]) / axes.y) < 1:
             return
         if self.first_point is None:
             self.first_point = (float(event.x), float(event.y))
@@ -483,7 +502,7 @@ class ViewerPage:
             self.profile_note.text = _note("line profile: click the end point")
             return
         (x0, y0), self.first_point = self.first_point, None
-        self.line = Line(x0, y0, float(event.x), float(event.y))
+        self.line = Line(x0 / axes.x, y0 / axes.y, float(event.x) / axes.x, float(event.y) / axes.y)  # in pixels
         self.panels.profile_line.data = {"x": [x0, event.x], "y": [y0, event.y]}
         self._refresh_profiles()
 
@@ -496,15 +515,19 @@ class ViewerPage:
             self.profile_source.data = {"xs": [], "ys": [], "label": [], "color": []}
             return
         reference = self.orientation.apply(self.workspace.raw.data).shape
+        axes, line = self.axes, self.line
+        # Distances in axis units: the line's length in them over its length in pixels.
+        per_pixel = float(np.hypot((line.x1 - line.x0) * axes.x, (line.y1 - line.y0) * axes.y)) / line.length if line.length else 1.0
         data: dict[str, list[Any]] = {"xs": [], "ys": [], "label": [], "color": []}
         for index, (label, frame) in enumerate(self._compared()):
-            distance, values = line_profile(self._full_resolution(frame), self.line, reference)
-            data["xs"].append(distance)
+            distance, values = line_profile(self._full_resolution(frame), line, reference)
+            data["xs"].append(distance * per_pixel)
             data["ys"].append(values)
             data["label"].append(label)
             data["color"].append(Category10_10[index % 10])
         self.profile_source.data = data
-        self.profile_note.text = _note(f"line profile along {self.line.length:.0f} px; click two points for another")
+        self.profile_figure.xaxis.axis_label = f"distance ({axes.unit})"
+        self.profile_note.text = _note(f"line profile along {line.length:.0f} px; click two points for another")
 
     def _page_ready(self) -> None:
         self._ready = True

@@ -34,7 +34,7 @@ from bokeh.models import (
 from bokeh.palettes import Cividis256, Greys256, Inferno256, Magma256, Plasma256, RdBu, Viridis256, interp_palette
 from bokeh.plotting import figure
 
-from .images import Scale
+from .images import Axes, Scale
 
 #: Colour maps offered, each with the colour of masked pixels (one the map does not contain).
 PALETTES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -71,7 +71,9 @@ function value(sources, x, y) {
 function text(v) { return v === null ? "–" : (Number.isNaN(v) ? "masked" : v.toPrecision(5)) }
 const x = cb_obj.x, y = cb_obj.y
 const [a] = value(raw, x, y), [b, name] = value(right, x, y)
-readout.text = `x ${Math.floor(x)}, y ${Math.floor(y)}: raw ${text(a)} | ${name ?? "restored"}: ${text(b)}`
+const scale = raw.find((source) => source.data.image.length > 0)  // axis units per pixel: the readout gives pixels
+const [sx, sy] = scale === undefined ? [1, 1] : [scale.data.sx[0], scale.data.sy[0]]
+readout.text = `x ${Math.floor(x / sx)}, y ${Math.floor(y / sy)}: raw ${text(a)} | ${name ?? "restored"}: ${text(b)}`
 """
 
 
@@ -87,7 +89,7 @@ class Look:
 
 
 def _empty() -> dict[str, list]:
-    return {"image": [], "x": [], "y": [], "dw": [], "dh": [], "name": []}
+    return {"image": [], "x": [], "y": [], "dw": [], "dh": [], "name": [], "sx": [], "sy": []}
 
 
 @dataclass
@@ -109,13 +111,15 @@ class _Panel:
         """Every data source, details first (the readout reads the first holding the pixel; only shown ones hold data)."""
         return [renderer.data_source for layer in (self.detail, self.overview) for renderer in layer.values()]
 
-    def fill(self, layer: dict[str, GlyphRenderer], image: np.ndarray | None, box: tuple[float, float, float, float], name: str) -> None:
-        """Give ``image`` over ``box`` (x, y, dw, dh) to the shown mapper's renderer of ``layer``; empty the others."""
+    def fill(self, layer: dict[str, GlyphRenderer], image: np.ndarray | None, box: tuple[float, float, float, float], name: str,
+             axes: Axes) -> None:
+        """Give ``image`` over ``box`` (x, y, dw, dh in axis units) to the shown mapper's renderer of ``layer``; empty the others."""
         for mapper, renderer in layer.items():
             renderer.visible = mapper == self.shown
             if mapper == self.shown and image is not None:
                 x, y, dw, dh = box
-                renderer.data_source.data = {"image": [image], "x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name]}
+                renderer.data_source.data = {"image": [image], "x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name],
+                                             "sx": [axes.x], "sy": [axes.y]}
             elif renderer.data_source.data["image"]:
                 renderer.data_source.data = _empty()
         # Hover reports the top layer holding data only (the detail where there is one), one value per pixel.
@@ -163,16 +167,18 @@ class ImagePanels:
         panel.grid.visible = False
         return _Panel(panel, bar, hover, *layers)
 
-    def set_extent(self, ny: int, nx: int) -> None:
-        """Fit the panels to an image of ``ny`` x ``nx`` (display) pixels: ranges, reset view, square pixels."""
-        self.x_range.update(start=0, end=nx, reset_start=0, reset_end=nx)
-        self.y_range.update(start=ny, end=0, reset_start=ny, reset_end=0)
-        scale = PANEL_SIZE / max(ny, nx)
+    def set_extent(self, height: float, width: float, unit: str) -> None:
+        """Fit the panels to an image ``height`` x ``width`` in axis units: ranges, reset view, true aspect, axis labels."""
+        self.x_range.update(start=0, end=width, reset_start=0, reset_end=width)
+        self.y_range.update(start=height, end=0, reset_start=height, reset_end=0)
+        scale = PANEL_SIZE / max(height, width)
         for panel in (self.raw_figure, self.right_figure):
-            panel.frame_width, panel.frame_height = max(120, round(nx * scale)), max(120, round(ny * scale))
+            panel.frame_width, panel.frame_height = max(120, round(width * scale)), max(120, round(height * scale))
+            panel.xaxis.axis_label, panel.yaxis.axis_label = f"x ({unit})", f"y ({unit})"
 
-    def show(self, raw: np.ndarray, right: np.ndarray | None, extent: tuple[int, int], *, right_title: str, right_mode: str, look: Look) -> None:
-        """Draw ``raw`` and ``right`` (None: an empty right panel) over ``extent`` (ny, nx) with ``look``; drop any detail.
+    def show(self, raw: np.ndarray, right: np.ndarray | None, axes: Axes, shape: tuple[int, int], *, right_title: str, right_mode: str,
+             look: Look) -> None:
+        """Draw ``raw`` and ``right`` (None: an empty right panel) over an image of ``shape`` pixels with ``look``; drop any detail.
 
         ``right_mode`` is ``"restored"`` (the raw image's colour scale), ``"difference"`` or ``"ratio"``.
         """
@@ -184,13 +190,14 @@ class ImagePanels:
         self.raw.shown, self.right.shown = look.scale, look.scale if right_mode == "restored" else right_mode
         self.raw.bar.color_mapper = mapper
         self.right.bar.color_mapper = self.right.overview[self.right.shown].glyph.color_mapper
-        box = (0.0, 0.0, float(extent[1]), float(extent[0]))
-        self.raw.fill(self.raw.overview, raw, box, "raw")
-        self.right.fill(self.right.overview, right, box, right_title)
-        self.show_detail(None, None, box, right_title)
+        box = (0.0, 0.0, shape[1] * axes.x, shape[0] * axes.y)
+        self.raw.fill(self.raw.overview, raw, box, "raw", axes)
+        self.right.fill(self.right.overview, right, box, right_title, axes)
+        self.show_detail(None, None, box, right_title, axes)
         self.right_figure.title.text = right_title
 
-    def show_detail(self, raw: np.ndarray | None, right: np.ndarray | None, box: tuple[float, float, float, float], right_title: str) -> None:
-        """Draw full-resolution crops over ``box`` (x, y, dw, dh) on top of the overviews; None removes them."""
-        self.raw.fill(self.raw.detail, raw, box, "raw")
-        self.right.fill(self.right.detail, right, box, right_title)
+    def show_detail(self, raw: np.ndarray | None, right: np.ndarray | None, box: tuple[float, float, float, float], right_title: str,
+                    axes: Axes) -> None:
+        """Draw full-resolution crops over ``box`` (x, y, dw, dh in axis units) on top of the overviews; None removes them."""
+        self.raw.fill(self.raw.detail, raw, box, "raw", axes)
+        self.right.fill(self.right.detail, right, box, right_title, axes)
