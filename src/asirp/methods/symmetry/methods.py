@@ -5,7 +5,7 @@
   binomially (one half in, the other half as target: Noise2Noise from a single
   exposure), pre-trained on procedural patterns and fine-tuned on the frame itself
   for ``fine_tune_s`` seconds. Its deviance on a held-out photon half is an honest,
-  ground-truth-free score (``selfsupervised_loss``).
+  ground-truth-free score (``selfsupervised_loss``, with ``heldout_score=True``).
 * ``symmetric_average``: the pixel averaged with its partners (zero-cost reference).
 * ``supervised``: the same network trained on synthetic clean/noisy pairs.
 * ``smae_halves``: the published half-split 180° recipe (Zhou et al., J. Appl.
@@ -95,6 +95,9 @@ class SymmetryParams(_LocalCheckOptions):
     fine_tune_s: float = Field(DEFAULT_FINE_TUNE_S, ge=0, le=3600, description=(
         "upper bound of the fine-tuning time: a slow or loaded machine stops early and the notes say after how "
         "many steps (0: no fine-tuning)"), json_schema_extra={"unit": "s"})
+    heldout_score: bool = Field(False, description=(
+        "also report selfsupervised_loss, the Poisson deviance of a denoised half of the photons against the "
+        "other half (a ground-truth-free quality figure; one more network pass; photon counts only)"))
 
 
 @register
@@ -150,10 +153,12 @@ class SymmetryDenoiser(Method):
         data = np.stack(outputs) if frame.is_stack else outputs[0]
         fraction = partnered / max(valid_pixels, 1)
         response = prep.response
-        notes = {
-            "selfsupervised_loss": split_score(prep.net, images[0].data, images[0].valid, prep.pairing),
-            "selfsupervised_loss_kind": ("mean Poisson deviance of the denoised half of a binomial photon split "
-                                         "against the other half (first frame; NaN for non-integer data)"),
+        notes: dict[str, Any] = {}
+        if params.heldout_score:
+            notes["selfsupervised_loss"] = split_score(prep.net, images[0].data, images[0].valid, prep.pairing)
+            notes["selfsupervised_loss_kind"] = ("mean Poisson deviance of the denoised half of a binomial photon "
+                                                 "split against the other half (first frame; NaN for non-integer data)")
+        notes |= {
             "partner_fraction": fraction,
             "mode": _mode_sentence(prep.ops, fraction),
             "dropped_partner_fraction": float(np.mean(dropped)),
