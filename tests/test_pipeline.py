@@ -1,5 +1,6 @@
 """The pipeline: TOML configuration, offline runs, ordered bounded execution, failures, resume, budget, backends."""
 
+import json
 import pickle
 import threading
 import time
@@ -316,6 +317,28 @@ def test_auto_plan_is_made_once_per_run_and_recorded(tmp_path):
         methods = set(handle["entry/data/method"][()])
         history = handle["entry/process/history"].asstr()[()]
     assert len(methods) == 1 and '"budget"' in history and '"selection"' in history
+
+
+def test_auto_plan_is_decided_anew_when_the_data_drift(tmp_path):
+    """A run whose counts level jumps 20x gets a new decision on the first changed frame, then reuses it."""
+    low = asirp.synth.diffraction_series(3, event_frame=None, shape=(64, 64), dose=2.0, seed=1).noisy.images()
+    high = asirp.synth.diffraction_series(3, event_frame=None, shape=(64, 64), dose=40.0, seed=2).noisy.images()
+    steps = WorkerSteps(parse_config({"read": {"kind": "diffraction"}}).read, "auto", {}, 0.5, parse_config({}).analyse)
+    plan = plan_method(low[0], "auto", {}, 0.5)
+    same = process_item(Item("r", 2, low[1]), plan, steps)
+    assert same.ok and same.replanned is None and "redecided" not in same.frame.history[-1].notes
+    changed = process_item(Item("r", 4, high[0]), plan, steps)
+    assert changed.ok and changed.replanned is not None
+    assert "mean level changed" in changed.frame.history[-1].notes["redecided"]
+    assert changed.replanned.drift(high[1]) is None  # the new plan fits the new data: reused from here on
+    pipe = Pipeline.from_dict({"read": {"kind": "diffraction"}, "restore": {"method": "auto", "budget_s": 0.5},
+                               "execution": {"backend": "local"}})  # fmt: skip
+    summary = pipe.run(iterate([*low, *high], run="drift"), output=tmp_path)
+    assert summary.written == 6
+    with h5py.File(tmp_path / "drift.nxs") as handle:
+        redecided = json.loads(handle["entry/process/redecided"].asstr()[()])
+    assert redecided[0]["sequence"] == 4 and "mean level changed" in redecided[0]["notes"]["redecided"]
+    assert {r["sequence"] for r in redecided} <= {4, 5, 6}  # frames in flight before the new plan arrived
 
 
 # -- XRF maps from lines -----------------------------------------------------------------------------------

@@ -136,6 +136,8 @@ class RunWriter:
         self._handle: h5py.File | None = None
         self._journal = None
         self._first_history: tuple[Any, ...] = ()
+        #: Frames whose method was decided anew because their data drifted (sequence, last step).
+        self._redecided: list[dict[str, Any]] = []
         self._recover()
 
     # -- resume ------------------------------------------------------------------------
@@ -270,6 +272,10 @@ class RunWriter:
         handle.flush()
         if not self._first_history:
             self._first_history = frame.history
+        elif frame.history and "redecided" in frame.history[-1].notes:
+            last = frame.history[-1]
+            self._redecided.append({"sequence": result.seq, "method": last.method, "parameters": last.parameters,
+                                    "notes": last.notes, "date": last.date})
         self.rows += 1
         self.written.add(result.seq)
         result.meta["nexus_row"] = row
@@ -335,6 +341,10 @@ class RunWriter:
         process.create_dataset("history", data=json.dumps(steps, default=str, sort_keys=True)).attrs[
             "description"
         ] = "history of the run's first frame (JSON list of steps)"
+        if self._redecided:
+            process.create_dataset("redecided", data=json.dumps(self._redecided, default=str, sort_keys=True)).attrs[
+                "description"
+            ] = "frames whose method auto decided anew because their data drifted from the run's first (JSON list)"
 
 
 class NexusSink:

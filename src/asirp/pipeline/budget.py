@@ -16,6 +16,7 @@ from typing import Any
 
 from ..frame import Frame
 from ..methods.base import Method, get_method, registry
+from ..select.stream import Fingerprint
 
 #: Families a budget fallback may use (super-resolution changes the grid: never a silent fallback).
 _FALLBACK_FAMILIES = frozenset({"reference", "denoising", "deconvolution"})
@@ -30,6 +31,13 @@ class Plan:
     notes: dict[str, Any] = field(default_factory=dict)
     #: Shape of the frame the plan was made for (the cost depends on it); None: any.
     shape: tuple[int, ...] | None = None
+    #: For an ``auto`` plan, the data it was decided on: a frame whose fingerprint drifted
+    #: from it (kind, shape, counts or noise level, see :class:`asirp.select.Selector`) is decided anew.
+    fingerprint: Fingerprint | None = None
+
+    def drift(self, frame: Frame) -> str | None:
+        """Why ``frame`` needs a new decision (its data drifted from this plan's), or None."""
+        return None if self.fingerprint is None else Fingerprint.of(frame).drifted_from(self.fingerprint)
 
 
 def _applicable(frame: Frame) -> list[tuple[float, str]]:
@@ -70,6 +78,7 @@ def plan_method(frame: Frame, method: str, params: dict[str, Any], budget_s: flo
         ``"budget"`` (the budget, the estimated cost and, if it fell back, why).
     """
     notes: dict[str, Any] = {}
+    fingerprint = None
     if method == "auto":
         from ..select import choose
 
@@ -77,15 +86,16 @@ def plan_method(frame: Frame, method: str, params: dict[str, Any], budget_s: flo
         decision = choose(frame, budget_s=budget_s, mode=mode, fixed=dict(params) or None)
         name, chosen = decision.method, {**decision.parameters, **params}
         notes["selection"] = decision.to_dict()
+        fingerprint = Fingerprint.of(frame)
     else:
         name, chosen = method, dict(params)
     if budget_s is None:
-        return Plan(name, chosen, notes, frame.shape)
+        return Plan(name, chosen, notes, frame.shape, fingerprint)
     instance: Method = get_method(name)
     cost = float(instance.cost(frame.shape, instance.validate(**chosen)))
     notes["budget"] = {"budget_s": budget_s, "method": name, "estimated_s": cost}
     if cost <= budget_s:
-        return Plan(name, chosen, notes, frame.shape)
+        return Plan(name, chosen, notes, frame.shape, fingerprint)
     candidates = _applicable(frame)
     restoring = [(c, n) for c, n in candidates if registry()[n].family != "reference"]
     within = [(c, n) for c, n in restoring if c <= budget_s]
@@ -97,4 +107,4 @@ def plan_method(frame: Frame, method: str, params: dict[str, Any], budget_s: flo
     if fallback_cost > budget_s:
         reason += " although it too is over budget"
     notes["budget"].update({"fallback": fallback, "fallback_estimated_s": fallback_cost, "reason": reason})
-    return Plan(fallback, {}, notes, frame.shape)
+    return Plan(fallback, {}, notes, frame.shape, fingerprint)

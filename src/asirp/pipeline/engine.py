@@ -335,7 +335,10 @@ class Engine:
                 elif head.action == "close":
                     self._close_run(head.run, head.complete)
                 else:
-                    self._write(self._result_of(head))
+                    result = self._result_of(head)
+                    if result.replanned is not None and head.run in self._plans:
+                        self._plans[head.run] = result.replanned  # the run's next frames use the new decision
+                    self._write(result)
             except Exception as exc:  # never let the writer die with frames behind it
                 log.error("asirp writer: %s frame %d: %s", head.run, head.seq, exc)
                 self.summary.errors[f"{head.run}:{head.seq}"] = f"{type(exc).__name__}: {exc}"

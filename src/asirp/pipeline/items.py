@@ -140,6 +140,8 @@ class Result:
     started: float = 0.0
     finished: float = 0.0
     written: float = 0.0
+    #: A new plan the worker made because this frame's data drifted from the run's (``auto`` only).
+    replanned: Any = None
 
     @property
     def ok(self) -> bool:

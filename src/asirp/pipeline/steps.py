@@ -161,13 +161,20 @@ def process_item(item: Item, plan: Plan | None, steps: WorkerSteps) -> Result:
     """Read, restore and analyse one item; never raises (errors are returned in the result).
 
     ``plan`` is the run's method decision; None (or a plan made for another shape)
-    makes the worker plan for this frame itself.
+    makes the worker plan for this frame itself, and so does an ``auto`` plan whose
+    data this frame has drifted from (:meth:`Plan.drift`): the new plan, with the
+    reason in its notes (``redecided``), is returned in ``result.replanned`` for the
+    run's next frames.
     """
     result = Result(item.run, item.seq, item.arrived, dict(item.meta), started=time.time())
     try:
         frame = load_frame(item, steps.read)
         if plan is None or (plan.shape is not None and plan.shape != frame.shape):
             plan = steps.plan_for(frame)
+        elif (drift := plan.drift(frame)) is not None:
+            plan = steps.plan_for(frame)
+            plan = replace(plan, notes={**plan.notes, "redecided": f"decided anew at frame {item.seq}: {drift}"})
+            result.replanned = plan
         result.frame = restore_frame(frame, plan, steps.custom)
         if steps.needs_profile:
             from ..feedback.profile import azimuthal_profile
