@@ -85,6 +85,20 @@ def test_axes_in_pixels_or_in_the_pixel_size_turned_with_the_image():
     assert images.Axes.of(size, images.Orientation(rotate=90), physical=True) == images.Axes(25, 10, "µm")
 
 
+@pytest.mark.parametrize("rotate", images.ROTATIONS)
+@pytest.mark.parametrize("flips", [(False, False), (True, False), (False, True), (True, True)])
+def test_a_region_maps_between_the_image_as_read_and_as_shown(rotate, flips):
+    orientation = images.Orientation(rotate, *flips)
+    shape = (6, 9)
+    region = (1, 4, 2, 7)  # rows 1:4, columns 2:7 of the image as read
+    marked = np.zeros(shape, bool)
+    marked[1:4, 2:7] = True
+    i0, i1, j0, j1 = images.to_display(orientation, region, shape)
+    shown = orientation.apply(marked)
+    assert shown[i0:i1, j0:j1].all() and shown.sum() == (i1 - i0) * (j1 - j0)
+    assert images.to_source(orientation, (i0, i1, j0, j1), shape) == region
+
+
 def test_colour_limits_clip_percentiles_and_log_starts_above_zero():
     values = np.concatenate([np.linspace(0, 100, 1001), [1e6, np.nan]])
     low, high = images.colour_limits(values, (0.5, 99.5))
@@ -357,6 +371,36 @@ def test_page_draws_a_map_on_its_scan_step_and_profiles_in_micrometres(tmp_path)
     assert distance[-1] == pytest.approx(1000.0) and page.profile_figure.xaxis[0].axis_label == "distance (µm)"
     page.axis_units.value = "pixels"
     assert page.panels.x_range.end == 128 and page.line is None  # a line drawn on other axes is dropped
+
+
+def test_page_restores_a_region_drawn_and_compares_it_in_place(diffraction_tiff, tmp_path):
+    from bokeh.document import Document
+    from bokeh.events import SelectionGeometry, Tap
+
+    from asirp.view.page import ViewerPage
+
+    page = ViewerPage(Document(), FrameCache(), [str(diffraction_tiff)], tmp_path)
+    page.flips.active = [0]  # shown flipped left-right: the region is kept in the pixels of the image as read
+    rect = {"type": "rect", "x0": 20.4, "x1": 99.6, "y0": 30.2, "y1": 90.0}
+    page._region_drawn(SelectionGeometry(model=page.panels.raw_figure, geometry=rect, final=True))
+    assert page.region == (30, 90, 192 - 100, 192 - 20) and page.use_region.active and page.use_region.visible
+    assert page.panels.region.data["left"] == [20] and page.panels.region.data["bottom"] == [90]
+    result = page.workspace.restore("gaussian", {"sigma": 2.0}, page.region)
+    page._refresh_results()
+    assert [step.method for step in result.frame.history] == ["read", "crop", "gaussian"]
+    assert result.frame.shape == (60, 80) and result.frame.geometry is not None  # the PONI moved with the crop
+    shown = page.panels.right.overview[page.panels.right.shown].data_source.data
+    assert (shown["x"], shown["y"], shown["dw"], shown["dh"]) == ([20.0], [30.0], [80.0], [60.0])
+    np.testing.assert_array_equal(shown["image"][0], np.where(result.frame.valid, result.frame.data, np.nan)[:, ::-1])
+    for x, y in ((5.5, 60.5), (150.5, 60.5)):  # a line across the region and beyond it
+        page._tap(Tap(model=page.panels.raw_figure, x=x, y=y, sx=0, sy=0))
+    raw_profile, region_profile = page.profile_source.data["ys"]
+    assert np.isfinite(raw_profile[[0, -1]]).all() and np.isnan(region_profile[[0, -1]]).all()
+    assert np.isfinite(region_profile[40:80]).sum() > 20  # inside the region: the restored values
+    written = page.workspace.export(result, str(tmp_path / "region.nxs"))
+    assert [step.method for step in asirp.open(written).history] == ["read", "crop", "gaussian", "read"]
+    page._set_region(None)
+    assert page.region is None and not page.use_region.visible and page.panels.region.data["left"] == []
 
 
 def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):

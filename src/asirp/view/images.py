@@ -72,6 +72,25 @@ class Axes:
         return cls(y, x, {"um": "µm", "A": "Å"}.get(pixel_size.unit, pixel_size.unit))
 
 
+Box = tuple[int, int, int, int]  # rows i0:i1 and columns j0:j1 of an image
+
+
+def to_source(orientation: Orientation, box: Box, shape: tuple[int, int]) -> Box:
+    """The box of an image of ``shape`` (as read) that shows as ``box`` once oriented (a rectangle stays one)."""
+    i0, i1, j0, j1 = box
+    index = orientation.apply(np.arange(shape[0] * shape[1]).reshape(shape))[i0:i1, j0:j1]
+    rows, columns = np.unravel_index(index[[0, 0, -1, -1], [0, -1, 0, -1]], shape)
+    return int(rows.min()), int(rows.max()) + 1, int(columns.min()), int(columns.max()) + 1
+
+
+def to_display(orientation: Orientation, box: Box, shape: tuple[int, int]) -> Box:
+    """Where ``box`` of an image of ``shape`` (as read) shows once oriented: the inverse of :func:`to_source`."""
+    marked = np.zeros(shape, bool)
+    marked[box[0] : box[1], box[2] : box[3]] = True
+    rows, columns = np.nonzero(orientation.apply(marked))
+    return int(rows.min()), int(rows.max()) + 1, int(columns.min()), int(columns.max()) + 1
+
+
 def downsample_factor(shape: tuple[int, int]) -> int:
     """Block size (pixels per side) with which an image of ``shape`` is sent: 1 below :data:`DOWNSAMPLE_FROM`."""
     pixels = shape[0] * shape[1]

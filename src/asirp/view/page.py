@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from bokeh.document import Document
-from bokeh.events import DocumentReady, DoubleTap, RangesUpdate, Tap
+from bokeh.events import DocumentReady, DoubleTap, RangesUpdate, SelectionGeometry, Tap
 from bokeh.layouts import column, row
 from bokeh.models import (
     Button,
@@ -47,7 +47,7 @@ from .forms import FieldSpec, method_form, parse_form
 from .images import Orientation
 from .panels import PALETTES, ImagePanels, Look
 from .profiles import Line, against_reference, azimuthal, contrast, line_profile
-from .workspace import Result, Workspace
+from .workspace import Region, Result, Workspace, crop
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class ViewerPage:
         self._azimuthal: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         self._full: dict[tuple[int, Orientation], np.ndarray] = {}
         self._right_title = "restored"
+        self.region: Region | None = None  # drawn with the box-select tool, in the image's pixels as read
         self._opening = False
         self._ready = False  # the page has been drawn in the browser (Bokeh's DocumentReady)
         self._detail: tuple[Any, ...] | None = None  # what the detail layer shows: (frames and mode, i0, i1, j0, j1)
@@ -95,7 +96,8 @@ class ViewerPage:
             _heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
             _heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.axis_units, self.rotate, self.flips, self.reduction,
             _heading("Compare"), self.reference_path, self.reference_button, self.reference_message,
-            _heading("Restore"), self.method, self.method_note, self.form, self.restore_button, self.status, self.restore_message,
+            _heading("Restore"), self.method, self.method_note, self.form, self.region_note, self.use_region, self.clear_region_button,
+            self.restore_button, self.status, self.restore_message,
             self.results,
             _heading("Export the result shown"), self.export_path, self.overwrite, self.export_button, self.export_message,
             width=340,
@@ -109,6 +111,7 @@ class ViewerPage:
             panel.on_event(Tap, self._tap)
             panel.on_event(DoubleTap, self._tap)
             panel.on_event(RangesUpdate, lambda event: self._refresh_detail())
+            panel.on_event(SelectionGeometry, self._region_drawn)
         doc.add_root(row(controls, figures))
         doc.title = "asirp view"
         doc.on_event(DocumentReady, lambda event: self._page_ready())
@@ -161,6 +164,11 @@ class ViewerPage:
         self.method_note = Div(text="", width=320)
         self.form = column(children=[], styles={"max-height": "360px", "overflow-y": "auto"}, width=330)
         self.fields: dict[str, TextInput | Select] = {}
+        self.region_note = Div(text=_note("to restore a region only, draw it with the box-select tool"), width=320,
+                               css_classes=["asirp-region-note"])
+        self.use_region = Checkbox(label="restore only the region drawn", active=False, visible=False, css_classes=["asirp-use-region"])
+        self.clear_region_button = Button(label="Clear the region", visible=False)
+        self.clear_region_button.on_click(lambda: self._set_region(None))
         self.restore_button = Button(label="Restore", button_type="primary", css_classes=["asirp-restore"])
         self.restore_button.on_click(self._start_restore)
         self.status = Div(text="", css_classes=["asirp-status"])
@@ -266,6 +274,7 @@ class ViewerPage:
 
     def _show_image(self, index: int) -> None:
         self.workspace.index = index
+        self.region = None
         self._fit_extent()
         self._refresh_results()
         self._compute_raw_azimuthal()
@@ -286,6 +295,7 @@ class ViewerPage:
         ny, nx = self.orientation.apply(self.workspace.raw.data).shape
         axes = self.axes
         self.panels.set_extent(ny * axes.y, nx * axes.x, axes.unit)
+        self._set_region(self.region)
         self.line, self.first_point = None, None
         self.panels.profile_line.data = {"x": [], "y": []}
         self.profile_source.data = {"xs": [], "ys": [], "label": [], "color": []}
@@ -325,20 +335,26 @@ class ViewerPage:
         right, title = None, "restored: run a method"
         mode = list(RIGHT_MODES.values())[self.right_mode.active]
         look = Look(self.palette.value, scale, limits)  # type: ignore[arg-type]
+        right_box = None
         if result is not None:
-            right, title = self._display(result.frame), result.label
+            right, title, base = self._display(result.frame), result.label, raw
+            if result.region is not None:  # drawn over its region, compared with the raw image's
+                i0, i1, j0, j1 = images.to_display(self.orientation, result.region, raw_frame.image_shape)
+                right_box = (j0 * self.axes.x, i0 * self.axes.y, (j1 - j0) * self.axes.x, (i1 - i0) * self.axes.y)
+                base = self._full_resolution(raw_frame)[i0:i1, j0:j1]
             try:
                 if mode == "difference":
-                    right = images.difference(right, raw)
+                    right = images.difference(right, base)
                     look = replace(look, difference_limits=images.symmetric_limits(right, self.clip.value[1]))
                     title = f"{result.label} − raw"
                 elif mode == "ratio":
-                    right = images.ratio(right, raw)
+                    right = images.ratio(right, base)
                     look = replace(look, ratio_limits=images.ratio_limits(right, self.clip.value[1]))
                     title = f"{result.label} / raw"
             except ValueError as exc:
                 right, title = None, f"not shown: {exc}"
-        self.panels.show(raw, right, self.axes, (int(extent[0]), int(extent[1])), right_title=title, right_mode=mode, look=look)
+        self.panels.show(raw, right, self.axes, (int(extent[0]), int(extent[1])), right_title=title, right_mode=mode, look=look,
+                         right_box=right_box)
         self._right_title = title
         self._detail = None
         self._refresh_detail()
@@ -375,7 +391,7 @@ class ViewerPage:
             return
         crop = raw[i0:i1, j0:j1]
         right = None
-        if result is not None:
+        if result is not None and result.region is None:  # a region's result is sent whole, at full resolution
             full = self._full_resolution(result.frame)
             sy, sx = full.shape[0] / ny, full.shape[1] / nx
             right = full[round(i0 * sy) : round(i1 * sy), round(j0 * sx) : round(j1 * sx)]
@@ -427,16 +443,17 @@ class ViewerPage:
         self.restore_button.disabled = True
         self._tick()
         self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
-        threading.Thread(target=self._restore_in_thread, args=(method, params), daemon=True, name="asirp-view-restore").start()
+        region = self.region if self.use_region.active else None
+        threading.Thread(target=self._restore_in_thread, args=(method, params, region), daemon=True, name="asirp-view-restore").start()
 
     def _tick(self) -> None:
         if self.busy is not None:
             method, started = self.busy
             self.status.text = f"<b>running {html.escape(method)}…</b> {time.perf_counter() - started:.1f} s"
 
-    def _restore_in_thread(self, method: str, params: dict[str, Any]) -> None:
+    def _restore_in_thread(self, method: str, params: dict[str, Any], region: Region | None) -> None:
         try:
-            result = self.workspace.restore(method, params)
+            result = self.workspace.restore(method, params, region)
             self._azimuthal[id(result.frame)] = azimuthal(result.frame)
         except AsirpError as exc:
             self.doc.add_next_tick_callback(partial(self._restore_done, None, str(exc)))
@@ -506,9 +523,41 @@ class ViewerPage:
         self.panels.profile_line.data = {"x": [x0, event.x], "y": [y0, event.y]}
         self._refresh_profiles()
 
-    def _compared(self) -> list[tuple[str, Frame]]:
-        """The raw image and every result of it, with their labels."""
-        return [("raw", self.workspace.raw)] + [(result.label, result.frame) for result in self.workspace.shown_results]
+    def _region_drawn(self, event: SelectionGeometry) -> None:
+        """The box-select tool's rectangle, as the region to restore (in whole pixels of the image as read)."""
+        geometry = event.geometry or {}
+        if not event.final or geometry.get("type") != "rect" or self.workspace.source is None:
+            return
+        axes = self.axes
+        ny, nx = self.orientation.apply(self.workspace.raw.data).shape
+        x0, x1 = sorted((geometry["x0"] / axes.x, geometry["x1"] / axes.x))
+        y0, y1 = sorted((geometry["y0"] / axes.y, geometry["y1"] / axes.y))
+        box = (max(0, int(np.floor(y0))), min(ny, int(np.ceil(y1))), max(0, int(np.floor(x0))), min(nx, int(np.ceil(x1))))
+        if box[1] - box[0] < 2 or box[3] - box[2] < 2:
+            self.region_note.text = _error("a region needs at least 2 x 2 pixels of the image")
+            return
+        self._set_region(images.to_source(self.orientation, box, self.workspace.raw.image_shape))
+        self.use_region.active = True
+
+    def _set_region(self, region: Region | None) -> None:
+        """Keep ``region`` (None: none), outline it on both panels and say what it is."""
+        self.region = region
+        self.use_region.visible = self.clear_region_button.visible = region is not None
+        if region is None:
+            self.panels.show_region(None)
+            self.use_region.active = False
+            self.region_note.text = _note("to restore a region only, draw it with the box-select tool")
+            return
+        i0, i1, j0, j1 = images.to_display(self.orientation, region, self.workspace.raw.image_shape)
+        axes = self.axes
+        self.panels.show_region((j0 * axes.x, i0 * axes.y, (j1 - j0) * axes.x, (i1 - i0) * axes.y))
+        self.region_note.text = _note(f"region: rows {region[0]}:{region[1]}, columns {region[2]}:{region[3]} "
+                                      f"({region[1] - region[0]} x {region[3] - region[2]} px of the image as read)")
+
+    def _compared(self) -> list[tuple[str, Frame, Region | None]]:
+        """The raw image and every result of it, with their labels and the regions they restored."""
+        kept = self.workspace.shown_results
+        return [("raw", self.workspace.raw, None)] + [(result.label, result.frame, result.region) for result in kept]
 
     def _refresh_profiles(self) -> None:
         if self.line is None or self.workspace.source is None:
@@ -519,8 +568,12 @@ class ViewerPage:
         # Distances in axis units: the line's length in them over its length in pixels.
         per_pixel = float(np.hypot((line.x1 - line.x0) * axes.x, (line.y1 - line.y0) * axes.y)) / line.length if line.length else 1.0
         data: dict[str, list[Any]] = {"xs": [], "ys": [], "label": [], "color": []}
-        for index, (label, frame) in enumerate(self._compared()):
-            distance, values = line_profile(self._full_resolution(frame), line, reference)
+        for index, (label, frame, region) in enumerate(self._compared()):
+            shifted, shape = line, reference
+            if region is not None:  # the line in the region's own pixels
+                i0, i1, j0, j1 = images.to_display(self.orientation, region, self.workspace.raw.image_shape)
+                shifted, shape = Line(line.x0 - j0, line.y0 - i0, line.x1 - j0, line.y1 - i0), (i1 - i0, j1 - j0)
+            distance, values = line_profile(self._full_resolution(frame), shifted, shape)
             data["xs"].append(distance * per_pixel)
             data["ys"].append(values)
             data["label"].append(label)
@@ -552,7 +605,7 @@ class ViewerPage:
         if self.workspace.source is None:
             return
         data: dict[str, list[Any]] = {"xs": [], "ys": [], "label": [], "color": []}
-        for index, (label, frame) in enumerate(self._compared()):
+        for index, (label, frame, _) in enumerate(self._compared()):
             profile = self._azimuthal.get(id(frame))
             if profile is not None:
                 data["xs"].append(profile[0])
@@ -577,10 +630,11 @@ class ViewerPage:
             return
         reference = self.workspace.reference_image
         rows = []
-        for label, frame in self._compared():
+        for label, frame, region in self._compared():
             cells = [html.escape(label), f"{contrast(frame):.5g}", f"{frame.image_shape[0]} x {frame.image_shape[1]}"]
             if reference is not None:
-                scores = against_reference(reference, frame)
+                same = region is None or reference.shape != self.workspace.raw.shape
+                scores = against_reference(reference if same else crop(reference, region), frame)
                 cells += ["another shape", ""] if scores is None else [f"{scores[0]:.2f}", f"{scores[1]:.4f}"]
             rows.append("<tr>" + "".join(f"<td style='padding:0 6px'>{cell}</td>" for cell in cells) + "</tr>")
         heads = ["image", "contrast (std)", "pixels"] + (["PSNR (dB)", "SSIM"] if reference is not None else [])

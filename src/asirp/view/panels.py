@@ -50,7 +50,7 @@ DIFFERENCE_PALETTE = tuple(interp_palette(RdBu[11], 256))
 DIFFERENCE_MASKED = "#808080"
 #: Largest side of an image panel on screen, CSS pixels.
 PANEL_SIZE = 440
-TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+TOOLS = "pan,wheel_zoom,box_zoom,box_select,reset,save"
 
 # Bokeh's hover tool reports the value under the cursor in the panel hovered only; this
 # callback writes the value of the same pixel in both panels into one line of text.
@@ -138,6 +138,8 @@ class ImagePanels:
         self.difference = LinearColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED)
         self.ratio = LogColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED, low=0.5, high=2)
         self.profile_line = ColumnDataSource(data={"x": [], "y": []})
+        #: The region drawn with the box-select tool, as a rectangle in axis units.
+        self.region = ColumnDataSource(data={"left": [], "right": [], "top": [], "bottom": []})
         crosshair = CrosshairTool(overlay=[Span(dimension="width", line_color="white", line_alpha=0.6),
                                            Span(dimension="height", line_color="white", line_alpha=0.6)])
         self.raw = self._panel("raw", crosshair, compared=False)
@@ -160,6 +162,8 @@ class ImagePanels:
         ]
         hover = HoverTool(renderers=[layers[0]["linear"]], tooltips=[("value", "@image{0.[000]}")])
         panel.add_tools(hover, crosshair)
+        panel.quad(left="left", right="right", top="top", bottom="bottom", source=self.region, fill_alpha=0,
+                   line_color="orange", line_width=2, line_dash="dotted")
         panel.line("x", "y", source=self.profile_line, line_color="white", line_width=2, line_dash="dashed")
         panel.scatter("x", "y", source=self.profile_line, size=7, fill_color="white", line_color="black")
         bar = ColorBar(color_mapper=self.linear, width=12)
@@ -177,10 +181,11 @@ class ImagePanels:
             panel.xaxis.axis_label, panel.yaxis.axis_label = f"x ({unit})", f"y ({unit})"
 
     def show(self, raw: np.ndarray, right: np.ndarray | None, axes: Axes, shape: tuple[int, int], *, right_title: str, right_mode: str,
-             look: Look) -> None:
+             look: Look, right_box: tuple[float, float, float, float] | None = None) -> None:
         """Draw ``raw`` and ``right`` (None: an empty right panel) over an image of ``shape`` pixels with ``look``; drop any detail.
 
-        ``right_mode`` is ``"restored"`` (the raw image's colour scale), ``"difference"`` or ``"ratio"``.
+        ``right_mode`` is ``"restored"`` (the raw image's colour scale), ``"difference"`` or ``"ratio"``;
+        ``right_box`` (x, y, dw, dh in axis units) places a result of a region (default: the whole image).
         """
         palette, masked = PALETTES[look.palette]
         mapper = self.log if look.scale == "log" else self.linear
@@ -192,9 +197,17 @@ class ImagePanels:
         self.right.bar.color_mapper = self.right.overview[self.right.shown].glyph.color_mapper
         box = (0.0, 0.0, shape[1] * axes.x, shape[0] * axes.y)
         self.raw.fill(self.raw.overview, raw, box, "raw", axes)
-        self.right.fill(self.right.overview, right, box, right_title, axes)
+        self.right.fill(self.right.overview, right, right_box or box, right_title, axes)
         self.show_detail(None, None, box, right_title, axes)
         self.right_figure.title.text = right_title
+
+    def show_region(self, box: tuple[float, float, float, float] | None) -> None:
+        """Outline the region ``box`` (x, y, dw, dh in axis units) on both panels; None removes it."""
+        if box is None:
+            self.region.data = {"left": [], "right": [], "top": [], "bottom": []}
+        else:
+            x, y, dw, dh = box
+            self.region.data = {"left": [x], "right": [x + dw], "top": [y], "bottom": [y + dh]}
 
     def show_detail(self, raw: np.ndarray | None, right: np.ndarray | None, box: tuple[float, float, float, float], right_title: str,
                     axes: Axes) -> None:

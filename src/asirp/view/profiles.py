@@ -46,7 +46,8 @@ def line_profile(image: np.ndarray, line: Line, reference_shape: tuple[int, int]
     of an image of ``reference_shape`` (the raw one; default ``image.shape``), so that a
     super-resolved result, drawn over the same extent, is sampled along the same line;
     distances are in reference pixels. A sample touching a pixel that was not measured
-    is NaN (a gap in the plot), not an interpolation across it.
+    is NaN (a gap in the plot), not an interpolation across it, and so is one beyond the
+    image's outermost pixel centres.
     """
     ny, nx = image.shape
     ref_y, ref_x = reference_shape or image.shape
@@ -54,8 +55,8 @@ def line_profile(image: np.ndarray, line: Line, reference_shape: tuple[int, int]
     src = ((line.y0 * sy) - 0.5, (line.x0 * sx) - 0.5)
     dst = ((line.y1 * sy) - 0.5, (line.x1 * sx) - 0.5)
     measured = np.isfinite(image)
-    values = profile_line(np.where(measured, image, 0.0), src, dst, order=1, mode="nearest")
-    coverage = profile_line(measured.astype(np.float64), src, dst, order=1, mode="nearest")
+    values = profile_line(np.where(measured, image, 0.0), src, dst, order=1, mode="constant")
+    coverage = profile_line(measured.astype(np.float64), src, dst, order=1, mode="constant")  # 0 outside the image
     values = np.where(coverage > 1 - 1e-6, values, np.nan)
     distance = np.linspace(0.0, line.length, values.size)
     return distance, values

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InputError, OutputError
 from ..frame import Frame
+from ..history import HistoryStep
 from .files import FrameCache, Opened
 
 #: Output suffixes the export offers: NeXus, TIFF, a PNG before/after figure (as ``--figure``) and
@@ -24,15 +25,33 @@ EXPORT_SUFFIXES = (".nxs", ".h5", ".tif", ".tiff", ".png", ".txt", ".dat", ".tsv
 TABLE_SUFFIXES = (".txt", ".dat", ".tsv", ".csv")
 
 
+#: A region of an image as read: rows i0:i1, columns j0:j1.
+Region = tuple[int, int, int, int]
+
+
+def crop(frame: Frame, region: Region) -> Frame:
+    """The ``region`` of a 2-D frame as a frame of its own: its history records the crop, its geometry moves with it."""
+    i0, i1, j0, j1 = region
+    geometry = None if frame.geometry is None else frame.geometry.cropped((i0, j0), (i1 - i0, j1 - j0))
+    step = HistoryStep(method="crop", parameters={"rows": [i0, i1], "columns": [j0, j1]})
+    return frame.derive(frame.data[i0:i1, j0:j1], step, valid=frame.valid[i0:i1, j0:j1], geometry=geometry)
+
+
 @dataclass(frozen=True)
 class Result:
-    """One restoration of the image shown: its label, frame, the auto selector's account (if auto), run time."""
+    """One restoration of the image shown: its label, frame, the auto selector's account (if auto), run time,
+    and the region of the image it restored (None: the whole image)."""
 
     label: str
     method: str
     frame: Frame
     explanation: str | None
     seconds: float
+    region: Region | None = None
+
+    def base(self, raw: Frame) -> Frame:
+        """What this result restored: ``raw``, or its region."""
+        return raw if self.region is None else crop(raw, self.region)
 
 
 def _short(params: dict[str, Any]) -> str:
@@ -99,11 +118,14 @@ class Workspace:
         """The results of the image shown, oldest first."""
         return self.results.get(self.index, [])
 
-    def restore(self, method: str, params: dict[str, Any]) -> Result:
-        """Restore the image shown with ``method`` (or ``"auto"``) and keep the result; blocking (run it in a thread)."""
+    def restore(self, method: str, params: dict[str, Any], region: Region | None = None) -> Result:
+        """Restore the image shown, or its ``region``, with ``method`` (or ``"auto"``) and keep the result.
+
+        Blocking: run it in a thread. The region's crop is a step of the result's history.
+        """
         from ..api import explain, restore, restore_with
 
-        raw = self.raw
+        raw = self.raw if region is None else crop(self.raw, region)
         started = time.perf_counter()
         if method == "auto":
             decision = explain(raw, **params)
@@ -113,7 +135,8 @@ class Workspace:
             frame = restore(raw, method, **params)
             label, explanation = method + (f" ({_short(params)})" if params else ""), None
         kept = self.results.setdefault(self.index, [])
-        result = Result(f"{len(kept) + 1}: {label}", method, frame, explanation, time.perf_counter() - started)
+        where = "" if region is None else f" [rows {region[0]}:{region[1]}, columns {region[2]}:{region[3]}]"
+        result = Result(f"{len(kept) + 1}: {label}{where}", method, frame, explanation, time.perf_counter() - started, region)
         kept.append(result)
         return result
 
@@ -135,7 +158,7 @@ class Workspace:
         if target.suffix.lower() not in EXPORT_SUFFIXES:
             raise OutputError(f"{target}: export writes {', '.join(EXPORT_SUFFIXES)}; got {target.suffix or '(no suffix)'!r}")
         check_outputs([target], force=force, inputs=input_files(self.raw))
-        panels = {"raw": self.raw, result.frame.history[-1].method: result.frame}
+        panels = {"raw": result.base(self.raw), result.frame.history[-1].method: result.frame}
         if target.suffix.lower() == ".png":
             from ..report import compare_figure
 
