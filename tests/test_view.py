@@ -397,6 +397,7 @@ def test_page_restores_a_region_drawn_and_compares_it_in_place(diffraction_tiff,
     raw_profile, region_profile = page.profile_source.data["ys"]
     assert np.isfinite(raw_profile[[0, -1]]).all() and np.isnan(region_profile[[0, -1]]).all()
     assert np.isfinite(region_profile[40:80]).sum() > 20  # inside the region: the restored values
+    assert "raw [rows 30:90, columns 92:172]" in page.contrast_table.text  # the region's own baseline
     written = page.workspace.export(result, str(tmp_path / "region.nxs"))
     assert [step.method for step in asirp.open(written).history] == ["read", "crop", "gaussian", "read"]
     page._set_region(None)

@@ -630,7 +630,11 @@ class ViewerPage:
             return
         reference = self.workspace.reference_image
         rows = []
-        for label, frame, region in self._compared():
+        compared = self._compared()
+        regions = list(dict.fromkeys(region for _, _, region in compared if region is not None))
+        # The raw image over each region restored, so that a region's figures have their own baseline.
+        raw_regions = [(f"raw [rows {r[0]}:{r[1]}, columns {r[2]}:{r[3]}]", crop(self.workspace.raw, r), r) for r in regions]
+        for label, frame, region in compared[:1] + raw_regions + compared[1:]:
             cells = [html.escape(label), f"{contrast(frame):.5g}", f"{frame.image_shape[0]} x {frame.image_shape[1]}"]
             if reference is not None:
                 same = region is None or reference.shape != self.workspace.raw.shape
