@@ -225,15 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Show a warning as one line ``asirp: warning: ...``.
+
+    Python's default adds the file, line number and source line of the ``warn`` call,
+    which a user takes for a traceback. asirp's own warnings (a UserWarning) are
+    sentences for the user; other categories keep their name.
+    """
+    label = "" if category is UserWarning else f"{category.__name__}: "
+    text = " ".join(str(message).split())
+    print(f"asirp: warning: {label}{text}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``asirp`` console script; returns the exit status."""
+    import warnings
+
     args = build_parser().parse_args(argv)
     if args.quiet:
         from .progress import set_progress
 
         set_progress(False)
     try:
-        return int(args.handler(args))
+        with warnings.catch_warnings():  # restores Python's warning display when a caller's main() returns
+            warnings.showwarning = _one_line_warning
+            return int(args.handler(args))
     except AsirpError as exc:
         print(f"asirp: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

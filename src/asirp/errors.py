@@ -13,6 +13,20 @@ from os import PathLike
 class AsirpError(Exception):
     """Base class of all errors asirp raises on purpose."""
 
+    def about(self, source: str | PathLike[str] | None) -> AsirpError:
+        """This error with ``source`` (the data it is about) at the front of its message.
+
+        Code deep inside a method (a blur estimate, a network's input checks) does not
+        know the file it works on; the caller that does adds it here, so that every
+        message names the file. Unchanged when there is no source or the message
+        already names a file.
+        """
+        if source is None or str(source) in str(self):
+            return self
+        if isinstance(self, InputError):
+            return self if self.path is not None else type(self)(self.problem, source)
+        return type(self)(f"{source}: {self}")
+
 
 class InputError(AsirpError):
     """Input data that cannot be used: missing, unreadable, wrong shape or dtype, ...

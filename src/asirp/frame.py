@@ -32,6 +32,28 @@ from .kinds import COUNTING_KINDS, KINDS, Kind
 from .units import PixelSize
 
 
+#: Largest magnitude of a measured value a frame holds. Methods compute in float32, whose
+#: squares and sums of squares over a 16-Mpx frame overflow beyond it; no X-ray
+#: measurement comes near it (a 32-bit counter stops at 4.3e9).
+MAX_ABS_VALUE = 1e15
+
+
+def check_range(values: np.ndarray, source: str | None = None) -> None:
+    """Refuse measured ``values`` (finite, any real dtype) beyond :data:`MAX_ABS_VALUE` in magnitude.
+
+    Checked in the values' own dtype, before any cast to float32 (which would turn
+    float64 values beyond 3.4e38 into inf).
+    """
+    if values.size:
+        largest = max(abs(float(values.min())), abs(float(values.max())))
+        if largest > MAX_ABS_VALUE:
+            raise InputError(
+                f"values up to {largest:.3g} exceed {MAX_ABS_VALUE:.0e}, the largest magnitude whose squares and "
+                "sums stay within the float32 range asirp computes in; rescale the data",
+                source,
+            )
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     view = array.view()
     view.flags.writeable = False
@@ -81,7 +103,6 @@ class Frame:
             )
         if min(data.shape) < 1 or min(data.shape[-2:]) < 2:
             raise InputError(f"frame of shape {data.shape} is too small to be an image", source)
-        data = data.astype(np.float32, copy=False)
         if self.valid is None:
             valid = np.ones(data.shape, dtype=bool)
         else:
@@ -90,8 +111,11 @@ class Frame:
                 raise InputError(f"valid mask must be boolean, got {valid.dtype}", source)
             if valid.shape != data.shape:
                 raise InputError(f"valid mask shape {valid.shape} differs from data shape {data.shape}", source)
-        if not np.isfinite(data[valid]).all():
+        measured = data[valid]
+        if not np.isfinite(measured).all():
             raise InputError("data contain NaN or inf at pixels marked valid; use Frame.from_array to mask them", source)
+        check_range(measured, source)
+        data = data.astype(np.float32, copy=False)
         if self.kind not in KINDS:
             raise InputError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}", source)
         if not valid.any():

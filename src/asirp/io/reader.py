@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ParameterError
-from ..frame import KINDS, Frame
+from ..frame import KINDS, Frame, check_range
 from ..geometry import Geometry
 from ..history import HistoryStep, now_iso, sha256_of_file
 from ..units import PixelSize
@@ -22,7 +22,6 @@ from .raw import RawImage
 from .sniff import DATASET_SEPARATOR, Reader, check_input_file, sniff, split_dataset
 
 _READERS: dict[Reader, Callable[[Path], RawImage]] = {"tiff": read_tiff, "npy": read_npy, "fabio": read_fabio}
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_options(kind: str | None, saturation: float | None) -> float | None:
@@ -46,12 +45,9 @@ def _as_float32(data: np.ndarray, valid: np.ndarray, source: str) -> np.ndarray:
     float32 holds integers exactly up to 2^24 (16.7 million counts); above, a count
     is rounded by at most 1 part in 2^24 (6e-8), far below its Poisson noise
     (1/sqrt(N) < 2.4e-4), so no warning is given. Float64 data are rounded the same
-    way; values beyond the float32 range are refused.
+    way; values beyond :data:`~asirp.frame.MAX_ABS_VALUE` are refused before the cast.
     """
-    if data.dtype.kind == "f" and data.dtype.itemsize > 4 and valid.any():
-        largest = float(np.max(np.abs(data[valid])))
-        if largest > _FLOAT32_MAX:
-            raise InputError(f"values up to {largest:.3g} exceed the float32 range (3.4e38); rescale the data", source)
+    check_range(data[valid], source)
     return np.where(valid, data, 0).astype(np.float32)
 
 

@@ -134,7 +134,10 @@ class Method(ABC):
         validated = self.validate(**params)
         started = time.perf_counter()
         step_date = HistoryStep(method=self.name).date
-        output = self.process(frame, validated)
+        try:
+            output = self.process(frame, validated)
+        except AsirpError as exc:
+            raise exc.about(frame.meta.get("source")) from exc.__cause__
         duration = time.perf_counter() - started
         inputs: tuple[dict[str, str], ...] = ()
         if "source" in frame.meta and "source_sha256" in frame.meta:

@@ -9,7 +9,6 @@ consecutive frames are.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -73,13 +72,9 @@ def noise_sigma(data: np.ndarray, valid: np.ndarray) -> float:
 
     Masked pixels are filled with the median first so gaps do not look like edges.
     """
-    from skimage.restoration import estimate_sigma
+    from ..noise import wavelet_sigma
 
-    filled = np.where(valid, data, np.float32(np.median(data[valid])))
-    with warnings.catch_warnings():  # no non-zero detail coefficient (a constant or linear image): no noise
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sigma = float(estimate_sigma(filled.astype(np.float64)))
-    return sigma if math.isfinite(sigma) else 0.0
+    return wavelet_sigma(np.where(valid, data, np.float32(np.median(data[valid]))))
 
 
 def _second_differences(data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

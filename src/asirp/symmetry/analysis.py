@@ -45,6 +45,9 @@ from .plane import ScatteringPlane
 HOLD_THRESHOLD = 0.9
 #: Smallest fraction of measured pixels for an analysis.
 MIN_VALID_FRACTION = 0.10
+#: Fewest pixel-partner pairs an operation is scored on; a frame with fewer measured
+#: pixels cannot show any symmetry.
+MIN_PAIRS = 50
 #: :meth:`SymmetryReport.usable` prefers the largest group whose lowest member score is
 #: within this of the best group's.
 USABLE_MARGIN = 0.1
@@ -259,7 +262,7 @@ def _pair_score(name: str, op: Operation, plane: ScatteringPlane, data: np.ndarr
     partners = Pairing.build(plane, [op], response=response).partners(data, valid)
     ok = partners.ok[0] & valid
     n = int(ok.sum())
-    if n < 50:
+    if n < MIN_PAIRS:
         return OperationScore(name, math.nan, math.nan, math.nan, math.nan, n, n / max(valid.sum(), 1), False, angle)
     x = data[ok].astype(np.float64)
     score, chi2, z, p = _statistics(x, x, partners.values[0][ok].astype(np.float64),
@@ -302,7 +305,7 @@ def _isotropy_score(plane: ScatteringPlane, data: np.ndarray, valid: np.ndarray,
     var_profile = np.interp(radius, centres[use], total[use] / count[use] ** 2) * weight**2
     ok = valid & use[index]
     n = int(ok.sum())
-    if n < 50:
+    if n < MIN_PAIRS:
         return OperationScore("isotropy", math.nan, math.nan, math.nan, math.nan, n, n / float(valid.sum()), False)
     x = data[ok].astype(np.float64)
     score, chi2, z, p = _statistics(x, x, profile[ok], var_profile[ok], involution=False)
@@ -455,6 +458,9 @@ def analyze(
     source = frame.meta.get("source")
     data, valid = frame_image(frame)
     mean = check_frame(data, valid, source)
+    if valid.sum() < MIN_PAIRS:
+        raise InputError(f"only {int(valid.sum())} measured pixels; symmetry statistics need at least {MIN_PAIRS}",
+                         source)
     shape = frame.image_shape
     contrast: float | None = None
     geometry = frame.geometry if use_geometry else None

@@ -148,6 +148,8 @@ def _refine(smooth: np.ndarray, valid: np.ndarray, start: tuple[float, float], n
         there = ndimage.map_coordinates(coeffs, [py[ok], px[ok]], order=3, prefilter=False)
         return float(np.mean((here[ok] - there) ** 2))
 
+    if not math.isfinite(cost(np.asarray(start))):
+        return start  # too few measured pairs to compare (a small or mostly masked frame)
     best = minimize(cost, np.asarray(start), method="Nelder-Mead",
                     options={"xatol": 0.01, "fatol": 1e-12, "initial_simplex": np.asarray(start) + [[0, 0], [0.3, 0], [0, 0.3]]})
     shift = best.x - np.asarray(start)

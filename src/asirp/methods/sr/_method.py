@@ -142,6 +142,9 @@ class NetworkSR(Method):
         scaling = intensity_range(measured, valid)
         restored = self.super_resolve(scaling.forward(measured), sigma, params)
         fine = scaling.inverse(restored.images.float())
+        for i, (image, mask) in enumerate(zip(data_np, valid_np)):
+            if mask.any() and not np.ptp(image[mask]) > 0:  # flat: its own super-resolution (a network adds its bias)
+                fine[i] = float(image[mask][0])
         nonnegative = bool((measured[valid] >= 0).all())
         if nonnegative:  # non-negative data (counts, transmission) stay non-negative
             fine = fine.clamp(min=0)

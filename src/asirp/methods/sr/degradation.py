@@ -207,12 +207,12 @@ def estimate_noise(images: torch.Tensor, valid: torch.Tensor, counting: bool) ->
     (Donoho & Johnstone 1994) on each image, floored at 1e-4 of the image range so a
     noise-free image still has a finite tolerance.
     """
-    from skimage.restoration import estimate_sigma
+    from ...noise import wavelet_sigma
 
     sigmas = []
     for image, mask in zip(images[:, 0].cpu().numpy(), valid[:, 0].cpu().numpy()):
         span = float(np.ptp(image[mask])) if mask.any() else 1.0
-        sigmas.append(max(float(estimate_sigma(image.astype(np.float64))), 1e-4 * max(span, 1e-12)))
+        sigmas.append(max(wavelet_sigma(image), 1e-4 * max(span, 1e-12)))
     sigma = torch.tensor(sigmas, dtype=torch.float32, device=images.device).reshape(-1, 1, 1, 1)
     return NoiseModel(counting, sigma)
 

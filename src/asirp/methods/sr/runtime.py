@@ -24,6 +24,9 @@ DeviceName = Literal["auto", "cpu", "cuda"]
 
 #: Percentiles (%) of the valid input values mapped to 0 and 1 by :class:`Scaling`.
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
+#: An image whose percentile span is below this fraction of its magnitude is flat
+#: (float32 resolves 6e-8 of a value).
+FLAT_RELATIVE_SPAN = 1e-6
 
 
 def configure_threads() -> int:
@@ -73,7 +76,9 @@ def intensity_range(images: torch.Tensor, valid: torch.Tensor | None = None) -> 
     """Robust scaling of each image of ``(n, 1, h, w)``: its 0.5-99.5 % percentiles to 0-1.
 
     Percentiles rather than min/max so that a hot pixel or a single bright Bragg spot
-    does not squash the rest of the image; a constant image gets span 1.
+    does not squash the rest of the image. A flat image (percentiles equal to float32
+    precision) gets its own magnitude as span, so its values map to about 1 whatever their
+    unit (1 for an all-zero image).
     """
     n = images.shape[0]
     flat = images.reshape(n, -1)
@@ -84,8 +89,9 @@ def intensity_range(images: torch.Tensor, valid: torch.Tensor | None = None) -> 
             values = values[:: values.numel() // 1_000_000 + 1]
         q = torch.quantile(values.float(), torch.tensor([LOW_PERCENTILE / 100, HIGH_PERCENTILE / 100], device=values.device))
         span = q[1] - q[0]
+        magnitude = float(q.abs().max())
         lows.append(q[0])
-        spans.append(torch.where(span > 1e-12 * max(1.0, float(q[1].abs())), span, torch.ones_like(span)))
+        spans.append(span if float(span) > FLAT_RELATIVE_SPAN * magnitude else torch.full_like(span, magnitude or 1.0))
     shape = (n, 1, 1, 1)
     return Scaling(torch.stack(lows).reshape(shape), torch.stack(spans).reshape(shape))
 

@@ -82,9 +82,9 @@ def _crops(area: torch.Tensor, size: int, count: int, generator: torch.Generator
 
 def _noise_std(images: torch.Tensor) -> float:
     """Gaussian noise std of the scaled images (wavelet MAD estimate, median over the stack)."""
-    from skimage.restoration import estimate_sigma
+    from ...noise import wavelet_sigma
 
-    return float(np.median([estimate_sigma(image.astype(np.float64)) for image in images[:, 0].cpu().numpy()]))
+    return float(np.median([wavelet_sigma(image) for image in images[:, 0].cpu().numpy()]))
 
 
 def train_and_apply(images: torch.Tensor, sigma: float | None, params: ZSSRParams) -> Restored:

@@ -270,8 +270,14 @@ class WeightsParams(Params):
     weights: str | None = Field(None, description="weights file (default: shipped)")
 
 
-def _scale(image: Frame) -> float:
-    return max(float(image.data[image.valid].mean()), 1e-3)
+def _scale(image: Frame, frame_mean: float) -> float:
+    """The network's unit for ``image``: its mean counts, or the frame's mean for an image without any.
+
+    No absolute floor: data of 1e-9 per pixel (normalised, or in physical units) must
+    come back at their own scale, not at the floor's.
+    """
+    mean = float(image.data[image.valid].mean()) if image.valid.any() else 0.0
+    return mean if mean > 0 else frame_mean
 
 
 @register
@@ -288,11 +294,11 @@ class Supervised(Method):
     def process(self, frame: Frame, params: WeightsParams) -> Output:
         from .weights import load_weights
 
-        _counts(frame)
+        frame_mean = _counts(frame)
         net, digest, _ = load_weights(params.weights, "supervised")
         out = []
         for image in frame.images():
-            s = _scale(image)
+            s = _scale(image, frame_mean)
             rate = s * np.exp(run_network(net, own_inputs(image.data, image.valid, s)))
             out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
         return Output(np.stack(out) if frame.is_stack else out[0], weights_sha256=digest)
@@ -317,18 +323,22 @@ class SmaeHalves(Method):
     def process(self, frame: Frame, params: SmaeParams) -> Output:
         from .weights import load_weights
 
-        _counts(frame)
+        frame_mean = _counts(frame)
         net, digest, _ = load_weights(params.weights, "smae")
         center = None
         if params.center == "beam":
             center = frame.geometry.beam_center_px() if frame.geometry is not None else analyze(frame, local=False).center
         out = []
         for image in frame.images():
-            s = _scale(image)
+            s = _scale(image, frame_mean)
             rate = s * np.exp(run_network(net, smae_inputs(image.data, image.valid, s, center)))
             out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
         return Output(np.stack(out) if frame.is_stack else out[0], weights_sha256=digest,
                       notes={"center_px": None if center is None else list(center)})
+
+
+#: Training patches are whole multiples of the network's size step (network.MULTIPLE), so at least this.
+_N2S_MIN_SIDE = 8
 
 
 class Noise2SelfParams(Params):
@@ -350,6 +360,10 @@ class Noise2Self(Method):
     Parameters = Noise2SelfParams
 
     def process(self, frame: Frame, params: Noise2SelfParams) -> Output:
+        ny, nx = frame.image_shape
+        if min(ny, nx) < _N2S_MIN_SIDE:
+            raise InputError(f"image of {ny}x{nx} px is too small for noise2self: its training patches need at least "
+                             f"{_N2S_MIN_SIDE} px a side", frame.meta.get("source"))
         out, losses = [], []
         for image in frame.images():
             if image.data[image.valid].min() < 0 or image.data[image.valid].mean() <= 0:
@@ -378,7 +392,7 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
 
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
-    scale = max(float(data[valid].mean()), 1e-3)
+    scale = float(data[valid].mean())  # positive: Noise2Self.process refuses images without counts
     net = CompactUNet()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     ny, nx = data.shape
