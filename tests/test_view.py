@@ -404,6 +404,62 @@ def test_page_restores_a_region_drawn_and_compares_it_in_place(diffraction_tiff,
     assert page.region is None and not page.use_region.visible and page.panels.region.data["left"] == []
 
 
+def _run_next_ticks(doc) -> None:
+    """Run the callbacks a page posted for the server's next tick (a document without a server runs none)."""
+    from bokeh.server.callbacks import NextTickCallback
+
+    for callback in [c for c in doc.session_callbacks if isinstance(c, NextTickCallback)]:
+        doc.remove_next_tick_callback(callback)
+        callback.callback()
+
+
+def test_a_workspace_file_reopens_the_same_view(diffraction_tiff, tmp_path):
+    import threading
+
+    from bokeh.document import Document
+    from bokeh.events import SelectionGeometry, Tap
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import load_state
+
+    cache = FrameCache()
+    page = ViewerPage(Document(), cache, [str(diffraction_tiff)], tmp_path)
+    page.palette.value, page.flips.active, page.right_mode.active = "magma", [1], 1
+    rect = {"type": "rect", "x0": 10.0, "x1": 70.0, "y0": 20.0, "y1": 60.0}
+    page._region_drawn(SelectionGeometry(model=page.panels.raw_figure, geometry=rect, final=True))
+    page.workspace.restore("gaussian", {"sigma": 1.5}, None)
+    page.workspace.restore("gaussian", {}, page.region)
+    page._refresh_results()
+    for x, y in ((5.5, 100.5), (150.5, 100.5)):
+        page._tap(Tap(model=page.panels.raw_figure, x=x, y=y, sx=0, sy=0))
+    page.panels.x_range.update(start=20, end=120)
+    page.panels.y_range.update(start=150, end=30)
+    page.workspace_path.value = str(tmp_path / "session.json")
+    page._save_workspace()
+    assert "wrote" in page.workspace_message.text
+    saved = load_state(tmp_path / "session.json")
+    assert saved.path == str(diffraction_tiff) and saved.look["palette"] == "magma" and saved.look["flips"] == [1]
+    assert [r.method for r in saved.restorations] == [r.method for r in page.workspace.shown_results]
+    assert saved.restorations[0].parameters["sigma"] == 1.5 and saved.restorations[1].region == page.region
+    page._save_workspace()
+    assert "exists" in page.workspace_message.text  # not replaced unless asked
+
+    again = ViewerPage(Document(), cache, [str(tmp_path / "session.json")], tmp_path)
+    for thread in [t for t in threading.enumerate() if t.name == "asirp-view-workspace"]:
+        thread.join(60)
+    _run_next_ticks(again.doc)
+    assert (again.palette.value, again.flips.active, again.right_mode.active) == ("magma", [1], 1)
+    assert again.region == page.region and again.panels.region.data == page.panels.region.data
+    assert [r.label for r in again.workspace.shown_results] == [r.label for r in page.workspace.shown_results]
+    np.testing.assert_array_equal(again.workspace.shown_results[0].frame.data, page.workspace.shown_results[0].frame.data)
+    assert (again.line, again.panels.x_range.start, again.panels.y_range.end) == (page.line, 20, 30)
+    for name in ("xs", "label"):
+        assert len(again.profile_source.data[name]) == len(page.profile_source.data[name]) == 3
+    (tmp_path / "broken.json").write_text("{not json")
+    again._open_path(str(tmp_path / "broken.json"))
+    assert "broken.json: not a workspace file: invalid JSON at line 1" in again.open_message.text
+
+
 def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):
     from bokeh.document import Document
 

@@ -17,9 +17,10 @@ from ..errors import InputError, SeveralImagesError
 from ..frame import Frame
 from ..io.sniff import DATASET_SEPARATOR, HDF5_SUFFIXES, NPY_SUFFIXES, TIFF_SUFFIXES, check_input_file, split_dataset
 
-#: Suffixes listed in the file picker: asirp's own readers and the usual fabio detector formats.
+#: Suffixes listed in the file picker: asirp's own readers, the usual fabio detector formats, workspace files.
 DATA_SUFFIXES = frozenset(
-    (*HDF5_SUFFIXES, *TIFF_SUFFIXES, *NPY_SUFFIXES, ".edf", ".cbf", ".img", ".mccd", ".sfrm", ".spe", ".gfrm", ".mar3450", ".mar2300")
+    (*HDF5_SUFFIXES, *TIFF_SUFFIXES, *NPY_SUFFIXES, ".edf", ".cbf", ".img", ".mccd", ".sfrm", ".spe", ".gfrm", ".mar3450", ".mar2300",
+     ".json")  # .json: workspace files (asirp.view.state)
 )
 #: Frames kept in memory between page loads (each session opening the same file shares one).
 CACHE_SIZE = 4

@@ -47,6 +47,7 @@ from .forms import FieldSpec, method_form, parse_form
 from .images import Orientation
 from .panels import PALETTES, ImagePanels, Look
 from .profiles import Line, against_reference, azimuthal, contrast, line_profile
+from .state import PageState, Restoration, is_workspace, load_state, save_state
 from .workspace import Region, Result, Workspace, crop
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class ViewerPage:
             self.restore_button, self.status, self.restore_message,
             self.results,
             _heading("Export the result shown"), self.export_path, self.overwrite, self.export_button, self.export_message,
+            _heading("Workspace"), self.workspace_path, self.save_workspace_button, self.workspace_message,
             width=340,
         )  # fmt: skip
         figures = column(
@@ -207,6 +209,11 @@ class ViewerPage:
         self.export_button = Button(label="Export", disabled=True, css_classes=["asirp-export"])
         self.export_button.on_click(self._export)
         self.export_message = Div(text="", width=320, css_classes=["asirp-export-message"])
+        self.workspace_path = TextInput(title="workspace file (.json): this view, to reopen with asirp view FILE.json", width=320,
+                                        css_classes=["asirp-workspace-path"])
+        self.save_workspace_button = Button(label="Save workspace", css_classes=["asirp-save-workspace"])
+        self.save_workspace_button.on_click(self._save_workspace)
+        self.workspace_message = Div(text="", width=320, css_classes=["asirp-workspace-message"])
 
     # -- open ----------------------------------------------------------------------------
     def _list_folder(self) -> None:
@@ -235,6 +242,9 @@ class ViewerPage:
     def _open_path(self, path: str) -> None:
         if not path.strip():
             self.open_message.text = _error("type a file path, or pick a file in the list")
+            return
+        if is_workspace(path):
+            self._open_workspace(path)
             return
         try:
             opened: Opened = self.workspace.open(path)
@@ -270,6 +280,7 @@ class ViewerPage:
         self._opening = False
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
+        self.workspace_path.value = str(Path.cwd() / f"{stem}_workspace.json")
         self._show_image(0)
 
     def _show_image(self, index: int) -> None:
@@ -644,6 +655,102 @@ class ViewerPage:
         heads = ["image", "contrast (std)", "pixels"] + (["PSNR (dB)", "SSIM"] if reference is not None else [])
         header = "<tr>" + "".join(f"<th style='padding:0 6px'>{head}</th>" for head in heads) + "</tr>"
         self.contrast_table.text = f"<table>{header}{''.join(rows)}</table>"
+
+    # -- workspace files -----------------------------------------------------------------
+    def _page_state(self) -> PageState:
+        """What this page shows, as a workspace (the restorations of the image shown)."""
+        line = None if self.line is None else (self.line.x0, self.line.y0, self.line.x1, self.line.y1)
+        x_range, y_range = self.panels.x_range, self.panels.y_range
+        look = {"palette": self.palette.value, "scale": self.scale.value, "clip": list(self.clip.value),
+                "right_mode": self.right_mode.active, "axes": self.axis_units.value, "rotate": self.rotate.value,
+                "flips": list(self.flips.active), "reduction": self.reduction.value}
+        restorations = tuple(Restoration(r.method, r.params, r.region) for r in self.workspace.shown_results)
+        path = self.workspace.path or ""
+        absolute = str(Path(path.split("::")[0]).absolute()) + (f"::{path.split('::', 1)[1]}" if "::" in path else "")
+        reference = self.reference_path.value.strip() if self.workspace.reference is not None else None
+        return PageState(absolute, self.workspace.index, look, self.region, line,
+                         (x_range.start, x_range.end, y_range.start, y_range.end),
+                         None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations)
+
+    def _save_workspace(self) -> None:
+        if self.workspace.source is None:
+            self.workspace_message.text = _error("open a file first")
+            return
+        try:
+            written = save_state(self._page_state(), self.workspace_path.value, force=self.overwrite.active)
+        except AsirpError as exc:
+            self.workspace_message.text = _error(str(exc))
+            return
+        self.workspace_message.text = _note(f"wrote {written}")
+
+    def _open_workspace(self, path: str) -> None:
+        """Reopen a workspace: the file, image, look, region and reference at once, the restorations in a thread."""
+        try:
+            state = load_state(path)
+        except AsirpError as exc:
+            self.open_message.text = _error(str(exc))
+            return
+        self._open_path(state.path)
+        if self.workspace.source is None or self.workspace.path != state.path:
+            return
+        look = state.look
+        self._opening = True  # one drawing below, not one per control
+        for widget, key in ((self.palette, "palette"), (self.scale, "scale"), (self.axis_units, "axes"), (self.rotate, "rotate"),
+                            (self.reduction, "reduction")):
+            if key in look:
+                widget.value = str(look[key])
+        if "clip" in look:
+            self.clip.value = tuple(look["clip"])
+        self.right_mode.active = int(look.get("right_mode", 0))
+        self.flips.active = list(look.get("flips", []))
+        self._opening = False
+        self.frame_slider.value = min(state.index, self.workspace.count - 1)
+        self._show_image(int(self.frame_slider.value))
+        if state.region is not None:
+            self._set_region(state.region)
+            self.use_region.active = True
+        if state.reference:
+            self.reference_path.value = state.reference
+            self._load_reference()
+        self.open_message.text = _note(f"workspace {Path(path).name}: {len(state.restorations)} restorations to run again")
+        self.busy = ("the workspace's restorations", time.perf_counter())
+        self.restore_button.disabled = True
+        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
+        threading.Thread(target=self._rerun_in_thread, args=(state,), daemon=True, name="asirp-view-workspace").start()
+
+    def _rerun_in_thread(self, state: PageState) -> None:
+        problems = []
+        for restoration in state.restorations:
+            try:
+                result = self.workspace.restore(restoration.method, restoration.parameters, restoration.region)
+                self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+            except AsirpError as exc:
+                problems.append(f"{restoration.method}: {exc}")
+            except Exception as exc:  # noqa: BLE001  (one failing method must not stop the others; the log has the traceback)
+                log.exception("restoration with %s failed", restoration.method)
+                problems.append(f"{restoration.method} failed: {type(exc).__name__}: {exc}")
+        self.doc.add_next_tick_callback(partial(self._rerun_done, state, problems))
+
+    def _rerun_done(self, state: PageState, problems: list[str]) -> None:
+        self.busy = None
+        if self._busy_callback is not None:
+            self.doc.remove_periodic_callback(self._busy_callback)
+            self._busy_callback = None
+        self.restore_button.disabled = False
+        self.status.text = f"workspace: {len(state.restorations) - len(problems)} of {len(state.restorations)} restorations done"
+        self.restore_message.text = _error("; ".join(problems))
+        self._refresh_results()
+        if state.view is not None:
+            x0, x1, y0, y1 = state.view
+            self.panels.x_range.update(start=x0, end=x1)
+            self.panels.y_range.update(start=y0, end=y1)
+            self._refresh_detail()
+        if state.line is not None:
+            axes = self.axes
+            self.line = Line(*state.line)
+            self.panels.profile_line.data = {"x": [self.line.x0 * axes.x, self.line.x1 * axes.x],
+                                             "y": [self.line.y0 * axes.y, self.line.y1 * axes.y]}
+            self._refresh_profiles()
 
     # -- export --------------------------------------------------------------------------
     def _export(self) -> None:

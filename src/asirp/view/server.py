@@ -29,6 +29,7 @@ from ..errors import AsirpError, OutputError
 from .auth import TOKEN_ARGUMENT, TOKEN_COOKIE, is_loopback, new_token, token_ok
 from .files import FrameCache
 from .page import ViewerPage
+from .state import is_workspace, load_state
 
 
 class _TokenRequired(RequestHandler):
@@ -104,7 +105,7 @@ class ViewerServer:
         problems = []
         for path in self.paths:
             try:
-                self.cache.open(path)
+                self.cache.open(load_state(path).path if is_workspace(path) else path)
             except AsirpError as exc:
                 problems.append(str(exc))
         return problems

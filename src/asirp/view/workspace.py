@@ -48,6 +48,7 @@ class Result:
     explanation: str | None
     seconds: float
     region: Region | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
     def base(self, raw: Frame) -> Frame:
         """What this result restored: ``raw``, or its region."""
@@ -136,7 +137,7 @@ class Workspace:
             label, explanation = method + (f" ({_short(params)})" if params else ""), None
         kept = self.results.setdefault(self.index, [])
         where = "" if region is None else f" [rows {region[0]}:{region[1]}, columns {region[2]}:{region[3]}]"
-        result = Result(f"{len(kept) + 1}: {label}{where}", method, frame, explanation, time.perf_counter() - started, region)
+        result = Result(f"{len(kept) + 1}: {label}{where}", method, frame, explanation, time.perf_counter() - started, region, params)
         kept.append(result)
         return result
 

@@ -1,0 +1,110 @@
+"""Workspace files: what a page shows, saved as JSON, and reopened by ``asirp view FILE.json``.
+
+A workspace records the file open (absolute path, ``::dataset`` included), the image of
+a stack shown, the look (colour map, scale, limits, axes, orientation, right panel),
+the region drawn, the profile line, the zoom, the reference, and the restorations of
+the image shown as method, parameters and region. Reopening reads the file again and
+runs the restorations again (results are not stored: the NeXus export is the record of
+a result; a workspace is the way back to a session). Parameters are the ones the user
+set, as on a command line: the others take the defaults of the asirp that reopens the
+workspace, and ``auto`` decides again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, OutputError
+from ..io.atomic import atomic_output
+
+#: What the ``format`` key of a workspace file says, and the layout version this code writes and reads.
+FORMAT = "asirp view workspace"
+VERSION = 1
+SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """One restoration to run again: method (or ``"auto"``), parameters, region (rows i0:i1, columns j0:j1) or None."""
+
+    method: str
+    parameters: dict[str, Any]
+    region: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class PageState:
+    """Everything a workspace file holds (see the module's description)."""
+
+    path: str
+    index: int = 0
+    look: dict[str, Any] = field(default_factory=dict)
+    region: tuple[int, int, int, int] | None = None
+    line: tuple[float, float, float, float] | None = None
+    view: tuple[float, float, float, float] | None = None
+    reference: str | None = None
+    restorations: tuple[Restoration, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "version": VERSION, **asdict(self)}, indent=2)
+
+
+def is_workspace(path: str) -> bool:
+    """True for a path the viewer opens as a workspace (``.json``) rather than as an image."""
+    return path.strip().lower().endswith(SUFFIX)
+
+
+def save_state(state: PageState, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``state`` as a workspace file, atomically; never over the image it names, over another file only with ``force``."""
+    target = Path(path).expanduser().absolute()
+    if target.suffix.lower() != SUFFIX:
+        raise OutputError(f"{target}: a workspace file is JSON; name it {target.stem}{SUFFIX}")
+    with atomic_output(target, force=force, inputs=[state.path.split("::")[0]]) as temporary:
+        temporary.write_text(state.to_json() + "\n")
+    return target
+
+
+def _box(value: Any, length: int, name: str, path: Path) -> tuple[Any, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != length:
+        raise InputError(f"not an asirp view workspace: {name} must be a list of {length} numbers", path)
+    return tuple(value)
+
+
+def load_state(path: str | os.PathLike[str]) -> PageState:
+    """Read a workspace file; :class:`~asirp.errors.InputError` (one line naming the file) when it is not one."""
+    source = Path(path).expanduser()
+    try:
+        raw = json.loads(source.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read the workspace file ({exc.strerror})", source) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not a workspace file: invalid JSON at line {exc.lineno}", source) from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise InputError(f"not an asirp view workspace (no \"format\": \"{FORMAT}\")", source)
+    if raw.get("version") != VERSION:
+        raise InputError(f"workspace version {raw.get('version')!r}; this asirp reads version {VERSION}", source)
+    if not isinstance(raw.get("path"), str):
+        raise InputError("not an asirp view workspace: no image path", source)
+    try:
+        restorations = tuple(
+            Restoration(str(item["method"]), dict(item.get("parameters") or {}), _box(item.get("region"), 4, "a region", source))  # type: ignore[arg-type]
+            for item in raw.get("restorations") or []
+        )
+    except (KeyError, TypeError):
+        raise InputError("not an asirp view workspace: each restoration needs a method", source) from None
+    return PageState(
+        path=raw["path"],
+        index=int(raw.get("index") or 0),
+        look=dict(raw.get("look") or {}),
+        region=_box(raw.get("region"), 4, "the region", source),  # type: ignore[arg-type]
+        line=_box(raw.get("line"), 4, "the line", source),  # type: ignore[arg-type]
+        view=_box(raw.get("view"), 4, "the view", source),  # type: ignore[arg-type]
+        reference=raw.get("reference"),
+        restorations=restorations,
+    )
