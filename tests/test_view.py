@@ -413,6 +413,19 @@ def _run_next_ticks(doc) -> None:
         callback.callback()
 
 
+def test_a_failing_restoration_is_one_line_beside_the_button(diffraction_tiff, tmp_path):
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    page = ViewerPage(Document(), FrameCache(), [str(diffraction_tiff)], tmp_path)
+    page._restore_in_thread("bicubic", {"scale": 9}, None)  # out of range: refused by the method, as on the command line
+    _run_next_ticks(page.doc)
+    message = page.restore_message.text
+    assert "method &#x27;bicubic&#x27;: scale:" in message and "\n" not in message and "Traceback" not in message
+    assert not page.restore_button.disabled and page.workspace.shown_results == []
+
+
 def test_a_workspace_file_reopens_the_same_view(diffraction_tiff, tmp_path):
     import threading
 

@@ -10,7 +10,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 #: Bokeh's customary port.

@@ -1,0 +1,196 @@
+"""The page's restore controls: the method and its form, the restoration thread, the results kept, the region.
+
+A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
+``_build_restore`` and uses the page's ``doc``, ``workspace``, ``panels``,
+``orientation``, ``axes`` and refresh methods. Restorations run in a thread; the page
+stays responsive and shows the method and the elapsed time until the result arrives
+(Bokeh's documented way to update a document from a thread:
+:meth:`Document.add_next_tick_callback`).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+from bokeh.events import SelectionGeometry
+from bokeh.layouts import column
+from bokeh.models import Button, Checkbox, Div, Select, TextInput
+
+from ..errors import AsirpError
+from . import images
+from .forms import FieldSpec, method_form, parse_form
+from .markup import error, note
+from .profiles import azimuthal
+from .workspace import Region, Result
+
+log = logging.getLogger(__name__)
+
+#: Milliseconds between updates of the elapsed time shown while a restoration runs.
+BUSY_TICK_MS = 250
+
+
+class RestoreControls:
+    """Method, parameters, region, the Restore button and the results kept (see the module's description)."""
+
+    def _build_restore(self) -> None:
+        from ..api import methods
+
+        self.described = {method["name"]: method for method in methods()}
+        self.method = Select(title="method", value="auto", options=["auto", *self.described], css_classes=["asirp-method"])
+        self.method.on_change("value", lambda attr, old, new: self._method_changed())
+        self.method_note = Div(text="", width=320)
+        self.form = column(children=[], styles={"max-height": "360px", "overflow-y": "auto"}, width=330)
+        self.fields: dict[str, TextInput | Select] = {}
+        self.region_note = Div(text=note("to restore a region only, draw it with the box-select tool"), width=320,
+                               css_classes=["asirp-region-note"])
+        self.use_region = Checkbox(label="restore only the region drawn", active=False, visible=False, css_classes=["asirp-use-region"])
+        self.clear_region_button = Button(label="Clear the region", visible=False)
+        self.clear_region_button.on_click(lambda: self._set_region(None))
+        self.restore_button = Button(label="Restore", button_type="primary", css_classes=["asirp-restore"])
+        self.restore_button.on_click(self._start_restore)
+        self.status = Div(text="", css_classes=["asirp-status"])
+        self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
+        self.results = Select(title="result shown", options=[], css_classes=["asirp-results"])
+        self.results.on_change("value", lambda attr, old, new: self._result_changed())
+        self.explanation = Div(text="", width=900, visible=False, styles={"max-height": "320px", "overflow": "auto"})
+        self._method_changed()
+
+    # -- restore -------------------------------------------------------------------------
+    def _method_changed(self) -> None:
+        name = self.method.value
+        if name == "auto":
+            self.method_note.text = note("the selector chooses the method and its parameters without ground truth, and says why")
+        else:
+            described = self.described[name]
+            needs = f"; needs: {', '.join(described['needs'])}" if described["needs"] else ""
+            self.method_note.text = note(f"{described['task']} (kinds: {', '.join(described['kinds'])}{needs})")
+        specs = method_form(name)
+        self.fields = {spec.name: self._field_widget(spec) for spec in specs}
+        self.form.children = list(self.fields.values()) or [Div(text=note("no parameters to set"))]
+
+    @staticmethod
+    def _field_widget(spec: FieldSpec) -> TextInput | Select:
+        tip = f"{spec.description} ({spec.hint})"
+        if spec.widget == "choice":
+            options = [(choice, choice or "(default)") for choice in spec.choices]
+            return Select(title=spec.title, value=spec.text, options=options, description=tip, width=300,
+                          css_classes=[f"asirp-param-{spec.name}"])
+        return TextInput(title=spec.title, value=spec.text, placeholder=spec.hint, description=tip, width=300,
+                         css_classes=[f"asirp-param-{spec.name}"])
+
+    def _start_restore(self) -> None:
+        if self.busy is not None:
+            return
+        if self.workspace.source is None:
+            self.restore_message.text = error("open a file first")
+            return
+        method = self.method.value
+        try:
+            params = parse_form(method, {name: widget.value for name, widget in self.fields.items()})
+        except AsirpError as exc:
+            self.restore_message.text = error(str(exc))
+            return
+        self.restore_message.text = ""
+        self.busy = (method, time.perf_counter())
+        self.restore_button.disabled = True
+        self._tick()
+        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
+        region = self.region if self.use_region.active else None
+        threading.Thread(target=self._restore_in_thread, args=(method, params, region), daemon=True, name="asirp-view-restore").start()
+
+    def _tick(self) -> None:
+        if self.busy is not None:
+            method, started = self.busy
+            self.status.text = f"<b>running {html.escape(method)}…</b> {time.perf_counter() - started:.1f} s"
+
+    def _restore_in_thread(self, method: str, params: dict[str, Any], region: Region | None) -> None:
+        try:
+            result = self.workspace.restore(method, params, region)
+            self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+        except AsirpError as exc:
+            self.doc.add_next_tick_callback(partial(self._restore_done, None, str(exc)))
+        except Exception as exc:  # noqa: BLE001  (a failing method must not take the page down; the log has the traceback)
+            log.exception("restoration with %s failed", method)
+            self.doc.add_next_tick_callback(partial(self._restore_done, None, f"{method} failed: {type(exc).__name__}: {exc}"))
+        else:
+            self.doc.add_next_tick_callback(partial(self._restore_done, result, ""))
+
+    def _restore_done(self, result: Result | None, problem: str) -> None:
+        self.busy = None
+        if self._busy_callback is not None:
+            self.doc.remove_periodic_callback(self._busy_callback)
+            self._busy_callback = None
+        self.restore_button.disabled = False
+        if result is None:
+            self.status.text = ""
+            self.restore_message.text = error(problem)
+            return
+        self.status.text = f"done: {html.escape(result.label)} in {result.seconds:.2f} s"
+        self._refresh_results(select=len(self.workspace.shown_results) - 1)
+
+    # -- results -------------------------------------------------------------------------
+    @property
+    def shown_result(self) -> Result | None:
+        kept = self.workspace.shown_results
+        if not kept or not self.results.value:
+            return None
+        return kept[int(self.results.value)]
+
+    def _refresh_results(self, select: int | None = None) -> None:
+        kept = self.workspace.shown_results
+        self.results.options = [(str(i), result.label) for i, result in enumerate(kept)]
+        value = "" if not kept else str(len(kept) - 1 if select is None else select)
+        if self.results.value != value:
+            self.results.value = value  # triggers _result_changed
+        else:
+            self._result_changed()
+
+    def _result_changed(self) -> None:
+        result = self.shown_result
+        self.export_button.disabled = result is None
+        self.explanation.visible = result is not None and result.explanation is not None
+        self.explanation.text = "" if result is None or result.explanation is None else (
+            f"<b>why auto chose {html.escape(result.frame.history[-1].method)}</b>"
+            f"<pre style='font-size:11px; white-space:pre-wrap'>{html.escape(result.explanation)}</pre>")
+        self._refresh_images()
+        self._refresh_profiles()
+        self._refresh_azimuthal()
+        self._refresh_contrast()
+
+    def _region_drawn(self, event: SelectionGeometry) -> None:
+        """The box-select tool's rectangle, as the region to restore (in whole pixels of the image as read)."""
+        geometry = event.geometry or {}
+        if not event.final or geometry.get("type") != "rect" or self.workspace.source is None:
+            return
+        axes = self.axes
+        ny, nx = self.orientation.apply(self.workspace.raw.data).shape
+        x0, x1 = sorted((geometry["x0"] / axes.x, geometry["x1"] / axes.x))
+        y0, y1 = sorted((geometry["y0"] / axes.y, geometry["y1"] / axes.y))
+        box = (max(0, int(np.floor(y0))), min(ny, int(np.ceil(y1))), max(0, int(np.floor(x0))), min(nx, int(np.ceil(x1))))
+        if box[1] - box[0] < 2 or box[3] - box[2] < 2:
+            self.region_note.text = error("a region needs at least 2 x 2 pixels of the image")
+            return
+        self._set_region(images.to_source(self.orientation, box, self.workspace.raw.image_shape))
+        self.use_region.active = True
+
+    def _set_region(self, region: Region | None) -> None:
+        """Keep ``region`` (None: none), outline it on both panels and say what it is."""
+        self.region = region
+        self.use_region.visible = self.clear_region_button.visible = region is not None
+        if region is None:
+            self.panels.show_region(None)
+            self.use_region.active = False
+            self.region_note.text = note("to restore a region only, draw it with the box-select tool")
+            return
+        i0, i1, j0, j1 = images.to_display(self.orientation, region, self.workspace.raw.image_shape)
+        axes = self.axes
+        self.panels.show_region((j0 * axes.x, i0 * axes.y, (j1 - j0) * axes.x, (i1 - i0) * axes.y))
+        self.region_note.text = note(f"region: rows {region[0]}:{region[1]}, columns {region[2]}:{region[3]} "
+                                      f"({region[1] - region[0]} x {region[3] - region[2]} px of the image as read)")
+

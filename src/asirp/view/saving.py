@@ -1,0 +1,150 @@
+"""The page's outputs: exporting the result shown, and workspace files (saving and reopening a view).
+
+A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
+``_build_export`` and uses the page's widgets and methods to read and restore a view.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import partial
+from pathlib import Path
+
+from bokeh.models import Button, Checkbox, Div, TextInput
+
+from ..errors import AsirpError
+from .markup import error, note
+from .profiles import Line, azimuthal
+from .restoring import BUSY_TICK_MS
+from .state import PageState, Restoration, load_state, save_state
+
+log = logging.getLogger(__name__)
+
+
+class SaveControls:
+    """Export and workspace files (see the module's description)."""
+
+    def _build_export(self) -> None:
+        self.export_path = TextInput(title="file (.nxs/.h5 NeXus, .tif, .png figure, .txt for Origin)", width=320, css_classes=["asirp-export-path"])
+        self.overwrite = Checkbox(label="replace an existing file", active=False)
+        self.export_button = Button(label="Export", disabled=True, css_classes=["asirp-export"])
+        self.export_button.on_click(self._export)
+        self.export_message = Div(text="", width=320, css_classes=["asirp-export-message"])
+        self.workspace_path = TextInput(title="workspace file (.json): this view, to reopen with asirp view FILE.json", width=320,
+                                        css_classes=["asirp-workspace-path"])
+        self.save_workspace_button = Button(label="Save workspace", css_classes=["asirp-save-workspace"])
+        self.save_workspace_button.on_click(self._save_workspace)
+        self.workspace_message = Div(text="", width=320, css_classes=["asirp-workspace-message"])
+
+    # -- export --------------------------------------------------------------------------
+    def _export(self) -> None:
+        result = self.shown_result
+        if result is None:
+            self.export_message.text = error("restore the image first: export writes the result shown")
+            return
+        try:
+            written = self.workspace.export(result, self.export_path.value, force=self.overwrite.active)
+        except AsirpError as exc:
+            self.export_message.text = error(str(exc))
+            return
+        self.export_message.text = note(f"wrote {written}")
+
+
+    # -- workspace files -----------------------------------------------------------------
+    def _page_state(self) -> PageState:
+        """What this page shows, as a workspace (the restorations of the image shown)."""
+        line = None if self.line is None else (self.line.x0, self.line.y0, self.line.x1, self.line.y1)
+        x_range, y_range = self.panels.x_range, self.panels.y_range
+        look = {"palette": self.palette.value, "scale": self.scale.value, "clip": list(self.clip.value),
+                "right_mode": self.right_mode.active, "axes": self.axis_units.value, "rotate": self.rotate.value,
+                "flips": list(self.flips.active), "reduction": self.reduction.value}
+        restorations = tuple(Restoration(r.method, r.params, r.region) for r in self.workspace.shown_results)
+        path = self.workspace.path or ""
+        absolute = str(Path(path.split("::")[0]).absolute()) + (f"::{path.split('::', 1)[1]}" if "::" in path else "")
+        reference = self.reference_path.value.strip() if self.workspace.reference is not None else None
+        return PageState(absolute, self.workspace.index, look, self.region, line,
+                         (x_range.start, x_range.end, y_range.start, y_range.end),
+                         None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations)
+
+    def _save_workspace(self) -> None:
+        if self.workspace.source is None:
+            self.workspace_message.text = error("open a file first")
+            return
+        try:
+            written = save_state(self._page_state(), self.workspace_path.value, force=self.overwrite.active)
+        except AsirpError as exc:
+            self.workspace_message.text = error(str(exc))
+            return
+        self.workspace_message.text = note(f"wrote {written}")
+
+    def _open_workspace(self, path: str) -> None:
+        """Reopen a workspace: the file, image, look, region and reference at once, the restorations in a thread."""
+        try:
+            state = load_state(path)
+        except AsirpError as exc:
+            self.open_message.text = error(str(exc))
+            return
+        self._open_path(state.path)
+        if self.workspace.source is None or self.workspace.path != state.path:
+            return
+        look = state.look
+        self._opening = True  # one drawing below, not one per control
+        for widget, key in ((self.palette, "palette"), (self.scale, "scale"), (self.axis_units, "axes"), (self.rotate, "rotate"),
+                            (self.reduction, "reduction")):
+            if key in look:
+                widget.value = str(look[key])
+        if "clip" in look:
+            self.clip.value = tuple(look["clip"])
+        self.right_mode.active = int(look.get("right_mode", 0))
+        self.flips.active = list(look.get("flips", []))
+        self._opening = False
+        self.frame_slider.value = min(state.index, self.workspace.count - 1)
+        self._show_image(int(self.frame_slider.value))
+        if state.region is not None:
+            self._set_region(state.region)
+            self.use_region.active = True
+        if state.reference:
+            self.reference_path.value = state.reference
+            self._load_reference()
+        self.open_message.text = note(f"workspace {Path(path).name}: {len(state.restorations)} restorations to run again")
+        self.busy = ("the workspace's restorations", time.perf_counter())
+        self.restore_button.disabled = True
+        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
+        threading.Thread(target=self._rerun_in_thread, args=(state,), daemon=True, name="asirp-view-workspace").start()
+
+    def _rerun_in_thread(self, state: PageState) -> None:
+        problems = []
+        for restoration in state.restorations:
+            try:
+                result = self.workspace.restore(restoration.method, restoration.parameters, restoration.region)
+                self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+            except AsirpError as exc:
+                problems.append(f"{restoration.method}: {exc}")
+            except Exception as exc:  # noqa: BLE001  (one failing method must not stop the others; the log has the traceback)
+                log.exception("restoration with %s failed", restoration.method)
+                problems.append(f"{restoration.method} failed: {type(exc).__name__}: {exc}")
+        self.doc.add_next_tick_callback(partial(self._rerun_done, state, problems))
+
+    def _rerun_done(self, state: PageState, problems: list[str]) -> None:
+        self.busy = None
+        if self._busy_callback is not None:
+            self.doc.remove_periodic_callback(self._busy_callback)
+            self._busy_callback = None
+        self.restore_button.disabled = False
+        self.status.text = f"workspace: {len(state.restorations) - len(problems)} of {len(state.restorations)} restorations done"
+        self.restore_message.text = error("; ".join(problems))
+        self._refresh_results()
+        if state.view is not None:
+            x0, x1, y0, y1 = state.view
+            self.panels.x_range.update(start=x0, end=x1)
+            self.panels.y_range.update(start=y0, end=y1)
+            self._refresh_detail()
+        if state.line is not None:
+            axes = self.axes
+            self.line = Line(*state.line)
+            self.panels.profile_line.data = {"x": [self.line.x0 * axes.x, self.line.x1 * axes.x],
+                                             "y": [self.line.y0 * axes.y, self.line.y1 * axes.y]}
+            self._refresh_profiles()
+
