@@ -182,12 +182,12 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
                                        f"{frame.mask_fraction:.1%} masked{geometry}")
         self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
         # Detector patterns span decades (rings over background): a log scale shows them; maps and images start linear.
-        # Maps and images are measured in scan steps: physical axes; detector frames in pixels.
+        # Scan maps are measured in scan steps: physical axes; detector frames and other images in pixels.
         pattern = frame.kind in ("diffraction", "scattering", "pdf")
         self._opening = True  # _show_image draws once below
         self.scale.value = "log" if pattern else "linear"
         self.axis_units.visible = frame.pixel_size is not None
-        self.axis_units.value = "pixels" if pattern or frame.pixel_size is None else "physical"
+        self.axis_units.value = "physical" if frame.kind == "xrf_map" and frame.pixel_size is not None else "pixels"
         self._opening = False
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
