@@ -426,6 +426,25 @@ def test_a_failing_restoration_is_one_line_beside_the_button(diffraction_tiff, t
     assert not page.restore_button.disabled and page.workspace.shown_results == []
 
 
+def test_auto_shows_its_choice_and_reasons(tmp_path):
+    from dataclasses import replace
+
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    whole = asirp.synth.mesh_grid_map("AG175", step_um=25, seed=4).noisy
+    asirp.save(replace(whole, data=whole.data[:48, :48], valid=whole.valid[:48, :48]), tmp_path / "small.nxs")  # quick to decide
+    page = ViewerPage(Document(), FrameCache(), [str(tmp_path / "small.nxs")], tmp_path)
+    assert page.method.value == "auto" and page.form.children[0].text.endswith("no parameters to set</span>")
+    page._restore_in_thread("auto", {}, None)
+    _run_next_ticks(page.doc)
+    (result,) = page.workspace.shown_results
+    assert result.label == f"1: auto → {result.frame.history[-1].method}"
+    assert page.explanation.visible and "chosen:" in page.explanation.text and "because:" in page.explanation.text
+    assert "selection" in result.frame.history[-1].notes  # the decision is in the provenance, as with asirp restore -m auto
+
+
 def test_a_workspace_file_reopens_the_same_view(diffraction_tiff, tmp_path):
     import threading
 
