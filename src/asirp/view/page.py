@@ -168,11 +168,22 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
             self.datasets.visible = True
             self.open_message.text = note(f"{len(opened.choices)} image datasets and nothing in the file says which is the image: choose one")
             return
+        self._default_look(opened.frame)  # before the hold, which would defer the callbacks this silences
         self.doc.hold("combine")  # one message for the new image, whatever the changes below trigger
         try:
             self._opened(opened.frame, path)
         finally:
             self.doc.unhold()
+
+    def _default_look(self, frame: Frame) -> None:
+        """The scale and axes a newly opened frame starts with (set without drawing: the image is drawn once, after)."""
+        # Detector patterns span decades (rings over background): a log scale shows them; maps and images start linear.
+        # Scan maps are measured in scan steps: physical axes; detector frames and other images in pixels.
+        self._opening = True
+        self.scale.value = "log" if frame.kind in ("diffraction", "scattering", "pdf") else "linear"
+        self.axis_units.visible = frame.pixel_size is not None
+        self.axis_units.value = "physical" if frame.kind == "xrf_map" and frame.pixel_size is not None else "pixels"
+        self._opening = False
 
     def _opened(self, frame: Frame, path: str) -> None:
         self.datasets.visible = "::" in path and self.datasets.visible
@@ -181,14 +192,6 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         self.open_message.text = note(f"{frame.kind}, {frame.image_shape[0]} x {frame.image_shape[1]} px{stack}, "
                                        f"{frame.mask_fraction:.1%} masked{geometry}")
         self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
-        # Detector patterns span decades (rings over background): a log scale shows them; maps and images start linear.
-        # Scan maps are measured in scan steps: physical axes; detector frames and other images in pixels.
-        pattern = frame.kind in ("diffraction", "scattering", "pdf")
-        self._opening = True  # _show_image draws once below
-        self.scale.value = "log" if pattern else "linear"
-        self.axis_units.visible = frame.pixel_size is not None
-        self.axis_units.value = "physical" if frame.kind == "xrf_map" and frame.pixel_size is not None else "pixels"
-        self._opening = False
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
         self.workspace_path.value = str(Path.cwd() / f"{stem}_workspace.json")
