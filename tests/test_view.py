@@ -426,6 +426,30 @@ def test_a_failing_restoration_is_one_line_beside_the_button(diffraction_tiff, t
     assert not page.restore_button.disabled and page.workspace.shown_results == []
 
 
+def test_a_super_resolved_result_is_drawn_over_the_same_extent(tmp_path):
+    from bokeh.document import Document
+    from bokeh.events import Tap
+
+    from asirp.view.page import ViewerPage
+
+    image = Frame.from_array(np.random.default_rng(3).poisson(30, (96, 96)).astype(np.float32))
+    asirp.save(image, tmp_path / "image.tif")
+    page = ViewerPage(Document(), FrameCache(), [str(tmp_path / "image.tif")], tmp_path)
+    result = page.workspace.restore("bicubic", {"scale": 2})
+    page._refresh_results()
+    shown = page.panels.right.overview[page.panels.right.shown].data_source.data
+    assert shown["image"][0].shape == (192, 192) and (shown["dw"], shown["dh"]) == ([96.0], [96.0])
+    for x, y in ((10.5, 48.5), (90.5, 48.5)):
+        page._tap(Tap(model=page.panels.raw_figure, x=x, y=y, sx=0, sy=0))
+    raw_distance, sr_distance = page.profile_source.data["xs"]
+    assert raw_distance[-1] == pytest.approx(sr_distance[-1]) == pytest.approx(80.0)  # one line, in raw pixels
+    assert len(sr_distance) > 1.9 * len(raw_distance)  # sampled at the result's own pixels
+    page.right_mode.active = 1
+    assert page.panels.right_figure.title.text.startswith("not shown: a difference needs one shape")
+    assert "192 x 192" in page.contrast_table.text
+    assert page.workspace.export(result, str(tmp_path / "x2.nxs")).exists()
+
+
 def test_auto_shows_its_choice_and_reasons(tmp_path):
     from dataclasses import replace
 
