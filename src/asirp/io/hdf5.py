@@ -39,7 +39,10 @@ Files are opened read-only.
 
 from __future__ import annotations
 
+import mmap
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -61,6 +64,10 @@ _APPLIED_FLAGS = ("flatfield_applied", "pixel_mask_applied", "countrate_correcti
 #: NXdetector text fields worth keeping (``type``: "photon counting", "CCD"...).
 _DETECTOR_TEXT = {"type": "detector_type", "description": "detector_description"}
 _MAX_LISTED = 20
+#: Signature of an HDF5 global heap collection.
+_GLOBAL_HEAP = b"GCOL"
+#: What h5py raises when it meets damage in a file.
+_H5PY_ERRORS = (OSError, KeyError, RuntimeError, ValueError)
 #: Seconds per unit of NXdetector ``count_time`` (NeXus default unit: seconds).
 _TIME_UNITS = {
     "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0,
@@ -79,7 +86,13 @@ that holds it, which differs for datasets reached through an external link)."""
 
 
 def _join(group: h5py.Group, name: str) -> str:
-    return f"{group.name.rstrip('/')}/{name}"
+    """The path of member ``name`` of ``group``.
+
+    h5py gives a name that is not UTF-8 as bytes; decoding it raises the
+    UnicodeDecodeError that :func:`_reading` reports.
+    """
+    base = group.name if isinstance(group.name, str) else group.name.decode("utf-8")
+    return f"{base.rstrip('/')}/{name}"
 
 
 def _follow_default(group: h5py.Group) -> Found | None:
@@ -129,7 +142,7 @@ def _all_datasets(handle: h5py.File) -> list[Found]:
     def visit(name: str, obj: h5py.HLObject) -> None:
         if isinstance(obj, h5py.Dataset):
             found.append(("/" + name, obj))
-        else:
+        elif isinstance(obj, h5py.Group):  # not a named datatype, which holds no links
             add_external(obj)
 
     add_external(handle)
@@ -234,12 +247,79 @@ def image_datasets(path: Path) -> list[tuple[str, tuple[int, ...], str]]:
 
     What ``asirp info`` lists when the file does not say which one is the image.
     """
+    with _reading(path) as handle:
+        return [(name, tuple(ds.shape), str(ds.dtype)) for name, ds in _all_datasets(handle) if ds.ndim in (2, 3)]
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[h5py.File]:
+    """The file opened read-only, once its global heaps are known not to hang the HDF5 library.
+
+    h5py reports damage found while reading (objects, attributes, links, data) as
+    OSError, KeyError, RuntimeError or ValueError wherever it meets it, and gives an
+    object name that is not UTF-8 as bytes (:func:`_join` fails to decode it); each
+    becomes one :class:`~asirp.errors.InputError` naming the file.
+    """
+    _check_global_heaps(path)
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"not a readable HDF5 file: truncated, corrupt or not HDF5 ({exc})", path) from exc
-    with handle:
-        return [(name, tuple(ds.shape), str(ds.dtype)) for name, ds in _all_datasets(handle) if ds.ndim in (2, 3)]
+    try:
+        with handle:
+            yield handle
+    except UnicodeDecodeError as exc:
+        raise InputError(f"an object name is not UTF-8 text ({bytes(exc.object)[:60]!r}); asirp addresses HDF5 "
+                         "objects by UTF-8 names", path) from exc
+    except _H5PY_ERRORS as exc:
+        detail = " ".join(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc).split())
+        raise InputError(f"corrupt HDF5 file ({type(exc).__name__}: {detail})", path) from exc
+
+
+def _check_global_heaps(path: Path) -> None:
+    """Refuse a file with a global heap collection on which libhdf5 would loop forever.
+
+    Variable-length strings (NeXus ``NX_class``, ``default``, ``signal`` attributes as
+    h5py writes them) live in global heap collections. libhdf5 (2.0 included) decodes a
+    collection object by object, stepping by each object's stored size; the free-space
+    object (index 0) steps by its size alone, so one of size 0, which only damage
+    produces, never advances, and the library spins holding the GIL: no Ctrl-C, no
+    timeout. Every collection (signature ``GCOL``, version 1) is walked here the same
+    way first; the scan costs less than the sha256 :func:`asirp.io.open` computes of
+    the whole file.
+    """
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        lengths = _size_of_lengths(view)
+        header = 8 + lengths  # signature, version, 3 reserved bytes, collection size
+        object_header = 8 + lengths  # index, reference count, 4 reserved bytes, object size
+        start = view.find(_GLOBAL_HEAP)
+        while start >= 0:
+            if start + header <= len(view) and view[start + 4] == 1:
+                size = int.from_bytes(view[start + 8:start + header], "little")
+                end, at = min(start + size, len(view)), start + header
+                for _ in range(size // object_header + 1):  # as many objects as fit: a bound, not a condition
+                    if at + object_header > end:
+                        break
+                    index = int.from_bytes(view[at:at + 2], "little")
+                    stored = int.from_bytes(view[at + 8:at + object_header], "little")
+                    step = stored if index == 0 else object_header + -(-stored // 8) * 8
+                    if step == 0:
+                        raise InputError(f"corrupt HDF5 global heap at byte {start} (a free-space entry of size 0, "
+                                         "on which the HDF5 library would loop forever)", path)
+                    at += step
+            start = view.find(_GLOBAL_HEAP, start + 1)
+
+
+def _size_of_lengths(view: mmap.mmap) -> int:
+    """Bytes of a length field ("size of lengths" of the superblock; 8 when it cannot be read)."""
+    for offset in (0, *(512 << k for k in range(12))):  # the superblock follows a user block of 512 * 2^k bytes
+        if offset + 16 > len(view):
+            break
+        if view[offset:offset + 8] == b"\x89HDF\r\n\x1a\n":
+            version = view[offset + 8]
+            size = view[offset + 14] if version in (0, 1) else view[offset + 10]
+            return size if size in (2, 4, 8) else 8
+    return 8
 
 
 # -- what the file says about the image --------------------------------------------------------
@@ -365,11 +445,7 @@ def read_hdf5(path: Path, dataset: str | None) -> RawImage:
     dataset:
         HDF5 path of the image dataset or of a NeXus group holding it; None to find it.
     """
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(f"not a readable HDF5 file: truncated, corrupt or not HDF5 ({exc})", path) from exc
-    with handle:
+    with _reading(path) as handle:
         name, image = find_image_dataset(handle, dataset, path)
         where = f"{path}::{name}"
         check_image_layout(image.shape, image.dtype, where)

@@ -7,7 +7,10 @@ masked pixels as NaN, since these formats have no separate mask.
 
 from __future__ import annotations
 
+import logging
+import mmap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,24 @@ from .raw import RawImage, check_image_layout
 _TIFF_KIND_KEY = "asirp_kind"
 _TIFF_PIXEL_KEY = "pixel_size"
 _TIFF_PIXEL_UNIT_KEY = "pixel_size_unit"
+
+
+@contextmanager
+def _library_logs_silenced(name: str) -> Iterator[None]:
+    """Logger ``name`` (``"tifffile"``, ``"fabio"``) silenced while a file is read.
+
+    Both libraries log what they find wrong in a damaged file (``<TiffTag.fromfile>
+    raised TiffFileError(...)``), which Python prints on stderr when the program sets up
+    no logging, as the ``asirp`` command does not. What matters reaches the user as the
+    reader's one-line error.
+    """
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _raw(data: np.ndarray, format_name: str, hints: HeaderHints, **fields: Any) -> RawImage:
@@ -70,7 +91,7 @@ def read_tiff(path: Path) -> RawImage:
     size and count cutoff (saturation).
     """
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _library_logs_silenced("tifffile"), tifffile.TiffFile(path) as tif:
             if not tif.series:
                 raise InputError("unreadable TIFF: no image in the file (corrupt or truncated?)", path)
             series = tif.series[0]
@@ -118,10 +139,32 @@ def write_tiff(frame: Frame, path: Path) -> None:
 # -- fabio detector formats ---------------------------------------------------------------
 
 
+#: CBF: the line that opens a binary section and the bytes that start its data.
+_CBF_SECTION = b"--CIF-BINARY-FORMAT-SECTION--"
+_CBF_STARTER = b"\x0c\x1a\x04\xd5"
+
+
+def _check_cbf(path: Path) -> None:
+    """Refuse a CBF without a binary section (its opening line, then its start bytes), which fabio reads forever.
+
+    fabio (2026.6 included) looks for the start bytes of the binary data and, not
+    finding them, appends another read of the file, empty at its end, in an endless
+    loop. A file cut inside the binary header, or whose section line is damaged, does it.
+    """
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        if path.suffix.lower() != ".cbf" and view[:6] != b"###CBF":
+            return
+        section = view.find(_CBF_SECTION)
+        if section < 0 or view.find(_CBF_STARTER, section) < 0:
+            raise InputError("truncated or corrupt CBF: no binary section (its opening line or start bytes are "
+                             "missing)", path)
+
+
 def read_fabio(path: Path) -> RawImage:
     """Read any format fabio identifies (EDF, CBF, MAR, ADSC...); several frames give a stack."""
+    _check_cbf(path)
     try:
-        with fabio.open(str(path)) as image:
+        with _library_logs_silenced("fabio"), fabio.open(str(path)) as image:
             format_name = type(image).__name__.removesuffix("Image").lower() or "fabio"
             header = dict(image.header)
             if image.nframes > 1:
