@@ -44,8 +44,12 @@ IN_CHANNELS = 4
 PARTNER_CHANNELS = 5
 
 
+#: Lowest mean counts per pixel the dose channel tells apart; the networks are not run below it.
+MIN_DOSE = 1e-6
+
+
 def dose_channel(scale: float, shape: tuple[int, int]) -> np.ndarray:
-    return np.full(shape, 0.5 * math.log10(max(scale, 1e-6)), np.float32)
+    return np.full(shape, 0.5 * math.log10(max(scale, MIN_DOSE)), np.float32)
 
 
 #: Range of the thinning probability ``p`` of the photon split in training.

@@ -33,7 +33,7 @@ from ...history import sha256_of_file
 from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, local_asymmetry, parse
 from ..base import Method, Output, Params, register
 from .denoise import denoise_image, run_network, split_score
-from .inputs import own_inputs, smae_inputs
+from .inputs import MIN_DOSE, own_inputs, smae_inputs
 from .training import fine_tuned
 
 _KINDS = frozenset({"diffraction", "scattering", "pdf"})
@@ -77,6 +77,20 @@ def _counts(frame: Frame) -> float:
     return check_frame(data, valid, frame.meta.get("source")) / (frame.shape[0] if frame.is_stack else 1)
 
 
+def _network_counts(frame: Frame) -> float:
+    """:func:`_counts`, refused below :data:`~.inputs.MIN_DOSE` per pixel.
+
+    Data far below one count per pixel that are not counts (normalised, in physical
+    units) would reach the networks with a dose channel that contradicts them: at a
+    mean of 1e-12 per pixel outputs came out up to 100 times the data.
+    """
+    mean = _counts(frame)
+    if mean < MIN_DOSE:
+        raise InputError(f"a mean of {mean:.3g} per pixel is below {MIN_DOSE:g}, the lowest dose these networks "
+                         "know: they denoise photon counts; rescale the data to counts", frame.meta.get("source"))
+    return mean
+
+
 class _LocalCheckOptions(_SymmetryOptions):
     local_check: bool = Field(True, description="drop partners where the symmetry is locally broken (asymmetric features)")
     z_threshold: float = Field(6.0, ge=3, le=50, description="significance of a local asymmetry", json_schema_extra={"unit": "sigma"})
@@ -117,7 +131,7 @@ class SymmetryDenoiser(Method):
         from ...symmetry.response import fit_response
         from .weights import load_weights
 
-        scale = _counts(frame)
+        scale = _network_counts(frame)
         report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold,
                          local=False)
         ops = ([op for spec in params.operations for op in parse(spec)] if params.operations
@@ -294,7 +308,7 @@ class Supervised(Method):
     def process(self, frame: Frame, params: WeightsParams) -> Output:
         from .weights import load_weights
 
-        frame_mean = _counts(frame)
+        frame_mean = _network_counts(frame)
         net, digest, _ = load_weights(params.weights, "supervised")
         out = []
         for image in frame.images():
@@ -323,7 +337,7 @@ class SmaeHalves(Method):
     def process(self, frame: Frame, params: SmaeParams) -> Output:
         from .weights import load_weights
 
-        frame_mean = _counts(frame)
+        frame_mean = _network_counts(frame)
         net, digest, _ = load_weights(params.weights, "smae")
         center = None
         if params.center == "beam":
@@ -364,6 +378,7 @@ class Noise2Self(Method):
         if min(ny, nx) < _N2S_MIN_SIDE:
             raise InputError(f"image of {ny}x{nx} px is too small for noise2self: its training patches need at least "
                              f"{_N2S_MIN_SIDE} px a side", frame.meta.get("source"))
+        _network_counts(frame)
         out, losses = [], []
         for image in frame.images():
             if image.data[image.valid].min() < 0 or image.data[image.valid].mean() <= 0:
