@@ -386,3 +386,15 @@ def test_training_from_scratch_learns_to_beat_bicubic(tmp_path):
     config = tiny_config(steps=600, batch=8, patch=16, channels=16, learning_rate=3e-3, checkpoint_every=1000)
     result = train(config, images, checkpoint=tmp_path / "s.ckpt", validation=images)
     assert result.record["validation_gain_over_bicubic_db"] > 0.7
+
+
+@pytest.mark.parametrize("method", ["bicubic", "lanczos"])
+def test_upsampling_a_frame_with_a_detector_geometry_keeps_a_fitting_geometry(method):
+    """The detector is seen with pixels `scale` times smaller: same beam centre in metres, twice in pixels."""
+    frame = asirp.synth.diffraction_frame("powder", shape=(48, 40), dose=5.0, seed=2).noisy
+    assert frame.geometry is not None
+    out = asirp.restore(frame, method, scale=2)
+    assert out.shape == (96, 80)
+    out.geometry.check_fits(out.shape)
+    before, after = frame.geometry.beam_center_px(), out.geometry.beam_center_px()
+    np.testing.assert_allclose(after, 2 * np.asarray(before), atol=1e-6)

@@ -216,6 +216,23 @@ class Geometry:
                                    "max_shape": [int(shape[0]), int(shape[1])]}
         return Geometry(poni)
 
+    def upsampled(self, scale: int, shape: tuple[int, int]) -> Geometry:
+        """The same detector sampled with pixels ``scale`` times smaller, ``shape`` pixels in all.
+
+        Super-resolution keeps the pixel grid's corner: PONI distances (m), distance,
+        rotations and wavelength stay; the pixel size is divided by ``scale``.
+        """
+        detector = self.integrator.detector
+        poni = dict(self.poni)
+        poni["detector"] = "Detector"
+        poni["detector_config"] = {
+            "pixel1": float(detector.pixel1) / scale,
+            "pixel2": float(detector.pixel2) / scale,
+            "max_shape": [int(shape[0]), int(shape[1])],
+            "orientation": int(getattr(detector.orientation, "value", detector.orientation) or 3),
+        }
+        return Geometry(poni)
+
     def beam_center_px(self) -> tuple[float, float]:
         """Direct-beam position ``(y, x)`` in pixels (pyFAI's Fit2D centre)."""
         fit2d = self.integrator.getFit2D()

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 from scipy import ndimage
@@ -102,9 +104,11 @@ class Bicubic(Method):
             return (up * count_factor).astype(np.float32), up_valid
 
         data, valid = map_images(frame, upsample)
-        changes = {}
+        changes: dict[str, Any] = {}
         if frame.pixel_size is not None:
             changes["pixel_size"] = frame.pixel_size.scaled(scale)
+        if frame.geometry is not None:  # the detector seen with smaller pixels, so the frame keeps fitting it
+            changes["geometry"] = frame.geometry.upsampled(scale, data.shape[-2:])
         return Output(data, valid, changes=changes, notes={"output_shape": list(data.shape)})
 
     def cost(self, frame_shape: tuple[int, ...], params: BicubicParams) -> float:

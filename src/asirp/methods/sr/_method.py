@@ -27,7 +27,6 @@ from pydantic import Field, model_validator
 
 from ...errors import ParameterError
 from ...frame import Frame
-from ...geometry import Geometry
 from .._stack import fill_masked
 from ..base import Method, Output, Params
 
@@ -96,20 +95,6 @@ def beam_sigma(frame: Frame, params: SRParams) -> float | None:
     return 0.5 * (sigma_y + sigma_x)
 
 
-def upsampled_geometry(geometry: Geometry, scale: int, shape: tuple[int, int]) -> Geometry:
-    """The same detector seen with pixels ``scale`` times smaller: PONI distances unchanged, pixel size / scale."""
-    detector = geometry.integrator.detector
-    poni = dict(geometry.poni)
-    poni["detector"] = "Detector"
-    poni["detector_config"] = {
-        "pixel1": float(detector.pixel1) / scale,
-        "pixel2": float(detector.pixel2) / scale,
-        "max_shape": [int(shape[0]), int(shape[1])],
-        "orientation": int(getattr(detector.orientation, "value", detector.orientation) or 3),
-    }
-    return Geometry(poni)
-
-
 class NetworkSR(Method):
     """Base of the network super-resolution methods (see the module docstring)."""
 
@@ -167,7 +152,7 @@ class NetworkSR(Method):
         if frame.pixel_size is not None:
             changes["pixel_size"] = frame.pixel_size.scaled(scale)
         if frame.geometry is not None:
-            changes["geometry"] = upsampled_geometry(frame.geometry, scale, data.shape[-2:])
+            changes["geometry"] = frame.geometry.upsampled(scale, data.shape[-2:])
         notes["device"] = str(on)
         return Output(data, valid_out, changes=changes, notes=notes, weights_sha256=restored.weights_sha256)
 

@@ -20,7 +20,7 @@ from pydantic import Field
 from ...frame import Frame
 from .._stack import fill_masked, map_images
 from ..base import Method, Output, Params, register
-from ._method import SR_KINDS, upsampled_geometry
+from ._method import SR_KINDS
 
 
 class LanczosParams(Params):
@@ -57,7 +57,7 @@ class Lanczos(Method):
         if frame.pixel_size is not None:
             changes["pixel_size"] = frame.pixel_size.scaled(scale)
         if frame.geometry is not None:
-            changes["geometry"] = upsampled_geometry(frame.geometry, scale, data.shape[-2:])
+            changes["geometry"] = frame.geometry.upsampled(scale, data.shape[-2:])
         return Output(data, valid, changes=changes, notes={"output_shape": list(data.shape)})
 
     def cost(self, frame_shape: tuple[int, ...], params: LanczosParams) -> float:
