@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import pytest
 import tifffile
+from _warning_checks import unexpected
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import asirp
 from asirp import api
 from asirp.errors import AsirpError
 from asirp.frame import Frame
@@ -63,7 +63,6 @@ SCALES = (1.0, 1e-12, 1e-3, 1e3, 1e9, 1e14, 1e20)
 RANGE_FACTOR = 100.0
 #: Where a warning may legitimately come from: asirp itself (its UserWarnings say
 #: something to the user) or, through ``stacklevel``, the caller.
-OWN_FILES = (str(Path(asirp.__file__).parent), str(Path(__file__).parent))
 
 
 def fast_parameters(method: str) -> dict[str, Any]:
@@ -140,19 +139,6 @@ def images(draw: st.DrawFn, max_side: int = 64) -> np.ndarray:
     return _as_dtype(image, dtype)
 
 
-def _unexpected(caught: list[warnings.WarningMessage]) -> list[str]:
-    """Warnings that are bugs: any RuntimeWarning, and other warnings raised inside a library.
-
-    Deprecation notices of libraries say nothing about the data and are left alone.
-    """
-    bad = []
-    for item in caught:
-        if issubclass(item.category, DeprecationWarning | PendingDeprecationWarning | FutureWarning):
-            continue
-        if issubclass(item.category, RuntimeWarning) or not str(item.filename).startswith(OWN_FILES):
-            bad.append(f"{item.category.__name__} at {item.filename}:{item.lineno}: {item.message}")
-    return bad
-
 
 def outcome(work: Callable[[], Frame]) -> Frame | AsirpError:
     """Run ``work`` and return its frame or its asirp error, asserting the error and warning properties."""
@@ -162,7 +148,7 @@ def outcome(work: Callable[[], Frame]) -> Frame | AsirpError:
             result: Frame | AsirpError = work()
         except AsirpError as exc:
             result = exc
-    assert not _unexpected(caught), _unexpected(caught)
+    assert not unexpected(caught), unexpected(caught)
     if isinstance(result, AsirpError):
         message = str(result)
         assert "\n" not in message, f"error of several lines: {message!r}"

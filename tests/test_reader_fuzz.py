@@ -34,6 +34,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from _warning_checks import unexpected
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -46,7 +47,6 @@ from asirp.units import PixelSize
 SHAPE = (12, 10)
 #: Where a warning may legitimately come from: asirp itself (its UserWarnings tell the
 #: user something, e.g. an ignored mask) or, through ``stacklevel``, the caller.
-OWN_FILES = (str(Path(asirp.io.__file__).parent.parent), str(Path(__file__).parent))
 #: Bytes and words a damaged header field may hold.
 BINARY_VALUES = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF)
 TEXT_VALUES = (b"0", b"-1", b"1", b"65536", b"99999999999", b"1e308", b"nan", b"-0", b"abc", b"", b";", b"2.5")
@@ -181,16 +181,6 @@ def damages(draw: st.DrawFn, size: int, header: int) -> Damage:
 # -- properties ---------------------------------------------------------------------------
 
 
-def _unexpected(caught: list[warnings.WarningMessage]) -> list[str]:
-    """Warnings that are bugs: any RuntimeWarning, and other warnings raised inside a library."""
-    bad = []
-    for item in caught:
-        if issubclass(item.category, DeprecationWarning | PendingDeprecationWarning | FutureWarning):
-            continue
-        if issubclass(item.category, RuntimeWarning) or not str(item.filename).startswith(OWN_FILES):
-            bad.append(f"{item.category.__name__} at {item.filename}:{item.lineno}: {item.message}")
-    return bad
-
 
 class _Records(logging.Handler):
     """Log records of warning level and above from libraries (what Python prints on stderr without a handler)."""
@@ -224,7 +214,7 @@ def check_reading(path: Path) -> None:
                     event(f"{read.__name__}: {path.suffix} read")
                     if isinstance(result, Frame):
                         assert np.isfinite(result.data).all() and result.valid.any()
-            assert not _unexpected(caught), _unexpected(caught)
+            assert not unexpected(caught), unexpected(caught)
     finally:
         logging.getLogger().removeHandler(logged)
     assert not logged.records, f"library log messages (printed on stderr by the CLI): {logged.records}"
