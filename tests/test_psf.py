@@ -10,22 +10,24 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
 from asirp.errors import InputError, ParameterError
+from asirp.methods.deconv.blind import estimate_gaussian_sigma
 from asirp.psf import (
     FWHM_PER_SIGMA,
-    MIN_FIT_FREQUENCY,
     beam_sigma_px,
-    estimate_gaussian_sigma,
-    fit_power_spectrum,
     fwhm_to_sigma,
     gaussian_psf,
     knife_edge_fwhm,
     load_psf,
-    power_spectrum,
     psf_from_beam,
     psf_second_moments,
     sigma_to_fwhm,
-    spectral_sigma,
     validate_psf,
+)
+from asirp.spectrum import (
+    MIN_FIT_FREQUENCY,
+    fit_power_spectrum,
+    power_spectrum,
+    spectral_sigma,
 )
 from asirp.units import PixelSize
 
@@ -232,7 +234,7 @@ def test_estimate_gaussian_sigma_without_refinement_is_the_spectral_fit():
 
 
 def test_sigma_estimate_disagreement_and_uncertainty():
-    from asirp.psf import UNCERTAIN_BLUR_FACTOR, SigmaEstimate
+    from asirp.methods.deconv.blind import UNCERTAIN_BLUR_FACTOR, SigmaEstimate
 
     agree = SigmaEstimate(sigma=1.0, sigma_spectrum=1.2, method="likelihood")
     assert agree.disagreement == pytest.approx(1.2) and not agree.uncertain
@@ -248,7 +250,7 @@ def test_sigma_estimate_disagreement_and_uncertainty():
 def test_object_power_of_an_underflowed_fit_is_finite_or_inf_never_nan():
     import warnings
 
-    from asirp.psf import SpectrumModel
+    from asirp.spectrum import SpectrumModel
 
     f2 = np.array([[0.0, 0.01], [0.04, 0.25]])
     with warnings.catch_warnings():

@@ -95,3 +95,33 @@ def gaussian_filter(image: ArrayLike, sigma: float, *, mode: str = "constant", t
     """``scipy.ndimage.gaussian_filter`` of a 2-D image with one width ``sigma`` (px) on both axes."""
     kernel = gaussian_kernel1d(sigma, truncate)
     return separable_filter(image, kernel, kernel, mode=mode)
+
+
+def fill_masked(data: np.ndarray, valid: np.ndarray, sigma_px: float = 2.0) -> np.ndarray:
+    """Replace masked pixels by a smooth estimate from their valid neighbours.
+
+    Normalised convolution: ``G*(valid·data) / G*valid`` with a Gaussian ``G`` whose
+    width grows until every masked pixel is reached. Used before operations that mix
+    neighbouring pixels (interpolation, FFT filters) so that gaps and beamstops do not
+    bleed zeros into the measured area.
+    """
+    if valid.all():
+        return np.asarray(data, dtype=np.float32)
+    from scipy.ndimage import gaussian_filter
+
+    weights = valid.astype(np.float32)
+    values = np.where(valid, data, 0).astype(np.float32)
+    filled = np.array(values)
+    todo = ~valid
+    sigma = sigma_px
+    while todo.any():
+        num = gaussian_filter(values, sigma, mode="nearest")
+        den = gaussian_filter(weights, sigma, mode="nearest")
+        reached = todo & (den > 1e-6)
+        filled[reached] = num[reached] / den[reached]
+        todo &= ~reached
+        sigma *= 2.0
+        if sigma > 4 * max(data.shape):
+            filled[todo] = float(values[valid].mean())
+            break
+    return filled

@@ -15,8 +15,9 @@ import numpy as np
 from pydantic import Field
 from scipy import ndimage
 
+from ..filters import fill_masked
 from ..frame import Frame
-from ._stack import fill_masked, map_images
+from ._stack import map_images
 from .base import Method, Output, Params, register
 
 

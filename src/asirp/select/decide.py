@@ -33,8 +33,8 @@ from scipy import ndimage
 from ..errors import AsirpError, InputError, ParameterError
 from ..frame import Frame
 from ..methods.base import Method, registry
+from ..methods.deconv.blind import UNCERTAIN_BLUR_FACTOR
 from ..progress import progress, quiet
-from ..psf import UNCERTAIN_BLUR_FACTOR
 from .features import Features, measure, representative_image
 from .split import Risk, SplitPair, full_dose_risk, poisson_weights, split
 

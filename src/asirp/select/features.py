@@ -145,13 +145,13 @@ def temporal_correlation(frame: Frame) -> float | None:
 
 
 def blur_width(image: Frame, refine: bool) -> tuple[float | None, str | None, float | None]:
-    """Gaussian PSF width (px) estimated from the image (see :func:`asirp.psf.estimate_gaussian_sigma`),
+    """Gaussian PSF width (px) estimated from the image (see :func:`asirp.methods.deconv.blind.estimate_gaussian_sigma`),
     how it was estimated, and the disagreement of its two estimators (None unrefined).
 
     ``refine`` adds the cross-validated likelihood refinement (accurate to a few %,
     seconds); without it the power-spectrum fit takes ~0.1 s but may be 10-25 % off.
     """
-    from ..psf import estimate_gaussian_sigma
+    from ..methods.deconv.blind import estimate_gaussian_sigma
 
     nonnegative = bool((image.data[image.valid] >= 0).all())
     estimate = estimate_gaussian_sigma(image.data, image.valid, refine=refine and nonnegative)
@@ -166,7 +166,7 @@ SIGNAL_TO_NOISE_POWER = 2.0
 def resolvable_frequency(image: Frame, noise_variance: float) -> float:
     """Highest spatial frequency (cycles/px) at which the signal power exceeds the noise.
 
-    The radially averaged windowed periodogram (:func:`asirp.psf.power_spectrum`,
+    The radially averaged windowed periodogram (:func:`asirp.spectrum.power_spectrum`,
     normalised so white noise of variance v has power v) is compared with the noise
     variance; the highest radial bin (width 0.01 cycles/px) still above
     :data:`SIGNAL_TO_NOISE_POWER` × v marks the limit (the highest, not the first
@@ -174,7 +174,7 @@ def resolvable_frequency(image: Frame, noise_variance: float) -> float:
     noise between them). Beyond it, detail is buried in noise, so a deconvolution
     there only amplifies noise.
     """
-    from ..psf import power_spectrum
+    from ..spectrum import power_spectrum
 
     fy, fx, power = power_spectrum(image.data, image.valid)
     radius = np.sqrt(fy**2 + fx**2)

@@ -17,7 +17,7 @@ ALGORITHMS: tuple[str, ...] = ("fbp", "sirt")
 
 #: Smallest projection side (px) that ``restore_target="auto"`` restores before
 #: reconstruction. The PSF width estimated from an image is bounded by a side / 8
-#: (:func:`asirp.psf.spectral_sigma`): on the 16- and 24-row phantoms of the tomo
+#: (:func:`asirp.spectrum.spectral_sigma`): on the 16- and 24-row phantoms of the tomo
 #: benchmark it sits at that bound (2 and 2.8 px for a true 1.06 px), from 32 rows on
 #: it does not (1.6 px), so 32 px allow blur widths up to 4 px, and a PSF a few σ wide
 #: then leaves most of the projection away from its edges.

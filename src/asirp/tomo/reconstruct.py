@@ -51,8 +51,8 @@ import numpy as np
 from scipy import fft
 
 from ..errors import InputError, ParameterError
+from ..filters import fill_masked
 from ..frame import Frame
-from ..methods._stack import fill_masked
 from ..progress import progress
 from ..units import PixelSize
 from ._provenance import Step

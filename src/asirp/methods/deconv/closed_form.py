@@ -28,7 +28,8 @@ from scipy.optimize import brentq, minimize_scalar
 
 from ...errors import ParameterError
 from ...progress import progress
-from ...psf import fit_power_spectrum, power_spectrum, validate_psf
+from ...psf import validate_psf
+from ...spectrum import fit_power_spectrum, power_spectrum
 from .noise import noise_floor, noise_only_frequencies
 from .noise import noise_variance as measure_noise_variance
 from .operator import PaddedDomain, psf_margin, transfer_function
@@ -109,7 +110,7 @@ def wiener(
         per frame and per frequency: the image periodogram is fitted by maximum
         Whittle likelihood with ``A·|f|^-β·|H(f)|² + N₀`` (a power-law object spectrum
         seen through the known OTF above a white noise floor,
-        :func:`asirp.psf.fit_power_spectrum`), the floor bounded by the median
+        :func:`asirp.spectrum.fit_power_spectrum`), the floor bounded by the median
         periodogram where the PSF has removed the signal
         (:func:`~asirp.methods.deconv.noise.noise_variance`), and
         ``NSR(f) = N₀ / (A·|f|^-β)``, the ratio the Wiener filter is defined with. This keeps the high frequencies
@@ -121,7 +122,7 @@ def wiener(
     -------
     DeconvResult
         ``info["nsr"]`` (the constant given) or ``info["spectrum"]`` (the fitted ``A``,
-        ``β`` and noise floor ``N₀`` per frame, in the units of :func:`asirp.psf.power_spectrum`).
+        ``β`` and noise floor ``N₀`` per frame, in the units of :func:`asirp.spectrum.power_spectrum`).
     """
     inputs = prepare_inputs(image, valid)
     kernel = validate_psf(psf, inputs.data.shape)
@@ -163,7 +164,7 @@ def _laplacian_power(shape: tuple[int, int]) -> np.ndarray:
 class _FilterFamily:
     """Residual and trace of the Tikhonov filter as functions of λ, for one frame.
 
-    Built on the windowed periodogram of the image itself (:func:`asirp.psf.power_spectrum`,
+    Built on the windowed periodogram of the image itself (:func:`asirp.spectrum.power_spectrum`,
     white noise of variance σ² has power σ²), not on the padded domain: the mirrored,
     tapered margin carries less noise than the image, which would bias both choices
     towards too little regularisation for wide PSFs (whose margin is large).

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ...psf import power_spectrum
+from ...spectrum import power_spectrum
 from .operator import transfer_function
 
 #: Frequencies where the PSF transmits less than this fraction of the power are "noise only".
@@ -25,7 +25,7 @@ NOISE_ONLY_TRANSFER = 0.01
 
 
 def noise_only_frequencies(psf: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Boolean mask, on the grid of :func:`~asirp.psf.power_spectrum` of a ``shape`` image,
+    """Boolean mask, on the grid of :func:`~asirp.spectrum.power_spectrum` of a ``shape`` image,
     of the frequencies where ``psf`` leaves only noise (see the module docstring)."""
     transfer = np.abs(transfer_function(psf, shape)) ** 2
     transfer[0, 0] = np.inf  # never use the mean

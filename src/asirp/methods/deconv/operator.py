@@ -42,8 +42,7 @@ import numpy as np
 import scipy.fft
 
 from ... import filters
-from ...filters import separable_filter
-from .._stack import fill_masked
+from ...filters import fill_masked, separable_filter
 from ._backend import Backend
 
 #: Largest ``ky + kx`` (taps along both axes) of a separable PSF applied in real space.

@@ -10,7 +10,7 @@ Each method takes its PSF from one of (at most one may be given):
 * ``psf``: an array given programmatically (kept in the parameters as a list, with
   its sha256 in the notes);
 
-and otherwise estimate a Gaussian from the image (:func:`asirp.psf.estimate_gaussian_sigma`),
+and otherwise estimate a Gaussian from the image (:func:`asirp.methods.deconv.blind.estimate_gaussian_sigma`),
 recording the estimate and how it was obtained. Everything that decides the result
 (the PSF, the iterations used and why they stopped, chosen regularisation) goes
 into the history step's notes.
@@ -27,10 +27,10 @@ from pydantic import Field, field_validator, model_validator
 from ...errors import InputError, ParameterError
 from ...frame import Frame
 from ...history import sha256_of_file
-from ...psf import beam_sigma_px, estimate_gaussian_sigma, estimated_gaussian_psf, gaussian_psf, load_psf, validate_psf
+from ...psf import beam_sigma_px, estimated_gaussian_psf, gaussian_psf, load_psf, validate_psf
 from ...units import parse_length
 from ..base import Method, Output, Params, register
-from .blind import blind_richardson_lucy
+from .blind import blind_richardson_lucy, estimate_gaussian_sigma
 from .closed_form import tikhonov, wiener
 from .iterative import landweber, richardson_lucy, van_cittert
 from .operator import padded_shape

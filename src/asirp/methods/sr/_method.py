@@ -4,7 +4,7 @@
 RRDB-SR, which only provide :meth:`NetworkSR.super_resolve` (scaled images in,
 scaled images out):
 
-1. masked pixels are filled from their neighbours (:func:`~asirp.methods._stack.fill_masked`);
+1. masked pixels are filled from their neighbours (:func:`~asirp.filters.fill_masked`);
 2. each image is scaled to about [0, 1] (:func:`~asirp.methods.sr.runtime.intensity_range`);
 3. the network runs (tiled, batched, on a GPU when available);
 4. **consistency**: the output is corrected until the forward model (beam blur and
@@ -26,8 +26,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ...errors import ParameterError
+from ...filters import fill_masked
 from ...frame import Frame
-from .._stack import fill_masked
 from ..base import Method, Output, Params
 
 if TYPE_CHECKING:  # torch is imported when a network first runs, not when methods are listed

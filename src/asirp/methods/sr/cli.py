@@ -66,8 +66,8 @@ def register_train(subcommands: argparse._SubParsersAction, common: argparse.Arg
 
 def _user_images(paths: list[str]) -> list[np.ndarray]:
     """Every 2-D image of the given files, gaps filled, scaled so 1 is the bright end."""
+    from ...filters import fill_masked
     from ...io import open as open_frame
-    from .._stack import fill_masked
     from .corpus import _unit
 
     images = []

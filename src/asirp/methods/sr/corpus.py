@@ -30,8 +30,8 @@ import numpy as np
 from scipy import ndimage
 
 from ... import synth
+from ...filters import fill_masked
 from ...progress import progress
-from .._stack import fill_masked
 
 #: First seed of the corpus generators; the benchmark suites use seeds below 1000.
 CORPUS_SEED = 10_000

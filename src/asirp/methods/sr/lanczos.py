@@ -17,8 +17,9 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
+from ...filters import fill_masked
 from ...frame import Frame
-from .._stack import fill_masked, map_images
+from .._stack import map_images
 from ..base import Method, Output, Params, register
 from ._method import SR_KINDS
 

@@ -30,7 +30,15 @@ from pydantic import Field
 from ...errors import InputError
 from ...frame import Frame
 from ...history import sha256_of_file
-from ...symmetry import Pairing, SymmetryReport, analyze, check_frame, frame_image, local_asymmetry, parse
+from ...symmetry import (
+    Pairing,
+    SymmetryReport,
+    analyze,
+    check_frame,
+    frame_image,
+    local_asymmetry,
+    parse,
+)
 from ..base import Method, Output, Params, register
 from .denoise import denoise_image, run_network, split_score
 from .inputs import MIN_DOSE, own_inputs, smae_inputs
@@ -513,7 +521,7 @@ class Bm3dAnscombe(Method):
     def process(self, frame: Frame, params: Bm3dParams) -> Output:
         import bm3d
 
-        from .._stack import fill_masked
+        from ...filters import fill_masked
 
         out = []
         for image in frame.images():
