@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from asirp import filters
 from asirp.errors import ParameterError
 from asirp.filters import BORDERS, gaussian_filter, gaussian_kernel1d, separable_filter
 
@@ -76,7 +77,6 @@ def test_symmetry_network_blur_is_the_same_on_either_path():
 
 
 def test_without_opencv_the_results_come_from_scipy(monkeypatch):
-    import asirp.filters as filters
     from asirp.methods.deconv._backend import get_backend
     from asirp.methods.deconv.operator import blur_operator
     from asirp.psf import gaussian_psf
@@ -92,3 +92,23 @@ def test_without_opencv_the_results_come_from_scipy(monkeypatch):
         np.testing.assert_allclose(slow, expected, rtol=1e-5, atol=1e-6)
     # The deconvolutions then prefer FFTs to slow real-space passes.
     assert blur_operator((64, 64), gaussian_psf(2.0), get_backend("numpy")).name == "fft"
+
+
+@pytest.mark.parametrize("opencv", [True, False])
+def test_fill_masked_reaches_a_wide_dead_area_like_the_full_resolution_fill(monkeypatch, opencv):
+    """The corners outside a round detector need Gaussians hundreds of pixels wide: filled on block
+    sums they agree with the full-resolution normalised convolution to a small fraction of the
+    signal's variation, and measured pixels are kept exactly."""
+    if not opencv:
+        monkeypatch.setattr(filters, "cv2", None)
+    y, x = np.mgrid[:300, :260]
+    data = (100 + 50 * np.sin(x / 40) + 30 * np.cos(y / 30)).astype(np.float32)
+    valid = (y - 150) ** 2 + (x - 130) ** 2 < 120**2
+    valid[140:150, :100] = False  # a beamstop arm
+    fast = filters.fill_masked(data, valid)
+    monkeypatch.setattr(filters, "FULL_RESOLUTION_SIGMA", 1e9)
+    exact = filters.fill_masked(data, valid)
+    assert np.array_equal(fast[valid], data[valid])
+    assert np.all(np.isfinite(fast))
+    assert np.mean(np.abs(fast - exact)[~valid]) < 0.02 * np.ptp(data)
+    assert np.array_equal(fast[140:150, 40:60], exact[140:150, 40:60])  # narrow gaps: full resolution
