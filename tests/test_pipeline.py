@@ -27,9 +27,9 @@ from asirp.pipeline import (
     ThreadBackend,
     load_config,
     parse_config,
-    plan_method,
 )
 from asirp.pipeline.steps import WorkerSteps, process_item
+from asirp.select import make_plan
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -289,9 +289,9 @@ def test_graceful_stop_leaves_a_resumable_run_written_exactly_once(tmp_path):
 
 def test_budget_falls_back_to_the_cheapest_applicable_method():
     frame = asirp.Frame.from_array(_frames(1, (128, 128))[0], kind="diffraction")
-    generous = plan_method(frame, "gaussian", {"sigma": 2.0}, budget_s=10.0)
+    generous = make_plan(frame, "gaussian", {"sigma": 2.0}, budget_s=10.0)
     assert generous.method == "gaussian" and "fallback" not in generous.notes["budget"]
-    tight = plan_method(frame, "richardson_lucy", {"psf_sigma": 1.0, "iterations": 50}, budget_s=1e-6)
+    tight = make_plan(frame, "richardson_lucy", {"psf_sigma": 1.0, "iterations": 50}, budget_s=1e-6)
     budget = tight.notes["budget"]
     assert tight.method == budget["fallback"] != "richardson_lucy"
     assert budget["estimated_s"] > 1e-6 and "over the budget" in budget["reason"]
@@ -306,6 +306,8 @@ def test_budget_falls_back_to_the_cheapest_applicable_method():
     restored = pipe.process(frame)
     assert restored.history[-1].method == budget["fallback"]
     assert "over the budget" in restored.history[-1].notes["budget"]["reason"]
+    from_api = asirp.restore(frame, "richardson_lucy", psf_sigma=1.0, iterations=50, budget_s=1e-6).history[-1]
+    assert from_api.method == budget["fallback"] and from_api.notes["budget"] == budget  # the same plan as a pipeline's
 
 
 def test_auto_plan_is_made_once_per_run_and_recorded(tmp_path):
@@ -324,7 +326,7 @@ def test_auto_plan_is_decided_anew_when_the_data_drift(tmp_path):
     low = asirp.synth.diffraction_series(3, event_frame=None, shape=(64, 64), dose=2.0, seed=1).noisy.images()
     high = asirp.synth.diffraction_series(3, event_frame=None, shape=(64, 64), dose=40.0, seed=2).noisy.images()
     steps = WorkerSteps(parse_config({"read": {"kind": "diffraction"}}).read, "auto", {}, 0.5, parse_config({}).analyse)
-    plan = plan_method(low[0], "auto", {}, 0.5)
+    plan = make_plan(low[0], "auto", budget_s=0.5, mode="online")
     same = process_item(Item("r", 2, low[1]), plan, steps)
     assert same.ok and same.replanned is None and "redecided" not in same.frame.history[-1].notes
     changed = process_item(Item("r", 4, high[0]), plan, steps)

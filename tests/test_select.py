@@ -293,11 +293,12 @@ def test_negative_flux_makes_an_estimate_inadmissible():
 def test_stream_selector_reuses_decisions_until_the_data_change():
     selector = Selector(budget_s=5.0)
     frames = [synth.mesh_grid_map("AG175", shape=(64, 64), counts=60, seed=s).noisy for s in (1, 2)]
-    _, first = selector.decide(frames[0])
-    _, second = selector.decide(frames[1])
-    assert first.startswith("decided anew") and second.startswith("reused")
+    plan, first = selector.plan(frames[0])
+    reused, second = selector.plan(frames[1])
+    assert first.startswith("decided anew") and second.startswith("reused") and reused is plan
+    assert plan.decision is not None and plan.budget is not None and plan.budget["budget_s"] == 5.0
     brighter = synth.mesh_grid_map("AG175", shape=(64, 64), counts=600, seed=3).noisy
-    _, third = selector.decide(brighter)
+    _, third = selector.plan(brighter)
     assert "mean level changed" in third and selector.decisions == 2
 
 

@@ -8,7 +8,6 @@ pydantic) only when a function is called.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -42,14 +41,11 @@ def explain(frame: Frame | str | PathLike[str], *, budget_s: float | None = None
 
 
 def restore_with(frame: Frame, decision: Decision, **params: Any) -> Frame:
-    """Restore ``frame`` as ``decision`` says and record the decision in the provenance."""
-    from .methods.base import get_method
+    """Restore ``frame`` as ``decision`` says (``params`` override its parameters) and record the
+    decision in the provenance: :meth:`asirp.select.Plan.run`."""
+    from .select import Plan
 
-    work = frame if frame.kind == decision.kind else replace(frame, kind=decision.kind)
-    restored = get_method(decision.method).run(work, **{**decision.parameters, **params})
-    last = restored.history[-1]
-    annotated = replace(last, notes={**last.notes, "selection": decision.to_dict()})
-    return replace(restored, history=restored.history[:-1] + (annotated,))
+    return Plan.from_decision(frame, decision, params).run(frame)
 
 
 def restore(
@@ -67,8 +63,10 @@ def restore(
         scored candidates and the reasons are recorded in the history step's notes
         under ``"selection"``.
     budget_s:
-        With ``"auto"``: the time budget per frame in seconds (online use); methods
-        estimated to take longer are not considered.
+        The time budget per frame in seconds. With ``"auto"``, deciding and running
+        together must fit it; any method whose cost model exceeds it is replaced by the
+        cheapest applicable one, and the history step's notes say why (``"budget"``).
+        See :func:`asirp.select.make_plan`.
     **params:
         The method's parameters; validated against its parameter model. With
         ``"auto"``, they override the parameters the selector chose.
@@ -81,14 +79,10 @@ def restore(
     >>> [step.method for step in restored.history]
     ['gaussian']
     """
-    from .methods.base import get_method
-    from .select import choose
+    from .select import make_plan
 
     source = _as_frame(frame)
-    if method != "auto":
-        return get_method(method).run(source, **params)
-    decision = choose(source, budget_s=budget_s, scale=params.get("scale"), fixed=params)
-    return restore_with(source, decision)
+    return make_plan(source, method, params, budget_s=budget_s).run(source)
 
 
 def methods() -> list[dict[str, Any]]:

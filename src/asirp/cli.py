@@ -71,22 +71,21 @@ def _open_input(args: argparse.Namespace) -> Any:
 def _cmd_restore(args: argparse.Namespace) -> int:
     params = dict(parse_assignment(item) for item in args.param)
     _check_input(args)
-    from .api import explain, restore, restore_with
     from .io import save
     from .io.writer import writer_for
+    from .select import make_plan
 
     output = Path(args.output) if args.output else Path(f"{Path(_input_file(args)).stem}_restored.nxs")
     writer_for(output)
     inputs = [_input_file(args)] + ([args.poni] if args.poni else [])
     check_outputs([output] + ([args.figure] if args.figure else []), force=args.force, inputs=inputs)
     frame = _open_input(args)
-    if args.method == "auto":
-        decision = explain(frame, budget_s=args.budget, **params)
-        if args.explain:
-            print(decision.explain())
-        restored = restore_with(frame, decision, **params)
-    else:
-        restored = restore(frame, args.method, **params)
+    plan = make_plan(frame, args.method, params, budget_s=args.budget)
+    if args.explain and plan.decision is not None:
+        print(plan.decision.explain())
+    if args.explain and plan.budget is not None and "reason" in plan.budget:
+        print(f"budget: {plan.budget['reason']}")
+    restored = plan.run(frame)
     path = save(restored, output, force=args.force)
     print(f"wrote {path} ({restored.history[-1].method}, {restored.history[-1].duration_s:.3g} s)")
     if args.figure:
@@ -192,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable)")
     restore.add_argument("--force", action="store_true", help="replace an existing output file and figure")
     restore.add_argument("--explain", action="store_true", help="with --method auto: print why the method was chosen")
-    restore.add_argument("--budget", type=float, help="with --method auto: time budget per frame in seconds")
+    restore.add_argument("--budget", type=float, help="time budget per frame in seconds: auto decides and runs within it; a method estimated over it falls back to the cheapest one")
     restore.add_argument("--figure", help="also write a before/after PNG here")
     restore.set_defaults(handler=_cmd_restore)
 

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 
 from . import analysis, report, synth
-from .api import explain, restore
 from .errors import OutputError
 from .frame import Frame
 from .io import open as open_frame
-from .io.atomic import atomic_output
 from .io import save
+from .io.atomic import atomic_output
 from .progress import progress
 from .samples import tooth_sinogram
+from .select import Decision, make_plan
 
 #: Files the demo writes into its folder (so a re-run knows what it may replace).
 DEMO_FILES = (
@@ -61,12 +61,18 @@ class DemoReport:
         return "\n".join(lines)
 
 
+def _auto(frame: Frame) -> tuple[Decision, Frame]:
+    """``auto``'s decision on ``frame`` and the frame restored by it (decided once)."""
+    plan = make_plan(frame)
+    assert plan.decision is not None
+    return plan.decision, plan.run(frame)
+
+
 def _mesh_case(out_dir: Path, force: bool) -> dict[str, Any]:
     result = synth.mesh_grid_map("AG175", shape=(96, 96), step_um=25.0, beam_fwhm_um=50.0, counts=60.0, seed=0)
     raw_path = save(result.noisy, out_dir / "ag175_raw.nxs", force=force)
     raw = open_frame(raw_path, kind="xrf_map")
-    decision = explain(raw)
-    restored = restore(raw, "auto")
+    decision, restored = _auto(raw)
     save(restored, out_dir / "ag175_restored.nxs", force=force)
     truth = result.truth
     panels = {"raw (Poisson, 50 µm beam)": raw, f"restored ({decision.method})": restored, "ground truth": truth}
@@ -113,8 +119,7 @@ def _fbp(sinogram: Frame) -> Frame:
 
 def _tooth_case(out_dir: Path, force: bool) -> dict[str, Any]:
     sinogram = tooth_sinogram(row=0)
-    decision = explain(sinogram)
-    restored = restore(sinogram, "auto")
+    decision, restored = _auto(sinogram)
     save(restored, out_dir / "tooth_sinogram_restored.nxs", force=force)
     report.compare_figure({"sinogram, raw": sinogram, f"sinogram, {decision.method}": restored},
                           out_dir / "tooth_compare.png", title="tooth (APS): attenuation sinogram", label="-ln(I/I0)")

@@ -7,7 +7,9 @@
 * :mod:`.engine`: bounded in-flight work, results written in order, failures
   recorded, resume after a crash, graceful stop.
 * :mod:`.backends`: ``local``, ``thread`` and ``dask`` (``distributed``) execution.
-* :mod:`.budget`: the method under a per-frame time budget.
+
+The method a frame gets (the selector's decision, the per-frame time budget) is a
+:class:`asirp.select.Plan`, the same as for :func:`asirp.restore`.
 """
 
 import importlib
@@ -17,7 +19,6 @@ from typing import Any
 #: building the ``asirp`` command line (which imports :mod:`asirp.pipeline.cli`) stays cheap.
 _EXPORTS = {
     "DaskBackend": "backends", "LocalBackend": "backends", "ThreadBackend": "backends", "make_backend": "backends",
-    "Plan": "budget", "plan_method": "budget",
     "PipelineConfig": "config", "load_config": "config", "parse_config": "config",
     "Pipeline": "core",
     "Engine": "engine", "RunSummary": "engine",

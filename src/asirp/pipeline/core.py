@@ -28,7 +28,7 @@ from .config import PipelineConfig, load_config, parse_config
 from .engine import Engine, RunSummary, Sink
 from .items import Item, Marker, Result
 from .sources import expand_inputs, file_stream
-from .steps import WorkerSteps, restore_frame
+from .steps import WorkerSteps
 from .xrf_map import MapAssembler
 
 Emit = Callable[[str, dict[str, Any]], Any]
@@ -97,7 +97,7 @@ class Pipeline:
     def process(self, frame: Frame) -> Frame:
         """Restore one frame as the pipeline would (plan + restore), synchronously."""
         steps = self.worker_steps()
-        return restore_frame(frame, steps.plan_for(frame), steps.custom)
+        return steps.plan_for(frame).run(frame, steps.custom)
 
     # -- streaming ---------------------------------------------------------------------------
     def sinks(self, output: str | os.PathLike[str] | None = None) -> list[Sink]:

@@ -31,8 +31,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..select.plan import Plan
 from .backends import Backend, FutureLike
-from .budget import Plan
 from .items import Item, Marker, Result, RunStart, RunStop, Skipped
 from .steps import WorkerSteps, error_text, load_frame, process_item
 from .xrf_map import MapAssembler
@@ -280,8 +280,8 @@ class Engine:
         frame = load_frame(item, self.steps.read)
         plan = self.steps.plan_for(frame)
         self._plans[item.run] = plan
-        if "budget" in plan.notes and "reason" in plan.notes["budget"]:
-            log.warning("run %s: %s", item.run, plan.notes["budget"]["reason"])
+        if plan.budget is not None and "reason" in plan.budget:
+            log.warning("run %s: %s", item.run, plan.budget["reason"])
         return Item(item.run, item.seq, frame, item.arrived, item.meta), plan
 
     def _submit(self, item: Item) -> None:

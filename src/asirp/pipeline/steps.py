@@ -21,8 +21,8 @@ from ..errors import AsirpError, InputError
 from ..frame import Frame
 from ..geometry import Geometry
 from ..history import HistoryStep
-from ..methods.base import Method, get_method
-from .budget import Plan, plan_method
+from ..methods.base import Method
+from ..select.plan import Plan, make_plan
 from .config import AnalyseConfig, ReadConfig
 from .items import DatumRef, FileRef, Item, Result
 
@@ -108,15 +108,6 @@ def load_frame(item: Item, read: ReadConfig) -> Frame:
     raise InputError(f"{item.describe()}: cannot read a payload of type {type(payload).__name__}")
 
 
-def restore_frame(frame: Frame, plan: Plan, method: Method | None = None) -> Frame:
-    """Restore ``frame`` as ``plan`` says; the plan's notes (selection, budget) go into the history step."""
-    restored = (method or get_method(plan.method)).run(frame, **plan.params)
-    if not plan.notes:
-        return restored
-    last = restored.history[-1]
-    return replace(restored, history=restored.history[:-1] + (replace(last, notes={**last.notes, **plan.notes}),))
-
-
 @dataclass(frozen=True)
 class WorkerSteps:
     """Everything a worker needs besides the item: read options, the method, analyse options.
@@ -133,9 +124,12 @@ class WorkerSteps:
     custom: Method | None = None
 
     def plan_for(self, frame: Frame) -> Plan:
+        """The plan for ``frame`` (and the run's frames like it): :func:`asirp.select.make_plan`,
+        online rules when the run has a per-frame budget."""
         if self.custom is not None:
             return Plan(self.custom.name, dict(self.params))
-        return plan_method(frame, self.method, self.params, self.budget_s)
+        mode = "online" if self.budget_s is not None else "offline"
+        return make_plan(frame, self.method, self.params, budget_s=self.budget_s, mode=mode)
 
     def fixed_plan(self) -> Plan | None:
         """The plan when it does not depend on the frame (a named method without budget), else None."""
@@ -169,13 +163,12 @@ def process_item(item: Item, plan: Plan | None, steps: WorkerSteps) -> Result:
     result = Result(item.run, item.seq, item.arrived, dict(item.meta), started=time.time())
     try:
         frame = load_frame(item, steps.read)
-        if plan is None or (plan.shape is not None and plan.shape != frame.shape):
+        if plan is None or not plan.fits(frame):
             plan = steps.plan_for(frame)
         elif (drift := plan.drift(frame)) is not None:
-            plan = steps.plan_for(frame)
-            plan = replace(plan, notes={**plan.notes, "redecided": f"decided anew at frame {item.seq}: {drift}"})
+            plan = replace(steps.plan_for(frame), redecided=f"decided anew at frame {item.seq}: {drift}")
             result.replanned = plan
-        result.frame = restore_frame(frame, plan, steps.custom)
+        result.frame = plan.run(frame, steps.custom)
         if steps.needs_profile:
             from ..feedback.profile import azimuthal_profile
 

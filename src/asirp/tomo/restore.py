@@ -18,19 +18,18 @@ are too small for a 2-D restoration, their reconstructed slices are not.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 
-from ..api import explain, restore_with
 from ..errors import AsirpError, InputError, ParameterError
 from ..frame import Frame
 from ..history import HistoryStep
-from ..methods.base import get_method
 from ..progress import progress, quiet
+from ..select.plan import make_plan
 from .options import MIN_PROJECTION_SIDE, TARGETS
 
 #: Images restored per call of the method: bounds memory, and drives the progress bar.
@@ -73,6 +72,8 @@ def _naming_the_source(frame: Frame, what: str, method: str) -> Iterator[None]:
     """Errors raised while restoring name the scan file, what was restored, and a way out for thin projections."""
     try:
         yield
+    except ParameterError:  # the user's parameters, refused before any image was restored: named as they are
+        raise
     except AsirpError as exc:
         problem = exc.problem if isinstance(exc, InputError) and exc.path is None else str(exc)
         hint = ""
@@ -94,31 +95,20 @@ def _merge_steps(steps: list[HistoryStep], batch: int, extra: Mapping[str, Any] 
     return replace(first, duration_s=float(sum(step.duration_s for step in steps)), notes=notes)
 
 
-def _runner(frame: Frame, method: str, params: dict[str, Any]) -> Callable[[Frame], Frame]:
-    """The restoration of one batch: the method, or with ``"auto"`` the selector's choice, made once on the stack."""
-    if method == "auto":
-        decision = explain(frame, **params)
-        return lambda chunk: restore_with(chunk, decision, **params)
-    restorer = get_method(method)
-    return lambda chunk: restorer.run(chunk, **params)
-
-
 def _restore_stack(frame: Frame, method: str, what: str, batch: int, notes: Mapping[str, Any] | None,
                    params: dict[str, Any]) -> Frame:
     if not isinstance(frame, Frame) or not frame.is_stack:
         raise InputError(f"restoring {what} needs a stack Frame (n, ny, nx)")
     if not isinstance(batch, int) or batch < 1:
         raise ParameterError(f"batch must be a positive number of images, got {batch!r}")
-    if method != "auto":
-        get_method(method).validate(**params)  # bad parameters fail before any work
     starts = range(0, frame.shape[0], batch)
     pieces: list[Frame] = []
     with _naming_the_source(frame, what, method):
-        run = _runner(frame, method, params)
+        plan = make_plan(frame, method, params)  # auto: decided once, on the stack's middle image
         for start in progress(starts, desc=f"restoring {what}", unit="batch", total=len(starts)):
             chunk = replace(frame, data=frame.data[start : start + batch], valid=frame.valid[start : start + batch])
             with quiet():  # one bar for the stack, not one per batch
-                pieces.append(run(chunk))
+                pieces.append(plan.run(chunk))
     first = pieces[0]
     step = _merge_steps([piece.history[-1] for piece in pieces], batch, notes)
     return replace(

@@ -1,8 +1,8 @@
 """The state behind one page: the open frame, the image shown, the results kept; restoring and exporting.
 
 Nothing here knows about Bokeh, so it is tested directly. Restorations and exports go
-through the same functions as ``asirp restore`` (:func:`asirp.api.restore`,
-:func:`asirp.api.explain` + :func:`asirp.api.restore_with`, :func:`asirp.io.save`,
+through the same functions as ``asirp restore`` (:func:`asirp.select.make_plan` +
+:meth:`asirp.select.Plan.run`, :func:`asirp.io.save`,
 :func:`asirp.report.compare_figure` for ``--figure``), so a result exported from the
 page is the file the CLI would have written, provenance included.
 """
@@ -124,16 +124,15 @@ class Workspace:
 
         Blocking: run it in a thread. The region's crop is a step of the result's history.
         """
-        from ..api import explain, restore, restore_with
+        from ..select import make_plan
 
         raw = self.raw if region is None else crop(self.raw, region)
         started = time.perf_counter()
-        if method == "auto":
-            decision = explain(raw, **params)
-            frame = restore_with(raw, decision, **params)
-            label, explanation = f"auto → {decision.method}", decision.explain()
+        plan = make_plan(raw, method, params)
+        frame = plan.run(raw)
+        if plan.decision is not None:
+            label, explanation = f"auto → {plan.method}", plan.decision.explain()
         else:
-            frame = restore(raw, method, **params)
             label, explanation = method + (f" ({_short(params)})" if params else ""), None
         kept = self.results.setdefault(self.index, [])
         where = "" if region is None else f" [rows {region[0]}:{region[1]}, columns {region[2]}:{region[3]}]"

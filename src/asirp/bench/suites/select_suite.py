@@ -32,12 +32,11 @@ from scipy.stats import spearmanr
 
 from ... import synth
 from ...analysis import psnr
-from ...api import restore_with
 from ...errors import AsirpError
 from ...frame import Frame
 from ...methods.base import get_method, registry
 from ...progress import quiet
-from ...select import Decision, Selector, choose
+from ...select import Decision, Plan, Selector, choose
 from ...select.decide import _parameter_grid
 from ...synth import SynthResult
 from ..harness import BenchContext, Row, register_suite
@@ -114,7 +113,7 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
     for case_name, make in ctx.track(list(cases(ctx.quick).items()), desc="cases"):
         result = make()
         noisy, truth = result.noisy, result.truth
-        decision, select_s, chosen, run_s = _decide_and_run(noisy, lambda frame: choose(frame, seed=ctx.seed))
+        decision, select_s, chosen, run_s = _decide_and_run(noisy, _chooser(ctx.seed))
         chosen_psnr = psnr(truth, chosen)
         families = {name: cls.family for name, cls in registry().items()}
         oracle = (decision.method, decision.parameters, chosen_psnr)
@@ -153,16 +152,22 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
     yield from _overhead_rows(ctx)
 
 
-def _decide_and_run(frame: Frame, decide: Callable[[Frame], Decision]) -> tuple[Decision, float, Frame, float]:
+def _chooser(seed: int) -> Callable[[Frame], Plan]:
+    """The offline selection with the run's seed, as a plan."""
+    return lambda frame: Plan.from_decision(frame, choose(frame, seed=seed))
+
+
+def _decide_and_run(frame: Frame, decide: Callable[[Frame], Plan]) -> tuple[Decision, float, Frame, float]:
     """The decision for ``frame``, the seconds it took, the restored frame and the seconds of the restoration."""
     t0 = time.perf_counter()
     with quiet():
-        decision = decide(frame)
+        plan = decide(frame)
     select_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with quiet():
-        restored = restore_with(frame, decision)
-    return decision, select_s, restored, time.perf_counter() - t0
+        restored = plan.run(frame)
+    assert plan.decision is not None
+    return plan.decision, select_s, restored, time.perf_counter() - t0
 
 
 def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
@@ -174,7 +179,7 @@ def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
                                                                                 dose=2.0, seed=941).noisy,
     }
     for case, make in ctx.track(list(offline.items()), desc="overhead"):
-        decision, select_s, _, run_s = _decide_and_run(make(), lambda frame: choose(frame, seed=ctx.seed))
+        decision, select_s, _, run_s = _decide_and_run(make(), _chooser(ctx.seed))
         frame_kind = decision.kind
         yield {"case": f"overhead, offline: {case}", "kind": frame_kind, "chosen": f"{decision.method} {_fmt(decision.parameters)}".strip(),
                "select_s": select_s, "run_s": run_s, "baseline": "chosen method run time", "overhead_ratio": select_s / run_s}
@@ -183,7 +188,7 @@ def _overhead_rows(ctx: BenchContext) -> Iterator[Row]:
     select_times, run_times = [], []
     for seed in ctx.track(range(n_stream), desc="stream"):
         frame = synth.mesh_grid_map("AG175", shape=(side // 2, side // 2), step_um=25, counts=60, seed=950 + seed).noisy
-        decision, select_s, _, run_s = _decide_and_run(frame, lambda f: selector.decide(f)[0])
+        decision, select_s, _, run_s = _decide_and_run(frame, lambda f: selector.plan(f)[0])
         select_times.append(select_s)
         run_times.append(run_s)
     select_total, run_total = sum(select_times), sum(run_times)
