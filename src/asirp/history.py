@@ -3,6 +3,8 @@
 Steps are written to NeXus as one ``NXprocess`` group each (see :mod:`asirp.io.hdf5`),
 so a restored file says exactly what was done to it, with which parameters, on which
 input (by sha256), with which model weights, how long it took and on which host.
+:class:`TimedStep` is how every operation of asirp makes its step: start the clock
+before the work, then :meth:`~TimedStep.apply` (or :meth:`~TimedStep.finish`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ import hashlib
 import json
 import platform
 import socket
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+if TYPE_CHECKING:  # Frame holds HistorySteps: imported for the annotations only
+    import numpy as np
+
+    from .frame import Frame
 
 
 def sha256_of_file(path: str | PathLike[str], chunk_bytes: int = 1 << 22) -> str:
@@ -87,6 +95,63 @@ class HistoryStep:
 
     def notes_json(self) -> str:
         return json.dumps(self.notes, sort_keys=True, default=_json_default)
+
+
+class TimedStep:
+    """Start the clock of an operation; :meth:`apply` makes the derived frame with its history step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from asirp.frame import Frame
+    >>> frame = Frame(np.ones((4, 4)))
+    >>> out = TimedStep("scale", factor=2.0).apply(frame, frame.data * 2, notes={"why": "example"})
+    >>> out.history[-1].method, out.history[-1].parameters
+    ('scale', {'factor': 2.0})
+    """
+
+    def __init__(self, method: str, **parameters: Any):
+        self.method = method
+        self.parameters = parameters
+        self.date = now_iso()
+        self.started = time.perf_counter()
+
+    def finish(
+        self,
+        *,
+        notes: dict[str, Any] | None = None,
+        inputs: tuple[dict[str, str], ...] = (),
+        weights_sha256: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> HistoryStep:
+        """The step, timed from the start of the operation until now; ``parameters`` replace the
+        ones given at the start (an operation that learns them on the way, such as reading a file)."""
+        return HistoryStep(
+            method=self.method,
+            parameters=self.parameters if parameters is None else parameters,
+            date=self.date,
+            duration_s=time.perf_counter() - self.started,
+            inputs=inputs,
+            weights_sha256=weights_sha256,
+            notes=notes or {},
+        )
+
+    def apply(
+        self,
+        frame: Frame,
+        data: np.ndarray,
+        *,
+        notes: dict[str, Any] | None = None,
+        valid: np.ndarray | None = None,
+        inputs: tuple[dict[str, str], ...] = (),
+        weights_sha256: str | None = None,
+        **changes: Any,
+    ) -> Frame:
+        """``frame.derive`` with this step appended (float32 data); ``changes`` are other fields of the frame."""
+        import numpy as np
+
+        step = self.finish(notes=notes, inputs=inputs, weights_sha256=weights_sha256)
+        return frame.derive(np.asarray(data, dtype=np.float32), step, valid=valid, **changes)
 
 
 def _json_default(value: Any) -> Any:

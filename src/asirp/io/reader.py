@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from ..frame import KINDS, Frame, check_range
 from ..geometry import Geometry
-from ..history import HistoryStep, now_iso, sha256_of_file
+from ..history import TimedStep, sha256_of_file
 from ..units import PixelSize
 from . import masks
 from .hdf5 import read_hdf5
@@ -140,7 +139,7 @@ def open_frame(
     >>> frame.kind, frame.meta["mask_sources"]             # doctest: +SKIP
     ('diffraction', {'negative_sentinel': 1234})
     """
-    started, date = time.perf_counter(), now_iso()
+    timer = TimedStep("read")
     saturation = _check_options(kind, saturation)
     file_path, dataset = split_dataset(path, dataset)
     check_input_file(file_path)
@@ -186,18 +185,13 @@ def open_frame(
     }
     if geometry_source is not None:
         meta["geometry_source"] = geometry_source
-    step = HistoryStep(
-        method="read",
-        parameters={
-            "dataset": raw.dataset,
-            "kind": kind,
-            "mask_sources": mask_sources,
-            "saturation": threshold,
-            "poni": geometry_source,
-            "mask": None if mask is None else str(Path(mask).absolute()),
-        },
-        date=date,
-        duration_s=time.perf_counter() - started,
-        inputs=({"name": absolute, "sha256": digest},) + _mask_input(mask),
-    )
+    parameters = {
+        "dataset": raw.dataset,
+        "kind": kind,
+        "mask_sources": mask_sources,
+        "saturation": threshold,
+        "poni": geometry_source,
+        "mask": None if mask is None else str(Path(mask).absolute()),
+    }
+    step = timer.finish(parameters=parameters, inputs=({"name": absolute, "sha256": digest},) + _mask_input(mask))
     return Frame(data, valid, kind, pixel_size, geometry, meta, raw.history + (step,))

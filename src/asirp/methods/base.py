@@ -13,7 +13,6 @@ Third-party packages add methods through the ``asirp.methods`` entry-point group
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -24,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import AsirpError, ParameterError
 from ..frame import KINDS, Frame
-from ..history import HistoryStep
+from ..history import TimedStep
 
 Family = Literal["reference", "denoising", "deconvolution", "super_resolution"]
 #: Things a method may need; the selector checks them against what a frame offers.
@@ -132,27 +131,16 @@ class Method(ABC):
         if not isinstance(frame, Frame):
             raise AsirpError(f"method {self.name!r} expects an asirp.Frame, got {type(frame).__name__}")
         validated = self.validate(**params)
-        started = time.perf_counter()
-        step_date = HistoryStep(method=self.name).date
+        timer = TimedStep(self.name, **validated.model_dump(mode="json"))
         try:
             output = self.process(frame, validated)
         except AsirpError as exc:
             raise exc.about(frame.meta.get("source")) from exc.__cause__
-        duration = time.perf_counter() - started
         inputs: tuple[dict[str, str], ...] = ()
         if "source" in frame.meta and "source_sha256" in frame.meta:
             inputs = ({"name": str(frame.meta["source"]), "sha256": str(frame.meta["source_sha256"])},)
-        step = HistoryStep(
-            method=self.name,
-            parameters=validated.model_dump(mode="json"),
-            date=step_date,
-            duration_s=duration,
-            inputs=inputs,
-            weights_sha256=output.weights_sha256,
-            notes=output.notes,
-        )
-        data = np.asarray(output.data, dtype=np.float32)
-        return frame.derive(data, step, valid=output.valid, **output.changes)
+        return timer.apply(frame, output.data, notes=output.notes, valid=output.valid, inputs=inputs,
+                           weights_sha256=output.weights_sha256, **output.changes)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

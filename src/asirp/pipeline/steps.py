@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import AsirpError, InputError
 from ..frame import Frame
 from ..geometry import Geometry
-from ..history import HistoryStep
+from ..history import TimedStep
 from ..methods.base import Method
 from ..select.plan import Plan, make_plan
 from .config import AnalyseConfig, ReadConfig
@@ -39,7 +39,7 @@ def _hdf5_image(ref: FileRef, read: ReadConfig) -> Frame:
 
     from ..io.hdf5 import find_image_dataset
 
-    started = time.perf_counter()
+    timer = TimedStep("read", dataset=ref.dataset, index=ref.index, kind=read.kind, saturation=read.saturation, mask=read.mask)
     try:
         handle = h5py.File(ref.path, "r", swmr=True, libver="latest") if ref.swmr else h5py.File(ref.path, "r")
     except OSError as exc:
@@ -55,13 +55,7 @@ def _hdf5_image(ref: FileRef, read: ReadConfig) -> Frame:
         data = np.asarray(dataset[ref.index])
     valid = _valid(data, read)
     geometry = load_geometry(read.poni) if read.poni else None
-    step = HistoryStep(
-        method="read",
-        parameters={"dataset": name, "index": ref.index, "kind": read.kind, "saturation": read.saturation,
-                    "mask": read.mask},
-        duration_s=time.perf_counter() - started,
-        inputs=({"name": f"{ref.path}::{name}", "sha256": ""},),
-    )
+    step = timer.finish(parameters={**timer.parameters, "dataset": name}, inputs=({"name": f"{ref.path}::{name}", "sha256": ""},))
     return Frame.from_array(
         data, valid, kind=read.kind, geometry=geometry, meta={"source": f"{ref.path}::{name}", "index": ref.index}, history=(step,)
     )

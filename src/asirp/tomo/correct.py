@@ -32,7 +32,7 @@ from scipy import ndimage
 
 from ..errors import InputError, ParameterError
 from ..frame import Frame
-from ._provenance import Step
+from ..history import TimedStep
 from .options import TRANSMISSION_FLOOR
 from .readers import TomoScan
 
@@ -72,7 +72,7 @@ def subtract_dark(scan: TomoScan) -> Frame:
     """
     frame = scan.projections
     _require(frame, COUNTS, "dark subtraction", "asirp.tomo.read_scan")
-    step = Step("dark_subtraction", n_darks=0 if scan.darks is None else int(scan.darks.shape[0]))
+    step = TimedStep("dark_subtraction", n_darks=0 if scan.darks is None else int(scan.darks.shape[0]))
     if scan.darks is None:
         dark = np.zeros(frame.image_shape, dtype=np.float32)
         notes = {"dark": "no dark images: dark current taken as 0"}
@@ -152,7 +152,7 @@ def flat_field(frame: Frame, scan: TomoScan, *, air_px: int = 10, zero_flat: Zer
     if zero_flat not in ("error", "interpolate"):
         raise ParameterError(f"zero_flat must be 'error' or 'interpolate', got {zero_flat!r}")
     where = frame.meta.get("source")
-    step = Step("flat_field", n_flats=0 if scan.flats is None else int(scan.flats.shape[0]), air_px=int(air_px), zero_flat=zero_flat)
+    step = TimedStep("flat_field", n_flats=0 if scan.flats is None else int(scan.flats.shape[0]), air_px=int(air_px), zero_flat=zero_flat)
     ny, nx = frame.image_shape
     data = frame.data.astype(np.float32)
     if scan.flats is None:
@@ -214,7 +214,7 @@ def minus_log(frame: Frame, *, floor: float = TRANSMISSION_FLOOR) -> Frame:
     _require(frame, TRANSMISSION, "-log", "asirp.tomo.flat_field")
     if not 0.0 < floor < 1.0:
         raise ParameterError(f"floor must be a transmission between 0 and 1 (exclusive), got {floor}")
-    step = Step("minus_log", floor=float(floor))
+    step = TimedStep("minus_log", floor=float(floor))
     floored = frame.data <= floor
     attenuation = -np.log(np.maximum(frame.data, np.float32(floor)))
     notes = {"floored_fraction": float(floored.mean()), "max_attenuation": float(-np.log(floor))}
@@ -245,7 +245,7 @@ def remove_zingers(frame: Frame, *, threshold: float = 6.0, size: int = 3) -> Fr
         raise InputError(f"zinger removal needs a projection stack, got shape {frame.shape}", frame.meta.get("source"))
     if not threshold > 0 or size < 3 or size % 2 == 0:
         raise ParameterError(f"threshold must be > 0 and size an odd number >= 3, got {threshold}, {size}")
-    step = Step("remove_zingers", threshold=float(threshold), size=int(size))
+    step = TimedStep("remove_zingers", threshold=float(threshold), size=int(size))
     median = ndimage.median_filter(frame.data, size=(1, size, size), mode="nearest")
     excess = frame.data - median
     spread = np.median(np.abs(excess - np.median(excess, axis=(1, 2), keepdims=True)), axis=(1, 2), keepdims=True)
@@ -323,7 +323,7 @@ def remove_rings(frame: Frame, *, threshold: float = 6.0) -> Frame:
         raise InputError(f"ring removal needs at least 3 detector columns, got {frame.shape[2]}", frame.meta.get("source"))
     if not threshold > 0:
         raise ParameterError(f"threshold must be > 0, got {threshold}")
-    step = Step("remove_rings", threshold=float(threshold), algorithm="one-column stripes of the angular mean profile")
+    step = TimedStep("remove_rings", threshold=float(threshold), algorithm="one-column stripes of the angular mean profile")
     profiles = frame.data.mean(axis=0, dtype=np.float64)  # (ny, nx)
     offsets = np.stack([_stripe_offsets(row, threshold) for row in profiles]).astype(np.float32)
     cleaned = frame.data - offsets[None]

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..frame import Frame
+from ..history import TimedStep
 from ..progress import progress
-from ._provenance import Step
 from .reconstruct import FilterName, fbp
 
 
@@ -146,7 +146,7 @@ def noise2inverse(
         raise ParameterError(f"patch must be a multiple of 4 between 8 and the slice side {nx}, got {patch}")
     if steps < 1 or batch < 1 or channels < 4 or not learning_rate > 0:
         raise ParameterError("steps, batch must be >= 1, channels >= 4 and learning_rate > 0")
-    step = Step("noise2inverse", centre_px=None if centre is None else float(centre), splits=splits, steps=steps,
+    step = TimedStep("noise2inverse", centre_px=None if centre is None else float(centre), splits=splits, steps=steps,
                 patch=patch, batch=batch, channels=channels, learning_rate=learning_rate, seed=seed,
                 filter_name=filter_name, network="2-level U-Net, residual")
     subsets = subset_reconstructions(frame, splits, centre=centre, filter_name=filter_name)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from ..errors import ParameterError
 from ..frame import Frame
-from ._provenance import Step
+from ..history import TimedStep
 from .centre import CentreEstimate, CentreMethod, find_centre
 from .correct import TRANSMISSION_FLOOR, ZeroFlat, flat_field, minus_log, remove_rings, remove_zingers, subtract_dark
 from .readers import TomoScan
@@ -104,7 +104,7 @@ def locate_centre(attenuation: Frame, centre: float | CentreMethod = "auto", *, 
     made the projections' grid ``scale`` times finer, it is converted to the finer grid
     (pixel centres: ``c' = (c + 0.5) scale - 0.5``).
     """
-    step = Step("find_centre", centre=centre)
+    step = TimedStep("find_centre", centre=centre)
     if isinstance(centre, str):
         estimate = find_centre(attenuation, method=centre)  # type: ignore[arg-type]
     elif scale == 1:

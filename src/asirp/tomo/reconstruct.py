@@ -53,9 +53,9 @@ from scipy import fft
 from ..errors import InputError, ParameterError
 from ..filters import fill_masked
 from ..frame import Frame
+from ..history import TimedStep
 from ..progress import progress
 from ..units import PixelSize
-from ._provenance import Step
 from .correct import ATTENUATION
 from .options import ALGORITHMS, FILTERS
 
@@ -306,7 +306,7 @@ def _inputs(frame: Frame, centre: float | None, size: int | None) -> _Inputs:
     return _Inputs(sinograms, angles, axis, int(size or n_det))
 
 
-def _volume(frame: Frame, slices: np.ndarray, inputs: _Inputs, step: Step, notes: dict[str, object]) -> Frame:
+def _volume(frame: Frame, slices: np.ndarray, inputs: _Inputs, step: TimedStep, notes: dict[str, object]) -> Frame:
     circle = reconstruction_circle(inputs.size, inputs.centre, frame.shape[2])
     valid = np.broadcast_to(circle, slices.shape).copy()
     slices = np.where(valid, slices, np.float32(0))
@@ -367,7 +367,7 @@ def fbp(frame: Frame, *, centre: float | None = None, filter_name: FilterName = 
         attenuation per voxel (1/px); pixels outside the circle seen at every angle
         are masked. The pixel size is the detector's, when known.
     """
-    step = Step("fbp", centre_px=None if centre is None else float(centre), filter_name=filter_name, size=size,
+    step = TimedStep("fbp", centre_px=None if centre is None else float(centre), filter_name=filter_name, size=size,
                 library=f"finufft {_finufft_version()}")
     inputs = _inputs(frame, centre, size)
     slices, _ = fbp_slices(inputs.sinograms, inputs.angles_deg, inputs.centre, filter_name=filter_name,
@@ -404,7 +404,7 @@ def sirt(frame: Frame, *, iterations: int = 100, centre: float | None = None, no
     """
     if not 1 <= int(iterations) <= 10000:
         raise ParameterError(f"iterations must be between 1 and 10000, got {iterations}")
-    step = Step("sirt", iterations=int(iterations), centre_px=None if centre is None else float(centre),
+    step = TimedStep("sirt", iterations=int(iterations), centre_px=None if centre is None else float(centre),
                 non_negative=bool(non_negative), size=size, library=f"finufft {_finufft_version()}")
     inputs = _inputs(frame, centre, size)
     projector = FourierProjector(frame.shape[2], inputs.angles_deg, size=inputs.size, threads=threads)

@@ -14,7 +14,6 @@ Each operation appends a history step and works on a map or a stack of maps.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..frame import Frame
-from ..history import HistoryStep, now_iso
+from ..history import TimedStep
 from ..units import PixelSize, convert_length, parse_length
 from .scan import ScanGrid
 
@@ -117,13 +116,12 @@ def _spacing(values: np.ndarray) -> float:
 
 def _transform(frame: Frame, op: Callable[[np.ndarray], np.ndarray], method: str, parameters: dict[str, Any]) -> Frame:
     """Apply ``op`` (acting on the last two axes) to data, mask and coordinates; record a step."""
-    started, date = time.perf_counter(), now_iso()
+    timer = TimedStep(method, **parameters)
     axes = MapAxes.of(frame)
     moved = MapAxes.from_planes({motor: op(plane) for motor, plane in axes.planes().items()}, axes.unit)
-    size = moved.pixel_size()
-    step = HistoryStep(method, parameters, date=date, duration_s=time.perf_counter() - started)
     meta = {**frame.meta, AXES_KEY: moved.to_meta()}
-    return frame.derive(np.ascontiguousarray(op(frame.data)), step, valid=np.ascontiguousarray(op(frame.valid)), pixel_size=size, meta=meta)
+    return timer.apply(frame, np.ascontiguousarray(op(frame.data)), valid=np.ascontiguousarray(op(frame.valid)),
+                       pixel_size=moved.pixel_size(), meta=meta)
 
 
 def flip(frame: Frame, direction: str) -> Frame:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..frame import Frame
-from ..history import HistoryStep, now_iso, sha256_of_file
+from ..history import HistoryStep, TimedStep, now_iso, sha256_of_file
 from ..io.atomic import prepare_outputs
 from ..units import PixelSize, parse_length
 from . import export, orient
@@ -223,14 +223,14 @@ def element_maps(
     meta = {"source": source.where, "layout": source.layout}
     counts = map_frames(sums.total, np.ones(source.n_points, dtype=bool), grid, windows, [add_step], units="counts", duplicates=duplicates, meta=meta, where=source.where)
 
-    started, date = time.perf_counter(), now_iso()
+    timer = TimedStep("xrf_normalise")
     result = normalise(sums, source.scalers, norm, line_points=grid.shape[1], where=source.where)
-    norm_step = HistoryStep("xrf_normalise", result.parameters, date=date, duration_s=time.perf_counter() - started, notes=result.notes)
+    norm_step = timer.finish(parameters=result.parameters, notes=result.notes)
     units = "counts" if norm.describe() == "none" else f"counts normalised ({norm.describe()})"
     normalised = map_frames(result.values, result.valid, grid, windows, [add_step, norm_step], units=units, duplicates=duplicates, meta=meta, where=source.where)
     if norm.beam == "ar":  # the Ar map divided by itself is flat: it stays among the counts only
         del normalised[norm.ar_window]
-    timings["normalise_s"] = time.perf_counter() - started
+    timings["normalise_s"] = time.perf_counter() - timer.started
     return XRFMaps(counts, normalised, windows, overlaps, sums.spectrum, calibration, resolution, source.describe(), warnings, timings)
 
 
