@@ -43,7 +43,7 @@ from asirp.xrf import (
     write_png,
     write_txt,
 )
-from asirp.xrf.cli import overrides
+from asirp.cli.xrf import overrides
 from asirp.xrf.export import txt_table
 from asirp.xrf.normalise import normalise, row_stripes
 from asirp.xrf.restore import check_restoration, method_parameters

@@ -9,6 +9,7 @@ page is the file the CLI would have written, provenance included.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +19,8 @@ from ..errors import InputError, OutputError
 from ..frame import Frame
 from ..history import HistoryStep
 from .files import FrameCache, Opened
+
+log = logging.getLogger("asirp.view")
 
 #: Output suffixes the export offers: NeXus, TIFF, a PNG before/after figure (as ``--figure``) and
 #: the tab- or comma-separated table for Origin (as ``asirp xrf`` writes it).
@@ -150,14 +153,14 @@ class Workspace:
         x, y (scan coordinates or pixels), raw and restored values of the points
         measured in both.
         """
-        from ..cli import check_outputs
         from ..io import save
-        from ..io.atomic import input_files
+        from ..io.atomic import input_files, prepare_outputs
 
         target = Path(path.strip()).expanduser().absolute()
         if target.suffix.lower() not in EXPORT_SUFFIXES:
             raise OutputError(f"{target}: export writes {', '.join(EXPORT_SUFFIXES)}; got {target.suffix or '(no suffix)'!r}")
-        check_outputs([target], force=force, inputs=input_files(self.raw))
+        for notice in prepare_outputs([target], force=force, inputs=input_files(self.raw)):
+            log.info(notice)  # stale temporaries of a dead process removed from the folder
         panels = {"raw": result.base(self.raw), result.frame.history[-1].method: result.frame}
         if target.suffix.lower() == ".png":
             from ..report import compare_figure

@@ -48,7 +48,7 @@ def _named(items: list[str], label: str) -> dict[str, str]:
 
 def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The command-line options as configuration overrides ({section: {key: value}}; None = not given)."""
-    from .lines import spec_mapping
+    from ..xrf.lines import spec_mapping
 
     shape = _pair(args.shape.replace("x", ":") if args.shape else None, "--shape", int)
     threshold = _pair(args.threshold, "--threshold")
@@ -106,9 +106,9 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _dry_run(config: Any) -> int:
-    from .lines import find_overlaps, make_windows
-    from .readers import open_spectra
-    from .workflow import _elements, resolve_calibration
+    from ..xrf.lines import find_overlaps, make_windows
+    from ..xrf.readers import open_spectra
+    from ..xrf.workflow import _elements, resolve_calibration
 
     data = config.data
     with open_spectra(
@@ -130,10 +130,10 @@ def _dry_run(config: Any) -> int:
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from ..cli import check_outputs
+    from .common import check_outputs
     from ..progress import progress_enabled
-    from .config import load_config
-    from .workflow import output_files, output_stem, run, stage_names
+    from ..xrf.config import load_config
+    from ..xrf.workflow import output_files, output_stem, run, stage_names
 
     config = load_config(args.config, overrides(args))
     if args.dry_run:

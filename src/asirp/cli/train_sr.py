@@ -23,7 +23,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...errors import ParameterError
+from ..errors import ParameterError
 
 if TYPE_CHECKING:  # numpy is imported when training runs, not when the asirp parser is built
     import numpy as np
@@ -66,9 +66,9 @@ def register_train(subcommands: argparse._SubParsersAction, common: argparse.Arg
 
 def _user_images(paths: list[str]) -> list[np.ndarray]:
     """Every 2-D image of the given files, gaps filled, scaled so 1 is the bright end."""
-    from ...filters import fill_masked
-    from ...io import open as open_frame
-    from .corpus import _unit
+    from ..filters import fill_masked
+    from ..io import open as open_frame
+    from ..methods.sr.corpus import _unit
 
     images = []
     for path in paths:
@@ -81,9 +81,9 @@ def _user_images(paths: list[str]) -> list[np.ndarray]:
 def _cmd_train_sr(args: argparse.Namespace) -> int:
     import torch
 
-    from ...cli import check_outputs
-    from .training import TrainConfig, train, write_weights
-    from .weights import shipped_path
+    from .common import check_outputs
+    from ..methods.sr.training import TrainConfig, train, write_weights
+    from ..methods.sr.weights import shipped_path
 
     check_outputs([args.out], force=args.force, inputs=args.images)
     if args.threads:
@@ -94,7 +94,7 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
     sigma_range = (args.psf_sigma, args.psf_sigma) if args.psf_sigma is not None else tuple(args.sigma_range)
     arch = {"channels": args.channels, "groups": args.groups, "blocks": args.blocks}
     if init_path is not None:
-        from .weights import read_checkpoint
+        from ..methods.sr.weights import read_checkpoint
 
         arch = {key: int(read_checkpoint(init_path)["arch"][key]) for key in arch}
     try:
@@ -117,7 +117,7 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
     if fine_tune:
         images, corpus = _user_images(args.images), f"{len(args.images)} user file(s)"
     else:
-        from .corpus import pretraining_corpus
+        from ..methods.sr.corpus import pretraining_corpus
 
         images, corpus = pretraining_corpus(), "the asirp synthetic X-ray-like corpus"
     # Every 10th image is held out to report the gain over bicubic (when there are enough).

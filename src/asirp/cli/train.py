@@ -13,7 +13,7 @@ import argparse
 import importlib
 
 #: Modules defining ``register_train(subcommands, common)``.
-TRAIN_MODULES: tuple[str, ...] = ("asirp.methods.sr.cli", "asirp.methods.symmetry.cli")
+TRAIN_MODULES: tuple[str, ...] = ("asirp.cli.train_sr", "asirp.cli.train_symmetry")
 
 
 def register_cli(commands: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ParameterError
 from ..units import PixelSize, parse_length
-from .options import (
+from ..tomo.options import (
     ALGORITHMS,
     FILTERS,
     MIN_PROJECTION_SIDE,
@@ -62,7 +62,7 @@ def _params(items: list[str]) -> dict[str, Any]:
 
 
 def _read(args: argparse.Namespace):  # noqa: ANN202
-    from .readers import read_scan
+    from ..tomo.readers import read_scan
 
     pixel = None
     if args.pixel_size:
@@ -73,11 +73,11 @@ def _read(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _cmd_recon(args: argparse.Namespace) -> int:
-    from ..cli import check_outputs
+    from .common import check_outputs
     from ..io import save
     from ..io.writer import writer_for
-    from .orthoslices import figure_paths, write_figures
-    from .pipeline import reconstruct_scan
+    from ..tomo.orthoslices import figure_paths, write_figures
+    from ..tomo.pipeline import reconstruct_scan
 
     output = Path(args.output) if args.output else Path(f"{Path(args.input).stem}_volume.nxs")
     writer_for(output)
@@ -113,8 +113,8 @@ def _cmd_recon(args: argparse.Namespace) -> int:
 
 
 def _cmd_centre(args: argparse.Namespace) -> int:
-    from .centre import find_centre
-    from .pipeline import corrected_projections
+    from ..tomo.centre import find_centre
+    from ..tomo.pipeline import corrected_projections
 
     scan = _read(args)
     attenuation = corrected_projections(scan, air_px=args.air_px, zero_flat=args.zero_flat)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ...errors import ParameterError
+from ..errors import ParameterError
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from ...io import open as open_frame
-    from . import training
-    from .weights import shipped_path
+    from ..io import open as open_frame
+    from ..methods.symmetry import training
+    from ..methods.symmetry.weights import shipped_path
 
     recipe = args.recipe
     output = Path(args.output)
@@ -61,7 +61,7 @@ def _handler(args: argparse.Namespace) -> int:
         heldout=heldout, eval_every=args.eval_every, seed=args.seed, threads=args.threads)
     meta = {**corpus, "init": None if init is None else str(init), "recipe": recipe}
     training.save_weights(result, output, recipe, meta, force=True)
-    from ...history import sha256_of_file
+    from ..history import sha256_of_file
 
     for step, loss in result.heldout_loss:
         print(f"step {step:6d}  held-out loss {loss:.5f}")

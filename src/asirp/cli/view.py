@@ -21,13 +21,13 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
     for path in args.paths:  # a missing file is refused before anything heavy is imported, as by restore
         check_input_file(split_dataset(path, None)[0])
-    from .server import serve
+    from ..view.server import serve
 
     return serve(list(args.paths), host=args.host, port=args.port, open_browser=not args.no_browser)
 
 
 def register_cli(commands: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``asirp view`` to the ``asirp`` command (see :func:`asirp.cli.cli_modules`)."""
+    """Add ``asirp view`` to the ``asirp`` command (see :data:`asirp.cli.COMMAND_MODULES`)."""
     view = commands.add_parser("view", parents=[common], help="look at, restore, compare and export frames in a browser page")
     view.add_argument("paths", nargs="*", metavar="PATH", help="files to open (FILE.h5::/path selects an HDF5 dataset)")
     view.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT}; 0: any free port)")
