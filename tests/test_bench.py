@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import asirp
-from asirp.bench import BenchContext, SuiteReport, environment, register_suite, run_suite, suites
-from asirp.bench import harness
+from asirp.bench import BenchContext, SuiteReport, environment, harness, register_suite, run_suite, suites
 from asirp.errors import InputError, ParameterError
 
 

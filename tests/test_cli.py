@@ -120,7 +120,9 @@ def test_info_lists_the_image_datasets_of_a_file_that_does_not_say_which(capsys)
     assert lines[0].startswith(f"{tooth}: 3 datasets of 2 or 3 dimensions")
     assert lines[1].split() == [f"{tooth}::/exchange/data", "181x2x640", "float32"]
     assert [line.split()[0] for line in lines[2:4]] == [f"{tooth}::/exchange/data_dark", f"{tooth}::/exchange/data_white"]
-    assert lines[4] == f'to pick one, name it as FILE::/path, e.g. asirp info "{tooth}::/exchange/data" (restore and the other commands take the same)'
+    assert (
+        lines[4] == f'to pick one, name it as FILE::/path, e.g. asirp info "{tooth}::/exchange/data" (restore and the other commands take the same)'
+    )
     assert main(["info", str(tooth), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["dataset"] is None and info["datasets"][0] == {"path": f"{tooth}::/exchange/data", "shape": [181, 2, 640], "dtype": "float32"}
@@ -144,8 +146,13 @@ def test_info_lists_the_image_datasets_of_a_file_that_does_not_say_which(capsys)
 def test_errors_are_one_line_and_write_nothing(argv, message, tiff_input, tmp_path, capsys):
     (tmp_path / "empty.h5").write_bytes(b"")
     np.save(tmp_path / "vector.npy", np.arange(10.0))
-    paths = {"missing": tmp_path / "missing.tif", "out": tmp_path / "never.nxs", "input": tiff_input,
-             "empty": tmp_path / "empty.h5", "vector": tmp_path / "vector.npy"}
+    paths = {
+        "missing": tmp_path / "missing.tif",
+        "out": tmp_path / "never.nxs",
+        "input": tiff_input,
+        "empty": tmp_path / "empty.h5",
+        "vector": tmp_path / "vector.npy",
+    }
     before = _sha256(tiff_input)
     code = main(["-q", *[arg.format(**paths) for arg in argv]])
     err = capsys.readouterr().err
@@ -171,7 +178,6 @@ def test_auto_with_explain_and_figure(tiff_input, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "chosen:" in printed and "because:" in printed
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
 
 
 def _small_images(shape):
@@ -208,8 +214,7 @@ def test_poni_of_another_detector_exits_2_and_writes_nothing(command, tmp_path, 
     frame = tmp_path / "frame.tif"
     tifffile.imwrite(frame, _counts(shape=(64, 64)))
     poni = tmp_path / "pilatus.poni"
-    poni.write_text(Geometry.from_params(dist=0.2, poni1=0.0883, poni2=0.0838, wavelength=1e-10,
-                                         pixel1=172e-6, pixel2=172e-6).to_text())
+    poni.write_text(Geometry.from_params(dist=0.2, poni1=0.0883, poni2=0.0838, wavelength=1e-10, pixel1=172e-6, pixel2=172e-6).to_text())
     out = tmp_path / "out.nxs"
     argv = [command[0], str(frame), "--poni", str(poni), *command[1:]] + (["-o", str(out)] if command[0] == "restore" else [])
     with warnings.catch_warnings():
@@ -219,6 +224,7 @@ def test_poni_of_another_detector_exits_2_and_writes_nothing(command, tmp_path, 
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "geometry does not fit the 64x64 frame" in err and "pilatus.poni" in err and "frame.tif" in err
     assert not out.exists()
+
 
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "asirp.cli", "--version"], capture_output=True, text=True, check=True)

@@ -136,11 +136,17 @@ def test_pipeline_publishes_rois_of_assembled_maps(tmp_path):
     found = []
     square = _two_squares().data
     lines = list(square)
-    stream = [asirp.pipeline.RunStart("map")] + [asirp.pipeline.Item("map", i + 1, line) for i, line in enumerate(lines)] + [asirp.pipeline.RunStop("map")]
+    stream = (
+        [asirp.pipeline.RunStart("map")] + [asirp.pipeline.Item("map", i + 1, line) for i, line in enumerate(lines)] + [asirp.pipeline.RunStop("map")]
+    )
     pipe = Pipeline.from_dict(
-        {"read": {"kind": "xrf_map"}, "xrf_map": {"shape": [40, 50], "step_um": [25, 25]}, "restore": {"method": "identity"},
-         "analyse": {"roi": {"threshold": 0.4, "motors": ["sy", "sx"], "origin": [1.0, 2.0], "step": [0.025, 0.025]}},
-         "execution": {"backend": "local"}},  # fmt: skip
+        {
+            "read": {"kind": "xrf_map"},
+            "xrf_map": {"shape": [40, 50], "step_um": [25, 25]},
+            "restore": {"method": "identity"},
+            "analyse": {"roi": {"threshold": 0.4, "motors": ["sy", "sx"], "origin": [1.0, 2.0], "step": [0.025, 0.025]}},
+            "execution": {"backend": "local"},
+        },  # fmt: skip
         feedback=[found.append],
     )
     pipe.run(stream, output=tmp_path)

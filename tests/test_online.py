@@ -35,7 +35,11 @@ from asirp.pipeline import Item, Pipeline, RunStart, RunStop, Skipped
 
 pytestmark = pytest.mark.timeout(60)
 
-GAUSS = {"read": {"kind": "diffraction"}, "restore": {"method": "gaussian", "params": {"sigma": 1.0}}, "execution": {"backend": "thread", "workers": 2}}
+GAUSS = {
+    "read": {"kind": "diffraction"},
+    "restore": {"method": "gaussian", "params": {"sigma": 1.0}},
+    "execution": {"backend": "thread", "workers": 2},
+}
 
 
 class Slow(Method):
@@ -262,9 +266,7 @@ def test_zmq_remote_dispatcher_consumer_in_a_thread(tmp_path):
 
 def _spawn(args, cwd):
     env = {**os.environ, "ASIRP_PROGRESS": "0", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _read_until(process, text, timeout):
@@ -454,7 +456,9 @@ def test_restored_frames_reemitted_as_a_valid_bluesky_run(tmp_path):
 
 def test_nexus_writer_refuses_other_shapes_and_reads_partial_files(tmp_path):
     frames = [np.ones((8, 8), np.float32), np.ones((9, 8), np.float32), np.ones((8, 8), np.float32)]
-    summary = Pipeline.from_dict({"restore": {"method": "identity"}, "execution": {"backend": "local"}}).run(iterate(frames, run="mixed"), output=tmp_path)
+    summary = Pipeline.from_dict({"restore": {"method": "identity"}, "execution": {"backend": "local"}}).run(
+        iterate(frames, run="mixed"), output=tmp_path
+    )
     assert (summary.written, summary.failed) == (2, 1)
     assert "frames of shape (8, 8) already written, got (9, 8)" in summary.errors["mixed:2"]
     np.testing.assert_array_equal(read_rows(Path(summary.files["mixed"]))[0], [1, 3])

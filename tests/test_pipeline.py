@@ -302,7 +302,8 @@ def test_budget_falls_back_to_the_cheapest_applicable_method():
     ]
     assert budget["fallback_estimated_s"] == pytest.approx(min(restoring))
     # the reason travels into the restored frame's provenance
-    pipe = Pipeline.from_dict({"read": {"kind": "diffraction"}, "restore": {"method": "richardson_lucy", "params": {"psf_sigma": 1.0}, "budget_s": 1e-6}})
+    restore = {"method": "richardson_lucy", "params": {"psf_sigma": 1.0}, "budget_s": 1e-6}
+    pipe = Pipeline.from_dict({"read": {"kind": "diffraction"}, "restore": restore})
     restored = pipe.process(frame)
     assert restored.history[-1].method == budget["fallback"]
     assert "over the budget" in restored.history[-1].notes["budget"]["reason"]
@@ -354,8 +355,12 @@ def test_xrf_map_assembled_from_snake_lines_of_spectra(tmp_path):
     lines = [cube[i, ::-1] if i % 2 else cube[i] for i in range(ny)]  # snake: odd lines scanned backwards
     stream = [RunStart("map")] + [Item("map", i + 1, line) for i, line in enumerate(lines)] + [RunStop("map")]
     pipe = Pipeline.from_dict(
-        {"read": {"kind": "xrf_map"}, "xrf_map": {"shape": [ny, nx], "channels": [10, 20], "snake": True, "step_um": [5, 5]},
-         "restore": {"method": "identity"}, "execution": {"backend": "local"}}  # fmt: skip
+        {
+            "read": {"kind": "xrf_map"},
+            "xrf_map": {"shape": [ny, nx], "channels": [10, 20], "snake": True, "step_um": [5, 5]},
+            "restore": {"method": "identity"},
+            "execution": {"backend": "local"},
+        }  # fmt: skip
     )
     summary = pipe.run(stream, output=tmp_path)
     assert (summary.written, summary.absorbed, summary.lost) == (1, ny, 0)

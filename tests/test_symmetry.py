@@ -81,7 +81,6 @@ def test_six_fold_pattern_detected():
     assert report.score("6-fold").holds and report.score("3-fold").holds
     assert not report.score("4-fold").holds and not report.isotropic
     assert report.score("inversion").holds
-    names = {op.name for op in report.group()}
     assert "6-fold" in {op.name for op in report.holding}
     assert len(report.group()) in (5, 11)  # C6 or D6 without the identity
 

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from asirp.cli.xrf import overrides
 from asirp.errors import InputError, OutputError, ParameterError
 from asirp.io import open as open_frame
 from asirp.methods.base import registry
@@ -43,7 +44,6 @@ from asirp.xrf import (
     write_png,
     write_txt,
 )
-from asirp.cli.xrf import overrides
 from asirp.xrf.export import txt_table
 from asirp.xrf.normalise import normalise, row_stripes
 from asirp.xrf.restore import check_restoration, method_parameters
@@ -382,7 +382,8 @@ def test_flip_rotate_transpose_keep_every_pixel_at_its_motor_position(cube):
 
 
 def test_transpose_swaps_a_non_square_step_and_crop_by_coordinates():
-    frame = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(10.0, 25.0)), ["ch:0-3"], show_progress=False).counts["ch:0-3"]
+    source = from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(10.0, 25.0))
+    frame = element_maps(source, ["ch:0-3"], show_progress=False).counts["ch:0-3"]
     assert transpose(frame).pixel_size == PixelSize(25.0, 10.0)
     cropped = crop(frame, x=("25um", "0.1mm"), y=(10, 30))
     assert cropped.shape == (3, 4)
@@ -417,7 +418,12 @@ def test_txt_has_one_row_per_measured_point_in_physical_units(cube, tmp_path):
 def test_nexus_png_and_provenance_round_trip(cube, tmp_path):
     source = from_array(list(cube.counts), x=cube.x_um, y=cube.y_um, scalers=cube.scalers, calibration=CAL)
     maps = element_maps(source, ["Cu-Ka", "Fe-Ka"], normalisation="i0+livetime", spectrum=True, show_progress=False)
-    path = write_nexus_maps({"counts": maps.counts, "normalised": maps.normalised}, tmp_path / "m.nxs", spectrum=(maps.spectrum, CAL.energies(512)), summary=maps.summary())
+    path = write_nexus_maps(
+        {"counts": maps.counts, "normalised": maps.normalised},
+        tmp_path / "m.nxs",
+        spectrum=(maps.spectrum, CAL.energies(512)),
+        summary=maps.summary(),
+    )
     back = open_frame(f"{path}::/Cu-Ka_normalised")
     assert np.allclose(back.data, maps.normalised["Cu-Ka"].data) and back.kind == "xrf_map"
     assert [s.method for s in back.history] == ["xrf_channel_add", "xrf_normalise", "read"]
@@ -438,7 +444,9 @@ def test_nexus_png_and_provenance_round_trip(cube, tmp_path):
 
 
 def test_restoration_parameters_from_beam_size_and_step():
-    frame = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 25.0)), ["ch:0-3"], show_progress=False).counts["ch:0-3"]
+    frame = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 25.0)), ["ch:0-3"], show_progress=False).counts[
+        "ch:0-3"
+    ]
     with pytest.raises(ParameterError, match="takes no PSF"):
         method_parameters("gaussian", frame, beam_fwhm="50um")
     with pytest.raises(ParameterError, match="not iterative"):
@@ -458,9 +466,10 @@ def test_restoration_parameters_from_beam_size_and_step():
         method_parameters("gaussian", no_step, beam_fwhm="50um")
 
 
-
 def test_auto_restoration_parameters_and_checks_before_work():
-    frame = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 25.0)), ["ch:0-3"], show_progress=False).counts["ch:0-3"]
+    frame = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 25.0)), ["ch:0-3"], show_progress=False).counts[
+        "ch:0-3"
+    ]
     kwargs = method_parameters("auto", frame, beam_fwhm="50um", iterations=5)
     assert kwargs == {"psf_sigma": pytest.approx(50 / 2.3548 / 25, rel=1e-3), "iterations": 5}  # the selector's fixed PSF
     check_restoration("auto", beam_fwhm="50um", iterations=5, params={"sigma": 1.0})
@@ -470,7 +479,9 @@ def test_auto_restoration_parameters_and_checks_before_work():
         check_restoration("autoo")
     with pytest.raises(ParameterError, match="sigma"):
         check_restoration("gaussian", params={"sigma": -1.0})
-    oblong = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 50.0)), ["ch:0-3"], show_progress=False).counts["ch:0-3"]
+    oblong = element_maps(from_array(np.ones((6, 8, 32), dtype=np.int32), step=PixelSize(25.0, 50.0)), ["ch:0-3"], show_progress=False).counts[
+        "ch:0-3"
+    ]
     with pytest.raises(ParameterError, match="isotropic psf_sigma"):
         method_parameters("auto", oblong, beam_fwhm="50um")
 
@@ -481,8 +492,21 @@ def test_cli_xrf_auto_chooses_per_map_and_a_bad_method_fails_before_reading(cube
     from asirp.xrf import workflow
 
     write_xrf_cube(cube, tmp_path / "scan.h5", "nexus")
-    common = ["-q", "xrf", str(tmp_path / "scan.h5"), "-e", "Cu-Ka,Fe-Ka", "--step", "25um", "--beam-fwhm", "50um",
-              "--formats", "nxs", "-o", str(tmp_path / "out")]
+    common = [
+        "-q",
+        "xrf",
+        str(tmp_path / "scan.h5"),
+        "-e",
+        "Cu-Ka,Fe-Ka",
+        "--step",
+        "25um",
+        "--beam-fwhm",
+        "50um",
+        "--formats",
+        "nxs",
+        "-o",
+        str(tmp_path / "out"),
+    ]
     assert main([*common, "-m", "auto"]) == 0
     assert "(auto)" in capsys.readouterr().out
     restored = open_frame(f"{tmp_path / 'out' / 'scan_maps.nxs'}::/Cu-Ka_restored")

@@ -10,14 +10,13 @@ from a repertoire, and record exactly what was done (NeXus NXprocess provenance)
 >>> asirp.save(restored, "scan_restored.nxs")          # doctest: +SKIP
 """
 
-from ._version import __version__
-
 # Nothing heavy is imported here: ``import asirp`` and the ``asirp`` command line answer
 # at once, and each public name below loads its module (numpy, h5py, torch users...) on
 # first use (PEP 562). The subpackage asirp.methods is imported before the function
 # methods is bound: importing a subpackage sets the package attribute of its name, so
 # a later first import of asirp.methods would hide the function.
 from . import methods as _methods_package  # noqa: F401
+from ._version import __version__
 from .api import explain, methods, restore
 from .errors import AsirpError, InputError, OutputError, ParameterError
 

@@ -28,7 +28,7 @@ from .errors import ParameterError
 try:
     import cv2
 except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
-    cv2 = None
+    cv2 = None  # type: ignore[assignment]  # the scipy path below serves without OpenCV
 
 #: Whether OpenCV's fast path is available.
 FAST = cv2 is not None

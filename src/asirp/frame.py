@@ -31,7 +31,6 @@ from .history import HistoryStep
 from .kinds import COUNTING_KINDS, KINDS, Kind
 from .units import PixelSize
 
-
 #: Largest magnitude of a measured value a frame holds. Methods compute in float32, whose
 #: squares and sums of squares over a 16-Mpx frame overflow beyond it; no X-ray
 #: measurement comes near it (a 32-bit counter stops at 4.3e9).
@@ -79,7 +78,8 @@ class Frame:
     """
 
     data: np.ndarray
-    valid: np.ndarray | None = None
+    #: True = measured. Given as None, every pixel is measured: it is always an array once built.
+    valid: np.ndarray = None  # type: ignore[assignment]
     kind: Kind = "image"
     pixel_size: PixelSize | None = None
     geometry: Geometry | None = None
@@ -152,7 +152,8 @@ class Frame:
         if array.dtype.kind in "fc":
             finite = np.isfinite(array)
             valid = finite if valid is None else (np.asarray(valid, dtype=bool) & finite)
-        return cls(array, valid, kind, pixel_size, geometry, dict(meta or {}), history)
+        measured = np.ones(array.shape, dtype=bool) if valid is None else np.asarray(valid)
+        return cls(array, measured, kind, pixel_size, geometry, dict(meta or {}), history)
 
     def derive(self, data: np.ndarray, step: HistoryStep, *, valid: np.ndarray | None = None, **changes: Any) -> Frame:
         """A new frame holding ``data`` produced from this one by ``step``.

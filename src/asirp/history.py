@@ -15,7 +15,7 @@ import platform
 import socket
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ def sha256_of_file(path: str | PathLike[str], chunk_bytes: int = 1 << 22) -> str
 
 def now_iso() -> str:
     """Current UTC time, ISO 8601 with time zone (NeXus NX_DATE_TIME)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,7 +19,7 @@ from ..frame import Frame
 from ..units import PixelSize
 
 #: What a measure accepts as an image: an array (2-D image or 3-D stack) or a Frame.
-ImageLike = Union[ArrayLike, Frame]
+ImageLike = ArrayLike | Frame
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,9 @@ def _pipeline(args: argparse.Namespace) -> Any:
     Run files in the output folder are resumed, never refused (there is no --force);
     the folder must be one the command can create or write to.
     """
-    from .common import check_outputs
     from ..pipeline.config import ExecutionConfig
     from ..pipeline.core import Pipeline
+    from .common import check_outputs
 
     pipeline = Pipeline.from_toml(args.pipeline)
     check_outputs(folders=[args.output or pipeline.config.write.output], force=False)

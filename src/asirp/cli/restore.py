@@ -118,7 +118,11 @@ def register_cli(commands: argparse._SubParsersAction, common: argparse.Argument
     restore.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="method parameter (repeatable)")
     restore.add_argument("--force", action="store_true", help="replace an existing output file and figure")
     restore.add_argument("--explain", action="store_true", help="with --method auto: print why the method was chosen")
-    restore.add_argument("--budget", type=float, help="time budget per frame in seconds: auto decides and runs within it; a method estimated over it falls back to the cheapest one")
+    restore.add_argument(
+        "--budget",
+        type=float,
+        help="time budget per frame in seconds: auto decides and runs within it; a method estimated over it falls back to the cheapest one",
+    )
     restore.add_argument("--figure", help="also write a before/after PNG here")
     restore.set_defaults(handler=_cmd_restore)
 

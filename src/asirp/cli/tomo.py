@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
-from ..units import PixelSize, parse_length
 from ..tomo.options import (
     ALGORITHMS,
     FILTERS,
@@ -24,6 +23,7 @@ from ..tomo.options import (
     TARGETS,
     TRANSMISSION_FLOOR,
 )
+from ..units import PixelSize, parse_length
 
 
 def _rows(text: str | None) -> tuple[int, int] | None:
@@ -61,7 +61,7 @@ def _params(items: list[str]) -> dict[str, Any]:
     return dict(parse_assignment(item) for item in items)
 
 
-def _read(args: argparse.Namespace):  # noqa: ANN202
+def _read(args: argparse.Namespace):
     from ..tomo.readers import read_scan
 
     pixel = None
@@ -73,11 +73,11 @@ def _read(args: argparse.Namespace):  # noqa: ANN202
 
 
 def _cmd_recon(args: argparse.Namespace) -> int:
-    from .common import check_outputs
     from ..io import save
     from ..io.writer import writer_for
     from ..tomo.orthoslices import figure_paths, write_figures
     from ..tomo.pipeline import reconstruct_scan
+    from .common import check_outputs
 
     output = Path(args.output) if args.output else Path(f"{Path(args.input).stem}_volume.nxs")
     writer_for(output)

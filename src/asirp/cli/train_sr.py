@@ -81,9 +81,9 @@ def _user_images(paths: list[str]) -> list[np.ndarray]:
 def _cmd_train_sr(args: argparse.Namespace) -> int:
     import torch
 
-    from .common import check_outputs
     from ..methods.sr.training import TrainConfig, train, write_weights
     from ..methods.sr.weights import shipped_path
+    from .common import check_outputs
 
     check_outputs([args.out], force=args.force, inputs=args.images)
     if args.threads:

@@ -16,8 +16,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..parameters import parse_assignment
 from ..errors import ParameterError
+from ..parameters import parse_assignment
 
 
 def _list(text: str | None) -> list[str] | None:
@@ -54,7 +54,9 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     threshold = _pair(args.threshold, "--threshold")
     return {
         "data": {
-            "file": None if args.input is None else str(Path(args.input.split("::")[0]).absolute()) + (f"::{args.input.split('::', 1)[1]}" if "::" in args.input else ""),
+            "file": None
+            if args.input is None
+            else str(Path(args.input.split("::")[0]).absolute()) + (f"::{args.input.split('::', 1)[1]}" if "::" in args.input else ""),
             "layout": args.layout,
             "detectors": None if args.detectors is None else [int(d) for d in _list(args.detectors) or []],
             "channel_axis": args.channel_axis,
@@ -75,7 +77,11 @@ def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "width_fwhm": args.width_fwhm,
             "colours": _named(args.colour, "--colour") or None,
         },
-        "normalise": {"method": args.normalise, "i0": args.i0, "ar_smooth": None if args.ar_smooth is None else (args.ar_smooth if args.ar_smooth == "auto" else int(args.ar_smooth))},
+        "normalise": {
+            "method": args.normalise,
+            "i0": args.i0,
+            "ar_smooth": None if args.ar_smooth is None else (args.ar_smooth if args.ar_smooth == "auto" else int(args.ar_smooth)),
+        },
         "scan": {
             "step": args.step,
             "flip": args.flip or None,
@@ -130,17 +136,21 @@ def _dry_run(config: Any) -> int:
 
 
 def _handler(args: argparse.Namespace) -> int:
-    from .common import check_outputs
     from ..progress import progress_enabled
     from ..xrf.config import load_config
     from ..xrf.workflow import output_files, output_stem, run, stage_names
+    from .common import check_outputs
 
     config = load_config(args.config, overrides(args))
     if args.dry_run:
         return _dry_run(config)
     early = output_files(config, output_stem(config), dict.fromkeys(stage_names(config), ()))  # map names come later
-    check_outputs([path for paths in early.values() for path in paths], [config.output.directory],
-                  force=config.output.force, inputs=[config.data_path().partition("::")[0]])
+    check_outputs(
+        [path for paths in early.values() for path in paths],
+        [config.output.directory],
+        force=config.output.force,
+        inputs=[config.data_path().partition("::")[0]],
+    )
     result = run(config, show_progress=progress_enabled())
     maps = result.maps
     print(f"{maps.source['source']}: {maps.source['n_points']} points x {maps.source['n_channels']} channels, grid {maps.source['grid']['shape']}")

@@ -17,7 +17,7 @@ from ..frame import Frame
 
 
 @lru_cache(maxsize=4)
-def _integrator(poni_json: str):  # noqa: ANN202  (a pyFAI AzimuthalIntegrator and its lock)
+def _integrator(poni_json: str):
     import json
 
     from ..geometry import Geometry

@@ -235,7 +235,7 @@ class RunWriter:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self._journal is None:
-            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 (kept open for the run)
+            self._journal = open(self.journal_path, "a", encoding="utf-8")
         self._journal.write(json.dumps(record, default=str) + "\n")
         self._journal.flush()
 

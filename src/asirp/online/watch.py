@@ -57,8 +57,7 @@ class _Watcher:
         complete = False
         while not self._stop.is_set():
             items = self._poll()
-            for item in items:
-                yield item
+            yield from items
             if items:
                 last_new = time.monotonic()
             if self.expected is not None and self.seen >= self.expected:

@@ -278,7 +278,7 @@ def _fcc_reflections(lattice_nm: float, q_max: float) -> list[float]:
     """q (nm^-1) of the fcc Bragg reflections (h, k, l all odd or all even) up to ``q_max``."""
     top = int(lattice_nm * q_max / (2.0 * math.pi)) + 1
     index = np.arange(top + 1)
-    h, k, l = (m.ravel() for m in np.meshgrid(index, index, index, indexing="ij"))
+    h, k, l = (m.ravel() for m in np.meshgrid(index, index, index, indexing="ij"))  # noqa: E741 - Miller indices
     parity = h % 2
     allowed = (k % 2 == parity) & (l % 2 == parity) & (h + k + l > 0)
     q = 2.0 * math.pi * np.sqrt(np.unique(h[allowed] ** 2 + k[allowed] ** 2 + l[allowed] ** 2)) / lattice_nm

@@ -67,10 +67,12 @@ class SynthResult:
         such as projection angles).
         """
 
+        measured = np.ones(np.shape(truth), dtype=bool) if valid is None else valid
+
         def frame(data: np.ndarray, signal: str) -> Frame:
             return Frame(
                 np.asarray(data, dtype=np.float32),
-                valid,
+                measured,
                 kind,
                 pixel_size,
                 geometry,

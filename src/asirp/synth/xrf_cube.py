@@ -166,7 +166,8 @@ class XRFCube:
             truth = self.mesh.truth.data.astype(np.float64)
             scatter = 1.0 + self.meta["scatter_contrast"] * truth / self.meta["cu_counts"]
             amplitudes[..., 0] = truth
-            amplitudes[..., -3:] = scatter[..., None] * np.array([self.meta["elastic_counts"], self.meta["compton_counts"], self.meta["continuum_counts"]])
+            levels = np.array([self.meta["elastic_counts"], self.meta["compton_counts"], self.meta["continuum_counts"]])
+            amplitudes[..., -3:] = scatter[..., None] * levels
         expected = amplitudes @ self.components[:, lo:hi].sum(axis=1)
         return expected * self.beam_factor * self.live_fraction if measured else expected
 
@@ -268,7 +269,9 @@ def xrf_cube(
     dwell = sawtooth.dwell_s if sawtooth is not None else _checks.positive("dwell_s", dwell_s, unit="s")
     i0_full = sawtooth.i0_counts if sawtooth is not None else 1e5
 
-    mesh = mesh_grid_map(grid, shape=(ny, nx), step_um=step_um, beam_fwhm_um=beam_fwhm_um, counts=cu_counts, background=0.0, sawtooth=sawtooth, seed=seed)
+    mesh = mesh_grid_map(
+        grid, shape=(ny, nx), step_um=step_um, beam_fwhm_um=beam_fwhm_um, counts=cu_counts, background=0.0, sawtooth=sawtooth, seed=seed
+    )
     beam = mesh.meta["beam_factor"] if sawtooth is not None else np.ones((ny, nx))
     coverage = mesh.blurred.data.astype(np.float64) / cu_counts if cu_counts > 0 else np.zeros((ny, nx))
 
@@ -323,7 +326,9 @@ def xrf_cube(
     else:
         ocr = total_at_full * beam * live  # expected recorded counts
     scalers["ocr"] = ocr
-    return XRFCube(counts, scalers, x_um, y_um, calibration, resolution, incident_energy_kev, mesh, element_maps, beam, live, meta, profile, amplitudes)
+    return XRFCube(
+        counts, scalers, x_um, y_um, calibration, resolution, incident_energy_kev, mesh, element_maps, beam, live, meta, profile, amplitudes
+    )
 
 
 # -- writing ------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def subset_reconstructions(frame: Frame, splits: int, *, centre: float | None, f
     return np.stack(volumes)
 
 
-def _network(channels: int):  # noqa: ANN202  (torch is imported lazily)
+def _network(channels: int):
     """A two-level U-Net (~4·10⁴ parameters at 16 channels): small enough to train on a CPU."""
     import torch
     from torch import nn
@@ -80,7 +80,7 @@ def _network(channels: int):  # noqa: ANN202  (torch is imported lazily)
     return UNet()
 
 
-def _weights_sha256(net) -> str:  # noqa: ANN001
+def _weights_sha256(net) -> str:
     import torch
 
     buffer = io.BytesIO()

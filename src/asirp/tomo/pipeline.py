@@ -106,7 +106,7 @@ def locate_centre(attenuation: Frame, centre: float | CentreMethod = "auto", *, 
     """
     step = TimedStep("find_centre", centre=centre)
     if isinstance(centre, str):
-        estimate = find_centre(attenuation, method=centre)  # type: ignore[arg-type]
+        estimate = find_centre(attenuation, method=centre)
     elif scale == 1:
         estimate = CentreEstimate(float(centre), "given")
     else:

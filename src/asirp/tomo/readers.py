@@ -301,7 +301,7 @@ def _dxchange_pixel_size(handle: h5py.File) -> PixelSize | None:
     for x_name, y_name in (("x_pixel_size", "y_pixel_size"), ("pixel_size_x", "pixel_size_y")):
         if x_name in detector and y_name in detector:
             renamed = {"x_pixel_size": detector[x_name], "y_pixel_size": detector[y_name]}
-            return read_detector_pixel_size(renamed)  # type: ignore[arg-type]
+            return read_detector_pixel_size(renamed)
     return None
 
 

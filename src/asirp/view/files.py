@@ -83,7 +83,9 @@ class FrameCache:
             from ..io.hdf5 import image_datasets
 
             found = image_datasets(file)
-            return Opened(path, choices=tuple((f"{file}{DATASET_SEPARATOR}{name}", f"{'x'.join(map(str, shape))}  {dtype}") for name, shape, dtype in found))
+            return Opened(
+                path, choices=tuple((f"{file}{DATASET_SEPARATOR}{name}", f"{'x'.join(map(str, shape))}  {dtype}") for name, shape, dtype in found)
+            )
         with self._lock:
             self._frames[key] = frame
             while len(self._frames) > self._size:

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..parameters import parse_assignment
 from ..methods.base import get_method
+from ..parameters import parse_assignment
 
 Widget = Literal["choice", "text"]
 

@@ -115,7 +115,7 @@ class RestoreControls:
             self._azimuthal[id(result.frame)] = azimuthal(result.frame)
         except AsirpError as exc:
             self.doc.add_next_tick_callback(partial(self._restore_done, None, str(exc)))
-        except Exception as exc:  # noqa: BLE001  (a failing method must not take the page down; the log has the traceback)
+        except Exception as exc:
             log.exception("restoration with %s failed", method)
             self.doc.add_next_tick_callback(partial(self._restore_done, None, f"{method} failed: {type(exc).__name__}: {exc}"))
         else:

@@ -122,7 +122,7 @@ class SaveControls:
                 self._azimuthal[id(result.frame)] = azimuthal(result.frame)
             except AsirpError as exc:
                 problems.append(f"{restoration.method}: {exc}")
-            except Exception as exc:  # noqa: BLE001  (one failing method must not stop the others; the log has the traceback)
+            except Exception as exc:
                 log.exception("restoration with %s failed", restoration.method)
                 problems.append(f"{restoration.method} failed: {type(exc).__name__}: {exc}")
         self.doc.add_next_tick_callback(partial(self._rerun_done, state, problems))

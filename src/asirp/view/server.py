@@ -142,7 +142,7 @@ class ViewerServer:
             asyncio.set_event_loop(asyncio.new_event_loop())
             try:
                 self.run()
-            except BaseException as exc:  # noqa: BLE001  (reported to the caller of start)
+            except BaseException as exc:
                 failure.append(exc)
                 self._ready.set()
 

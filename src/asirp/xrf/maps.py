@@ -154,7 +154,9 @@ def channel_sums(
         for start, block in source.blocks(detector, chunk_bytes)
     )
     bytes_read = 0
-    for detector, start, block in progress(blocks, desc="channel adding", total=n_blocks * len(source.detectors), unit="block") if show_progress else blocks:
+    for detector, start, block in (
+        progress(blocks, desc="channel adding", total=n_blocks * len(source.detectors), unit="block") if show_progress else blocks
+    ):
         sums[detector, start : start + block.shape[0]] = window_sums(block, windows)
         if total is not None:
             total += block.sum(axis=0, dtype=_accumulator(block))

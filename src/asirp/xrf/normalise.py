@@ -174,7 +174,9 @@ def _factor(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return factor, ok, mean
 
 
-def _detector_correction(sums: ChannelSums, scalers: Mapping[str, np.ndarray], mode: str, where: str | None) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+def _detector_correction(
+    sums: ChannelSums, scalers: Mapping[str, np.ndarray], mode: str, where: str | None
+) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Dead-time / live-time corrected ``(n_points, n_windows)`` sums, usable mask, parameters, notes."""
     n_det, n_points, _ = sums.sums.shape
     if mode == "none":
@@ -218,8 +220,7 @@ def _ar_counts(sums: ChannelSums, corrected: np.ndarray, norm: Normalisation, li
         size = int(norm.ar_smooth)
     if np.median(ar) <= 0:
         raise InputError(
-            f"the {norm.ar_window} window holds no counts at most points; Ar normalisation is impossible "
-            "(check the calibration, or normalise by i0)",
+            f"the {norm.ar_window} window holds no counts at most points; Ar normalisation is impossible (check the calibration, or normalise by i0)",
             where,
         )
     smoothed = ar if size == 1 else uniform_filter1d(ar, size, mode="nearest")

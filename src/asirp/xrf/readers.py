@@ -338,7 +338,8 @@ def _read_maps_processed(file: Path, handle: h5py.File) -> SpectraSource:
     if calib_path in handle:
         coefficients = np.asarray(handle[calib_path][()], dtype=float).ravel()
         if coefficients.size >= 2:
-            calibration = EnergyCalibration(coefficients[0], coefficients[1], coefficients[2] if coefficients.size > 2 else 0.0, source=f"{file}::/{calib_path}")
+            quadratic = coefficients[2] if coefficients.size > 2 else 0.0
+            calibration = EnergyCalibration(coefficients[0], coefficients[1], quadratic, source=f"{file}::/{calib_path}")
     override_cal, resolution, energy, override = _maps_override(file)
     return SpectraSource(
         file, "maps", n_channels, (spectra_path,), np.dtype(dataset.dtype), grid, scalers,
@@ -715,7 +716,9 @@ def from_array(
     first = arrays[0]
     where = "in-memory cube"
     if any(a.shape != first.shape for a in arrays) or first.ndim not in (2, 3):
-        raise InputError(f"spectra must be (rows, columns, channels) or (points, channels) arrays of one shape, got {[a.shape for a in arrays]}", where)
+        raise InputError(
+            f"spectra must be (rows, columns, channels) or (points, channels) arrays of one shape, got {[a.shape for a in arrays]}", where
+        )
     if first.dtype.kind not in "iuf":
         raise InputError(f"spectra of dtype {first.dtype} are not counts", where)
     _check_spectrum_last(first.shape, where)

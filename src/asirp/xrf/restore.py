@@ -26,8 +26,6 @@ from ..progress import progress
 from ..psf import beam_sigma_px
 from ..units import PixelSize
 
-#: Parameter names a method may use for its iteration count, in order of preference.
-_ITERATION_FIELDS = ("iterations", "num_iter", "n_iter", "max_iterations")
 #: The options ``"auto"`` passes on to the candidate methods that take them: an isotropic PSF in px, iterations.
 _AUTO_FIELDS = ("psf_sigma", "iterations")
 
@@ -103,10 +101,9 @@ def method_parameters(
             raise ParameterError(f"method {method!r} takes no psf_sigma parameter")
         out["psf_sigma"] = psf_sigma
     if iterations is not None:
-        name = next((f for f in _ITERATION_FIELDS if f in fields), None)
-        if name is None:
+        if "iterations" not in fields:  # every iterative method of the repertoire calls it so
             raise ParameterError(f"method {method!r} is not iterative (no iterations parameter)")
-        out[name] = iterations
+        out["iterations"] = iterations
     return {**out, **dict(params or {})}
 
 

@@ -96,7 +96,9 @@ class ScanGrid:
         unit = self.unit if self.row_values is not None else step.unit
         return ScanGrid(self.shape, self.cell, rows, cols, self.row_motor, self.col_motor, unit, self.snake, self.fast_motor)
 
-    def place(self, values: np.ndarray, valid: np.ndarray | None = None, *, duplicates: Duplicates = "error", where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def place(
+        self, values: np.ndarray, valid: np.ndarray | None = None, *, duplicates: Duplicates = "error", where: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Put per-point ``values`` (``(n_points, ...)``) on the grid.
 
         Returns ``(grid_values, grid_valid)`` of shape ``(ny, nx, ...)`` and ``(ny, nx)``:
@@ -240,8 +242,8 @@ def grid_from_positions(
     >>> xs = [0, 25, 50, 50, 25, 0]                  # snake: second line runs backwards
     >>> ys = [0, 0, 0, 10, 10, 10]
     >>> g = grid_from_positions(xs, ys)
-    >>> g.shape, g.snake, g.step
-    ((2, 3), True, PixelSize(y=10.0, x=25.0, unit='um'))
+    >>> g.shape, g.snake, round(g.step.y, 9), round(g.step.x, 9), g.step.unit   # least-squares steps
+    ((2, 3), True, 10.0, 25.0, 'um')
     """
     unit = _check_unit(unit)
     px, py = _positions(x, y, where)

@@ -221,20 +221,25 @@ def element_maps(
         },
     )
     meta = {"source": source.where, "layout": source.layout}
-    counts = map_frames(sums.total, np.ones(source.n_points, dtype=bool), grid, windows, [add_step], units="counts", duplicates=duplicates, meta=meta, where=source.where)
+    counts = map_frames(sums.total, np.ones(source.n_points, dtype=bool), grid, windows, [add_step], units="counts",
+                        duplicates=duplicates, meta=meta, where=source.where)
 
     timer = TimedStep("xrf_normalise")
     result = normalise(sums, source.scalers, norm, line_points=grid.shape[1], where=source.where)
     norm_step = timer.finish(parameters=result.parameters, notes=result.notes)
     units = "counts" if norm.describe() == "none" else f"counts normalised ({norm.describe()})"
-    normalised = map_frames(result.values, result.valid, grid, windows, [add_step, norm_step], units=units, duplicates=duplicates, meta=meta, where=source.where)
+    normalised = map_frames(
+        result.values, result.valid, grid, windows, [add_step, norm_step], units=units, duplicates=duplicates, meta=meta, where=source.where
+    )
     if norm.beam == "ar":  # the Ar map divided by itself is flat: it stays among the counts only
         del normalised[norm.ar_window]
     timings["normalise_s"] = time.perf_counter() - timer.started
     return XRFMaps(counts, normalised, windows, overlaps, sums.spectrum, calibration, resolution, source.describe(), warnings, timings)
 
 
-def _refit(source: SpectraSource, calibration: EnergyCalibration | None, peaks: Sequence[str | float], chunk_mb: float, show_progress: bool) -> EnergyCalibration:
+def _refit(
+    source: SpectraSource, calibration: EnergyCalibration | None, peaks: Sequence[str | float], chunk_mb: float, show_progress: bool
+) -> EnergyCalibration:
     """Refit offset/slope on the summed spectrum (one pass; a one-channel window, since a pass needs one)."""
     if calibration is None:
         raise ParameterError("refitting the calibration from two peaks needs a rough calibration to find them (file, config or offset/slope)")

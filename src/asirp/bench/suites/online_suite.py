@@ -163,7 +163,9 @@ def _baseline(images: list[np.ndarray], n: int, method: str, params: dict[str, A
     return n / (time.perf_counter() - started)
 
 
-def _thread_case(images: list[np.ndarray], n: int, rate: float, method: str, params: dict[str, Any], folder: Path, **execution: Any) -> tuple[Any, float]:
+def _thread_case(
+    images: list[np.ndarray], n: int, rate: float, method: str, params: dict[str, Any], folder: Path, **execution: Any
+) -> tuple[Any, float]:
     from ...online import BlueskyConsumer
 
     consumer = BlueskyConsumer(_pipeline(method, params, **execution), output=str(folder))
@@ -301,7 +303,8 @@ def _xrf_case(folder: Path) -> Row:
 KILL_CONSUMER = """
 import sys
 from asirp.pipeline import Pipeline
-pipe = Pipeline.from_dict({"read": {"kind": "diffraction"}, "restore": {"method": sys.argv[3], "params": {"psf_sigma": 1.0, "nsr": 0.01} if sys.argv[3] == "wiener" else {}},
+params = {"psf_sigma": 1.0, "nsr": 0.01} if sys.argv[3] == "wiener" else {}
+pipe = Pipeline.from_dict({"read": {"kind": "diffraction"}, "restore": {"method": sys.argv[3], "params": params},
                            "execution": {"backend": "thread", "workers": 2}})
 summary = pipe.run_files([sys.argv[1]], output=sys.argv[2], progress=False)
 print("SUMMARY", summary.written, summary.resumed, summary.failed, summary.lost, flush=True)

@@ -91,7 +91,9 @@ def _ours_file(path: Path, calibration, hash_input: bool) -> dict:
     from ...xrf import element_maps, open_spectra, restore_maps
 
     with open_spectra(path) as source:
-        maps = element_maps(source, _ELEMENTS, calibration=calibration, normalisation="ar", step=PixelSize(_STEP, _STEP), hash_input=hash_input, show_progress=False)
+        maps = element_maps(
+            source, _ELEMENTS, calibration=calibration, normalisation="ar", step=PixelSize(_STEP, _STEP), hash_input=hash_input, show_progress=False
+        )
     return restore_maps(maps.normalised, "richardson_lucy", beam_fwhm=_BEAM, iterations=_ITERATIONS)
 
 
@@ -187,7 +189,16 @@ def _stripes(ctx: BenchContext) -> Iterator[Row]:
         source = from_array(cube.counts[0], scalers=cube.scalers, calibration=calibration)
         none = None
         case = f"{ny}x{nx}, sawtooth 30 %, I0 dark offset {offset:.0%}"
-        for method, smooth in (("none", 1), ("livetime", 1), ("deadtime", 1), ("i0", 1), ("i0+livetime", 1), ("ar", 1), ("ar", "auto"), ("ar+livetime", "auto")):
+        for method, smooth in (
+            ("none", 1),
+            ("livetime", 1),
+            ("deadtime", 1),
+            ("i0", 1),
+            ("i0+livetime", 1),
+            ("ar", 1),
+            ("ar", "auto"),
+            ("ar+livetime", "auto"),
+        ):
             maps = element_maps(source, ["Cu-Ka"], normalisation=Normalisation.parse(method, ar_smooth=smooth), show_progress=False)
             frame = maps.normalised["Cu-Ka"]
             stripes = row_stripes(frame.data, reference, frame.valid)
@@ -268,7 +279,11 @@ def _throughput(ctx: BenchContext, folder: Path) -> Iterator[Row]:
     warm = _child(stream)
     _evict(path)
     whole = _child({"mode": "load_all", "path": str(path), "windows": [[w.lo, w.hi] for w in windows]})
-    for label, figures in (("asirp.xrf streaming, cold (from disk)", cold), ("asirp.xrf streaming, warm (page cache)", warm), ("baseline: h5py load whole cube + numpy sums, cold", whole)):
+    for label, figures in (
+        ("asirp.xrf streaming, cold (from disk)", cold),
+        ("asirp.xrf streaming, warm (page cache)", warm),
+        ("baseline: h5py load whole cube + numpy sums, cold", whole),
+    ):
         yield {"section": "memory", "case": f"{shape} int32 ({figures['bytes'] / 1e9:.2f} GB)", "method": label,
                "time_s": figures["seconds"], "throughput_MB_s": figures["bytes"] / figures["seconds"] / 1e6,
                "peak_rss_mb": figures["peak_rss_mb"], "notes": f"Cu-Ka total {figures['cu_sum']:.6g}"}  # fmt: skip
@@ -287,7 +302,8 @@ def _throughput(ctx: BenchContext, folder: Path) -> Iterator[Row]:
     written_s = time.perf_counter() - started
     _evict(big_path)
     figures = _child({**stream, "path": str(big_path), "calibration": [0.0, calibration.slope_kev, 0.0]})
-    yield {"section": "memory", "case": f"{ny}x{nx}x{channels} int32 ({figures['bytes'] / 1e9:.1f} GB)", "method": "asirp.xrf streaming, cold (from disk), chunk 64 MB",
+    yield {"section": "memory", "case": f"{ny}x{nx}x{channels} int32 ({figures['bytes'] / 1e9:.1f} GB)",
+           "method": "asirp.xrf streaming, cold (from disk), chunk 64 MB",
            "time_s": figures["seconds"], "throughput_MB_s": figures["bytes"] / figures["seconds"] / 1e6, "peak_rss_mb": figures["peak_rss_mb"],
            "notes": f"written block by block in {written_s:.0f} s, noise-free counts"}  # fmt: skip
     big_path.unlink()
@@ -313,11 +329,17 @@ def _real_aps(ctx: BenchContext) -> Iterator[Row]:
     maps, seconds = ctx.timeit(run, repeat=1 if ctx.quick else 3)
     file_calibration = maps.calibration
     refit = fit_two_peaks(maps.spectrum, (line_energy("Ar-Ka"), line_energy("Fe-Ka")), guess=file_calibration, where=str(path))
-    signals = {label: line_significance(maps.spectrum, candidates, calibration, maps.resolution) for label, calibration in (("file", file_calibration), ("refit", refit.calibration))}
-    overlaps = {o.window: o.other for o in find_overlaps(make_windows(candidates, refit.calibration, maps.spectrum.size, maps.resolution), refit.calibration)}
+    signals = {
+        label: line_significance(maps.spectrum, candidates, calibration, maps.resolution)
+        for label, calibration in (("file", file_calibration), ("refit", refit.calibration))
+    }
+    overlaps = {
+        o.window: o.other for o in find_overlaps(make_windows(candidates, refit.calibration, maps.spectrum.size, maps.resolution), refit.calibration)
+    }
     shape = "x".join(map(str, maps.counts["Fe-Ka"].shape))
     yield {"section": "real data", "case": f"APS 2-ID-E {shape} points, 4 elements", "method": "read + 15 windows + live-time normalisation",
-           "time_s": seconds, "notes": f"file calibration {file_calibration.describe()}; refit on Ar-Ka, Fe-Ka: {refit.calibration.describe()}"}  # fmt: skip
+           "time_s": seconds,
+           "notes": f"file calibration {file_calibration.describe()}; refit on Ar-Ka, Fe-Ka: {refit.calibration.describe()}"}  # fmt: skip
     for index, line in enumerate(candidates):
         refitted = signals["refit"][index]
         yield {

@@ -198,7 +198,8 @@ class RichardsonLucyParams(PSFParams):
         f"and integer counts, and {DEFAULT_ITERATIONS} iterations otherwise",
     )
     accelerate: bool = Field(True, description="Biggs-Andrews vector extrapolation")
-    damping: float = Field(0.0, ge=0, le=100, description="deconvlucy DAMPAR: no update where the fit is within this many standard deviations", json_schema_extra={"unit": "standard deviations"})
+    damping: float = Field(0.0, ge=0, le=100, json_schema_extra={"unit": "standard deviations"},
+                           description="deconvlucy DAMPAR: no update where the fit is within this many standard deviations")
     tv: float = Field(0.0, ge=0, le=0.2, description="total-variation regularisation weight (RL-TV)")
     background: float = Field(0.0, ge=0, description="known additive background per pixel", json_schema_extra={"unit": "image units (counts)"})
     backend: Backend = Field("auto", description="array backend: torch on a CUDA GPU when present (auto), numpy or torch")
@@ -251,8 +252,17 @@ class RichardsonLucy(Method):
         kernel, psf_notes = resolve_psf(frame, params)
         stop, iterations = _stop_and_iterations(frame, params)
         result = richardson_lucy(
-            data, kernel, iterations=iterations, valid=frame.valid, background=params.background, damping=params.damping,
-            tv=params.tv, accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend,
+            data,
+            kernel,
+            iterations=iterations,
+            valid=frame.valid,
+            background=params.background,
+            damping=params.damping,
+            tv=params.tv,
+            accelerate=params.accelerate,
+            stop=stop,
+            seed=params.seed,
+            backend=params.backend,
         )
         image = result.image - np.float32(offset) if offset else result.image
         return Output(image, notes={"psf": psf_notes, "stop": stop, **_iteration_notes(result), **notes})
@@ -294,8 +304,14 @@ class _LeastSquaresIteration(Method):
     def process(self, frame: Frame, params: LandweberParams | VanCittertParams) -> Output:
         kernel, psf_notes = resolve_psf(frame, params)
         result = type(self).solver(
-            frame.data, kernel, iterations=params.iterations, valid=frame.valid, relaxation=params.relaxation,
-            non_negative=params.non_negative, stop=params.stop, backend=params.backend,
+            frame.data,
+            kernel,
+            iterations=params.iterations,
+            valid=frame.valid,
+            relaxation=params.relaxation,
+            non_negative=params.non_negative,
+            stop=params.stop,
+            backend=params.backend,
         )
         return Output(result.image, notes={"psf": psf_notes, **_iteration_notes(result)})
 
@@ -419,9 +435,18 @@ class BlindRichardsonLucy(Method):
         initial, psf_notes = resolve_psf(frame, params, estimate=False)
         stop, iterations = _stop_and_iterations(frame, params)
         result = blind_richardson_lucy(
-            data, initial, mode=params.mode, iterations=iterations, psf_size=params.psf_size,
-            psf_iterations=params.psf_iterations, valid=frame.valid, background=params.background,
-            accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend,
+            data,
+            initial,
+            mode=params.mode,
+            iterations=iterations,
+            psf_size=params.psf_size,
+            psf_iterations=params.psf_iterations,
+            valid=frame.valid,
+            background=params.background,
+            accelerate=params.accelerate,
+            stop=stop,
+            seed=params.seed,
+            backend=params.backend,
         )
         image = result.image - np.float32(offset) if offset else result.image
         estimated = result.psf if result.psf is not None else np.zeros((1, 1))

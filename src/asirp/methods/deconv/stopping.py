@@ -39,7 +39,6 @@ from scipy.special import xlogy
 from ...counts import binomial_half
 from ...errors import ParameterError
 
-
 #: Iterations the cross-validation rule always runs before it may stop.
 MIN_CROSS_VALIDATION_ITERATIONS = 20
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,8 +18,50 @@ from .degradation import Degradation
 from .runtime import dihedral, undo_dihedral
 from .tiling import network_tiles
 
-if TYPE_CHECKING:
-    from .zssr import ZSSRParams
+
+class TrainingOptions(Protocol):
+    """What the training needs of the ``zssr`` method's (frozen) parameters, :class:`asirp.methods.sr.zssr.ZSSRParams`,
+    named here so that the network module does not import the method module that imports it."""
+
+    @property
+    def scale(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def crop(self) -> int: ...
+
+    @property
+    def batch(self) -> int: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def learning_rate(self) -> float: ...
+
+    @property
+    def max_iterations(self) -> int: ...
+
+    @property
+    def time_budget_s(self) -> float: ...
+
+    @property
+    def patience(self) -> int: ...
+
+    @property
+    def ensemble(self) -> bool: ...
+
+    @property
+    def tile(self) -> int: ...
+
+    @property
+    def overlap(self) -> int: ...
+
 
 #: Evaluations of the held-out loss happen every this many iterations.
 EVAL_EVERY = 20
@@ -87,7 +129,7 @@ def _noise_std(images: torch.Tensor) -> float:
     return float(np.median([wavelet_sigma(image) for image in images[:, 0].cpu().numpy()]))
 
 
-def train_and_apply(images: torch.Tensor, sigma: float | None, params: ZSSRParams) -> Restored:
+def train_and_apply(images: torch.Tensor, sigma: float | None, params: TrainingOptions) -> Restored:
     """Train a ZSSR network on ``images`` (scaled, gaps filled) within the budget and apply it (see :mod:`.zssr`)."""
     started = time.perf_counter()
     scale = int(params.scale)

@@ -328,7 +328,8 @@ class Supervised(Method):
 
 class SmaeParams(WeightsParams):
     center: Literal["image", "beam"] = Field(
-        "image", description="image: the published assumption (beam at the image centre); beam: the geometry's or found centre rounded to half a pixel (a careful manual crop)")
+        "image", description="image: the published assumption (beam at the image centre); beam: the geometry's or found centre "
+        "rounded to half a pixel (a careful manual crop)")
 
 
 @register
@@ -355,8 +356,9 @@ class SmaeHalves(Method):
             s = _scale(image, frame_mean)
             rate = s * np.exp(run_network(net, smae_inputs(image.data, image.valid, s, center)))
             out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
-        return Output(np.stack(out) if frame.is_stack else out[0], weights_sha256=digest,
-                      notes={"center_px": None if center is None else list(center)})
+        return Output(
+            np.stack(out) if frame.is_stack else out[0], weights_sha256=digest, notes={"center_px": None if center is None else list(center)}
+        )
 
 
 #: Training patches are whole multiples of the network's size step (network.MULTIPLE), so at least this.
@@ -366,7 +368,9 @@ _N2S_MIN_SIDE = 8
 class Noise2SelfParams(Params):
     steps: int = Field(100, ge=10, le=5000, description="optimiser steps on the frame itself")
     patch: int = Field(64, ge=32, le=512, multiple_of=8, description="training patch side", json_schema_extra={"unit": "px"})
-    stride: int = Field(4, ge=2, le=8, description="blind-spot grid period (one pixel in stride² is hidden per pass)", json_schema_extra={"unit": "px"})
+    stride: int = Field(
+        4, ge=2, le=8, description="blind-spot grid period (one pixel in stride² is hidden per pass)", json_schema_extra={"unit": "px"}
+    )
     seed: int = Field(0, description="random seed")
 
 
@@ -384,8 +388,10 @@ class Noise2Self(Method):
     def process(self, frame: Frame, params: Noise2SelfParams) -> Output:
         ny, nx = frame.image_shape
         if min(ny, nx) < _N2S_MIN_SIDE:
-            raise InputError(f"image of {ny}x{nx} px is too small for noise2self: its training patches need at least "
-                             f"{_N2S_MIN_SIDE} px a side", frame.meta.get("source"))
+            raise InputError(
+                f"image of {ny}x{nx} px is too small for noise2self: its training patches need at least {_N2S_MIN_SIDE} px a side",
+                frame.meta.get("source"),
+            )
         _network_counts(frame)
         out, losses = [], []
         for image in frame.images():
@@ -428,7 +434,7 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
     donut = np.divide(neigh_sum, neigh_n, out=np.zeros_like(neigh_sum), where=neigh_n > 0)
     yy, xx = np.indices(data.shape)
     loss_value = math.nan
-    for step in range(params.steps):
+    for _ in range(params.steps):
         batch_in, batch_t, batch_m = [], [], []
         for _ in range(4):
             phase = rng.integers(0, params.stride, 2)
@@ -439,8 +445,12 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
             batch_in.append(own_inputs(shown, valid, scale)[:, sl[0], sl[1]])
             batch_t.append(data[sl])
             batch_m.append(hidden[sl].astype(np.float32))
-        batch = {"inputs": torch.from_numpy(np.stack(batch_in)), "target": torch.from_numpy(np.stack(batch_t)),
-                 "mask": torch.from_numpy(np.stack(batch_m)), "scale": torch.full((4,), scale)}
+        batch = {
+            "inputs": torch.from_numpy(np.stack(batch_in)),
+            "target": torch.from_numpy(np.stack(batch_t)),
+            "mask": torch.from_numpy(np.stack(batch_m)),
+            "scale": torch.full((4,), scale),
+        }
         loss = loss_fn(predict(net, batch["inputs"]), batch, "supervised")
         opt.zero_grad()
         loss.backward()
@@ -454,7 +464,9 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
 class AzimuthalParams(Params):
     statistic: Literal["median", "mean"] = Field("median", description="azimuthal statistic per radial bin")
     npt: int | None = Field(None, ge=16, le=20000, description="radial bins (default: half the frame diagonal)")
-    center: tuple[float, float] | None = Field(None, description="beam centre (y, x) when the frame has no geometry", json_schema_extra={"unit": "px"})
+    center: tuple[float, float] | None = Field(
+        None, description="beam centre (y, x) when the frame has no geometry", json_schema_extra={"unit": "px"}
+    )
 
 
 @register

@@ -31,6 +31,7 @@ import numpy as np
 
 from ...symmetry.operations import INVERSION, Operation, closure, mirror, parse
 from .inputs import SPLIT_RANGE, SUPPORT_NORM
+
 #: Dose range of pre-training, mean counts per measured pixel (a Lambda frame has 0.004).
 DOSE_RANGE = (0.003, 100.0)
 #: Most partners a pixel can have (isotropy: 7 rotations).

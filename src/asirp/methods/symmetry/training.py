@@ -42,6 +42,7 @@ from ...frame import Frame
 from ...progress import progress
 from ...symmetry import INVERSION, Pairing, ScatteringPlane, analyze, mirror, parse
 from .inputs import IN_CHANNELS, RECIPES, SPLIT_RANGE, own_inputs, smae_inputs, smae_partner, symmetry_inputs
+
 #: First seed of the synthetic training corpus (the benchmark uses seeds below 10 000).
 TRAIN_SEED = 100_000
 #: First seed of the held-out frames used to report the validation loss during training.
