@@ -21,3 +21,10 @@ def map_images(
         return fn(frame.data, frame.valid)
     results = [fn(frame.data[i], frame.valid[i]) for i in progress(range(frame.shape[0]), desc="images", unit="image")]
     return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
+
+
+def per_image(frame: Frame, fn: Callable[[Frame], np.ndarray]) -> np.ndarray:
+    """``fn(image)`` of each 2-D image of ``frame`` (a :class:`Frame` each), as a method's output data:
+    float32, 0 at masked pixels, stacked back to the frame's shape."""
+    out = [np.where(image.valid, fn(image), 0.0).astype(np.float32) for image in frame.images()]
+    return np.stack(out) if frame.is_stack else out[0]

@@ -39,6 +39,7 @@ from ...symmetry import (
     local_asymmetry,
     parse,
 )
+from .._stack import per_image
 from ..base import Method, Output, Params, register
 from .denoise import denoise_image, run_network, split_score
 from .inputs import MIN_DOSE, own_inputs, smae_inputs
@@ -276,16 +277,15 @@ class SymmetricAverage(Method):
         report, ops = _report_and_ops(frame, params)
         assert report.plane is not None
         pairing = Pairing.build(report.plane, ops)
-        out = []
-        for image in frame.images():
+
+        def average(image: Frame) -> np.ndarray:
             p = pairing.partners(image.data, image.valid)
             ok = p.ok
             if params.local_check:
                 ok = ok & ~local_asymmetry(image.data, image.valid, p, z_threshold=params.z_threshold)
-            total = np.where(ok, p.values, 0.0).sum(axis=0) + image.data
-            out.append(np.where(image.valid, total / (1.0 + ok.sum(axis=0)), 0.0).astype(np.float32))
-        return Output(np.stack(out) if frame.is_stack else out[0], notes={"operations": [op.name for op in ops],
-                                                                          "symmetry": report.to_dict()})
+            return (np.where(ok, p.values, 0.0).sum(axis=0) + image.data) / (1.0 + ok.sum(axis=0))
+
+        return Output(per_image(frame, average), notes={"operations": [op.name for op in ops], "symmetry": report.to_dict()})
 
 
 class WeightsParams(Params):
@@ -318,12 +318,12 @@ class Supervised(Method):
 
         frame_mean = _network_counts(frame)
         net, digest, _ = load_weights(params.weights, "supervised")
-        out = []
-        for image in frame.images():
+
+        def rate(image: Frame) -> np.ndarray:
             s = _scale(image, frame_mean)
-            rate = s * np.exp(run_network(net, own_inputs(image.data, image.valid, s)))
-            out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
-        return Output(np.stack(out) if frame.is_stack else out[0], weights_sha256=digest)
+            return s * np.exp(run_network(net, own_inputs(image.data, image.valid, s)))
+
+        return Output(per_image(frame, rate), weights_sha256=digest)
 
 
 class SmaeParams(WeightsParams):
@@ -351,14 +351,12 @@ class SmaeHalves(Method):
         center = None
         if params.center == "beam":
             center = frame.geometry.beam_center_px() if frame.geometry is not None else analyze(frame, local=False).center
-        out = []
-        for image in frame.images():
+
+        def rate(image: Frame) -> np.ndarray:
             s = _scale(image, frame_mean)
-            rate = s * np.exp(run_network(net, smae_inputs(image.data, image.valid, s, center)))
-            out.append(np.where(image.valid, rate, 0.0).astype(np.float32))
-        return Output(
-            np.stack(out) if frame.is_stack else out[0], weights_sha256=digest, notes={"center_px": None if center is None else list(center)}
-        )
+            return s * np.exp(run_network(net, smae_inputs(image.data, image.valid, s, center)))
+
+        return Output(per_image(frame, rate), weights_sha256=digest, notes={"center_px": None if center is None else list(center)})
 
 
 #: Training patches are whole multiples of the network's size step (network.MULTIPLE), so at least this.
@@ -495,8 +493,8 @@ class AzimuthalMedian(Method):
         shape = frame.image_shape
         npt = params.npt or int(math.hypot(*shape) / 2)
         unit = "q_nm^-1" if ai.wavelength is not None else "2th_deg"
-        out = []
-        for image in frame.images():
+
+        def rings(image: Frame) -> np.ndarray:
             mask = ~np.asarray(image.valid)
             if params.statistic == "median":
                 res = ai.medfilt1d_ng(np.array(image.data), npt, unit=unit, percentile=50, mask=mask)
@@ -504,9 +502,9 @@ class AzimuthalMedian(Method):
                 res = ai.integrate1d(np.array(image.data), npt, unit=unit, mask=mask)
             radial, intensity = np.asarray(res.radial), np.asarray(res.intensity)
             good = np.isfinite(intensity)
-            model = ai.calcfrom1d(radial[good], intensity[good], shape=shape, dim1_unit=unit, correctSolidAngle=True)
-            out.append(np.where(image.valid, np.nan_to_num(model), 0.0).astype(np.float32))
-        return Output(np.stack(out) if frame.is_stack else out[0])
+            return np.nan_to_num(ai.calcfrom1d(radial[good], intensity[good], shape=shape, dim1_unit=unit, correctSolidAngle=True))
+
+        return Output(per_image(frame, rings))
 
 
 def _bm3d_available() -> bool:
@@ -535,13 +533,12 @@ class Bm3dAnscombe(Method):
 
         from ...filters import fill_masked
 
-        out = []
-        for image in frame.images():
-            counts = fill_masked(np.maximum(image.data, 0), image.valid)
-            stabilised = 2.0 * np.sqrt(counts + 0.375)
-            smooth = np.asarray(bm3d.bm3d(stabilised, params.sigma), dtype=np.float64)
-            out.append(np.where(image.valid, _anscombe_inverse(smooth), 0.0).astype(np.float32))
-        return Output(np.stack(out) if frame.is_stack else out[0])
+
+        def denoised(image: Frame) -> np.ndarray:
+            stabilised = 2.0 * np.sqrt(fill_masked(np.maximum(image.data, 0), image.valid) + 0.375)
+            return _anscombe_inverse(np.asarray(bm3d.bm3d(stabilised, params.sigma), dtype=np.float64))
+
+        return Output(per_image(frame, denoised))
 
     def cost(self, frame_shape: tuple[int, ...], params: Bm3dParams) -> float:
         return 3.5e-5 * float(np.prod(frame_shape))  # 0.5 s for 128², one 2-core EPYC core
