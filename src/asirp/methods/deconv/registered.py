@@ -252,17 +252,8 @@ class RichardsonLucy(Method):
         kernel, psf_notes = resolve_psf(frame, params)
         stop, iterations = _stop_and_iterations(frame, params)
         result = richardson_lucy(
-            data,
-            kernel,
-            iterations=iterations,
-            valid=frame.valid,
-            background=params.background,
-            damping=params.damping,
-            tv=params.tv,
-            accelerate=params.accelerate,
-            stop=stop,
-            seed=params.seed,
-            backend=params.backend,
+            data, kernel, iterations=iterations, valid=frame.valid, background=params.background, damping=params.damping,
+            tv=params.tv, accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend,
         )
         image = result.image - np.float32(offset) if offset else result.image
         return Output(image, notes={"psf": psf_notes, "stop": stop, **_iteration_notes(result), **notes})
@@ -304,14 +295,8 @@ class _LeastSquaresIteration(Method):
     def process(self, frame: Frame, params: LandweberParams | VanCittertParams) -> Output:
         kernel, psf_notes = resolve_psf(frame, params)
         result = type(self).solver(
-            frame.data,
-            kernel,
-            iterations=params.iterations,
-            valid=frame.valid,
-            relaxation=params.relaxation,
-            non_negative=params.non_negative,
-            stop=params.stop,
-            backend=params.backend,
+            frame.data, kernel, iterations=params.iterations, valid=frame.valid, relaxation=params.relaxation,
+            non_negative=params.non_negative, stop=params.stop, backend=params.backend,
         )
         return Output(result.image, notes={"psf": psf_notes, **_iteration_notes(result)})
 
@@ -435,18 +420,9 @@ class BlindRichardsonLucy(Method):
         initial, psf_notes = resolve_psf(frame, params, estimate=False)
         stop, iterations = _stop_and_iterations(frame, params)
         result = blind_richardson_lucy(
-            data,
-            initial,
-            mode=params.mode,
-            iterations=iterations,
-            psf_size=params.psf_size,
-            psf_iterations=params.psf_iterations,
-            valid=frame.valid,
-            background=params.background,
-            accelerate=params.accelerate,
-            stop=stop,
-            seed=params.seed,
-            backend=params.backend,
+            data, initial, mode=params.mode, iterations=iterations, psf_size=params.psf_size,
+            psf_iterations=params.psf_iterations, valid=frame.valid, background=params.background,
+            accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend,
         )
         image = result.image - np.float32(offset) if offset else result.image
         estimated = result.psf if result.psf is not None else np.zeros((1, 1))
