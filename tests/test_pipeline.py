@@ -311,6 +311,42 @@ def test_budget_falls_back_to_the_cheapest_applicable_method():
     assert from_api.method == budget["fallback"] and from_api.notes["budget"] == budget  # the same plan as a pipeline's
 
 
+def test_a_series_plan_estimates_once_what_the_method_estimates_per_frame():
+    """Wiener without a PSF or nsr estimates a blur width and two power spectra on every frame; a plan for
+    a series estimates them on its first frame, and the result on that frame is unchanged."""
+    blurred = asirp.synth.mesh_grid_map("AG175", shape=(96, 96), counts=200, seed=3).noisy
+    per_frame = make_plan(blurred, "wiener")
+    series = make_plan(blurred, "wiener", series=True)
+    assert per_frame.series is None and set(series.series) == {"psf_sigma", "spectrum"}
+    assert series.params["spectrum"]["noise"] > 0 and series.fingerprint is not None
+    np.testing.assert_array_equal(series.run(blurred).data, per_frame.run(blurred).data)
+    step = series.run(blurred).history[-1]
+    assert step.notes["series_parameters"] == series.series and step.notes["spectrum_given"]
+    # what the user fixed is never replaced; a constant nsr leaves nothing to estimate
+    fixed = make_plan(blurred, "wiener", {"psf_sigma": 1.2}, series=True)
+    assert fixed.params["psf_sigma"] == 1.2 and set(fixed.series) == {"spectrum"}
+    assert make_plan(blurred, "wiener", {"psf_sigma": 1.2, "nsr": 0.01}, series=True).series is None
+    assert make_plan(blurred, "richardson_lucy", series=True).series.keys() == {"psf_sigma"}
+
+
+def test_a_pipeline_run_pins_series_parameters_and_estimates_them_anew_on_drift(tmp_path):
+    low = [asirp.synth.mesh_grid_map("AG175", shape=(64, 64), counts=50, seed=s).noisy for s in (1, 2, 3)]
+    high = [asirp.synth.mesh_grid_map("AG175", shape=(64, 64), counts=2000, seed=s).noisy for s in (4, 5, 6)]
+    steps = WorkerSteps(parse_config({"read": {"kind": "xrf_map"}}).read, "wiener", {}, None, parse_config({}).analyse)
+    plan = steps.plan_for(low[0])
+    same = process_item(Item("r", 2, low[1]), plan, steps)
+    assert same.replanned is None and same.frame.history[-1].notes["series_parameters"] == plan.series
+    changed = process_item(Item("r", 4, high[0]), plan, steps)
+    assert changed.replanned is not None and "mean level changed" in changed.replanned.redecided
+    assert changed.replanned.series["spectrum"]["amplitude"] > 10 * plan.series["spectrum"]["amplitude"]
+    pipe = Pipeline.from_dict({"read": {"kind": "xrf_map"}, "restore": {"method": "wiener"}, "execution": {"backend": "local"}})
+    summary = pipe.run(iterate([*low, *high], run="series"), output=tmp_path)
+    assert summary.written == 6
+    with h5py.File(tmp_path / "series.nxs") as handle:
+        history = handle["entry/process/history"].asstr()[()]
+    assert '"series_parameters"' in history
+
+
 def test_auto_plan_is_made_once_per_run_and_recorded(tmp_path):
     frames = asirp.synth.diffraction_series(3, event_frame=None, shape=(64, 64), dose=20.0, seed=1).noisy.images()
     pipe = Pipeline.from_dict({"read": {"kind": "diffraction"}, "restore": {"method": "auto", "budget_s": 0.5}, "execution": {"backend": "local"}})

@@ -1,10 +1,11 @@
-"""``asirp view``: open files in a browser page to look at, restore, compare and export them.
+"""``asirp view``: open files in a browser page to look at, restore, compare and export them; or follow a pipeline live.
 
 Examples::
 
     asirp view frame.cbf                      # opens http://127.0.0.1:5006/ in a browser tab
     asirp view scan.h5 other.tif --port 8000 --no-browser
     asirp view --host 0.0.0.0 frame.tif       # shared on the beamline network: the printed URL holds a token
+    asirp view --follow restored/ --pipeline pipeline.toml --raw /data/pilatus/scan_0042/ --publish localhost:5577
 """
 
 from __future__ import annotations
@@ -12,18 +13,42 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import ParameterError
+
 #: Bokeh's customary port.
 DEFAULT_PORT = 5006
+
+
+def _live(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The follower and the ROI publisher of ``--follow`` (bad options refused in one line before anything starts)."""
+    from ..pipeline.config import PipelineConfig, load_config
+    from ..view.live import LiveFollower, RawSource, RoiFeedback
+
+    config = load_config(args.pipeline) if args.pipeline else PipelineConfig()
+    raw = RawSource(args.raw, config) if args.raw else None
+    feedback = None
+    if args.publish:
+        from bluesky.callbacks.zmq import Publisher
+
+        feedback = RoiFeedback(Publisher(args.publish))
+    return LiveFollower(args.follow, config=config, raw=raw, poll_s=args.poll), feedback
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
     from ..io.sniff import check_input_file, split_dataset
 
+    live = feedback = None
+    if args.follow is not None:
+        if args.paths:
+            raise ParameterError("give files to open or --follow FOLDER, not both")
+        live, feedback = _live(args)
+    elif args.raw or args.pipeline or args.publish:
+        raise ParameterError("--raw, --pipeline and --publish go with --follow FOLDER")
     for path in args.paths:  # a missing file is refused before anything heavy is imported, as by restore
         check_input_file(split_dataset(path, None)[0])
     from ..view.server import serve
 
-    return serve(list(args.paths), host=args.host, port=args.port, open_browser=not args.no_browser)
+    return serve(list(args.paths), host=args.host, port=args.port, open_browser=not args.no_browser, live=live, feedback=feedback)
 
 
 def register_cli(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -34,4 +59,11 @@ def register_cli(commands: Any, common: argparse.ArgumentParser) -> None:
     view.add_argument("--host", default="127.0.0.1",
                       help="address to listen on (default 127.0.0.1, this machine only); any other needs the token the URL carries")
     view.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser tab")
+    live = view.add_argument_group("live mode: follow a running pipeline (asirp serve / run / a BlueskyConsumer)")
+    live.add_argument("--follow", metavar="FOLDER", help="the pipeline's output folder: show its newest run's frames as they are written")
+    live.add_argument("--pipeline", metavar="TOML", help="the pipeline's file: how raw frames are read, [analyse] change and roi settings")
+    live.add_argument("--raw", metavar="SOURCE", help="where the pipeline reads raw frames: the watched FOLDER or FILE::DATASET (SWMR)")
+    live.add_argument("--publish", metavar="HOST:PORT",
+                      help="0MQ proxy input to which accepted ROIs go as feedback documents (as asirp serve --publish)")
+    live.add_argument("--poll", type=float, default=0.1, help="seconds between looks at the folder (default 0.1)")
     view.set_defaults(handler=_cmd_view)

@@ -69,6 +69,8 @@ class ChangeDetector:
     _distances: list[float] = field(default_factory=list, repr=False)
     _tested: int = 0
     events: list[ChangeEvent] = field(default_factory=list)
+    #: The statistic ``d_t`` of the last frame fed (None before the second frame), for a timeline.
+    last_distance: float | None = None
 
     def update(self, vector: np.ndarray, *, seq: int, run: str = "") -> ChangeEvent | None:
         """Feed the next frame's vector; returns a :class:`ChangeEvent` when this frame is a change.
@@ -78,12 +80,15 @@ class ChangeDetector:
         current = np.asarray(vector, dtype=np.float64).ravel()
         previous, self._previous = self._previous, current
         if previous is None:
+            self.last_distance = None
             return None
         if previous.shape != current.shape:
             self._distances.clear()  # a new shape (new geometry or binning) starts a new series
+            self.last_distance = None
             return None
         scale = float(np.mean(np.abs(previous))) or 1.0
         distance = float(np.sqrt(np.mean((current - previous) ** 2))) / scale
+        self.last_distance = distance
         history = self._distances
         event = None
         if len(history) >= self.min_history:

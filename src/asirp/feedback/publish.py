@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..frame import Frame
 from ..pipeline.config import ChangeConfig, RoiConfig
 from ..pipeline.items import Result
 from .change import ChangeDetector, ChangeEvent
@@ -43,6 +44,15 @@ _ROI_KEYS = {
     "motors": {"dtype": "string", "shape": [], "source": "asirp:roi"},
     "score": {"dtype": "number", "shape": [], "source": "asirp:roi"},
 }
+
+
+def motor_grid(cfg: RoiConfig, frame: Frame) -> MotorGrid:
+    """The motor coordinates of ``frame``'s points under ``[analyse] roi``: its step, else the map's pixel size, else 1."""
+    if cfg.step is not None or frame.pixel_size is None:
+        dy, dx = cfg.step or (1.0, 1.0)
+        return MotorGrid(cfg.motors[0], cfg.motors[1], cfg.origin[0], cfg.origin[1], dy, dx)
+    size = frame.pixel_size
+    return MotorGrid(cfg.motors[0], cfg.motors[1], cfg.origin[0], cfg.origin[1], size.y, size.x)
 
 
 class FeedbackPublisher:
@@ -129,13 +139,7 @@ class FeedbackSink:
                     self.publisher.change(event)
         if self.roi is not None and not frame.is_stack:
             cfg = self.roi
-            grid = None
-            if cfg.step is not None or frame.pixel_size is None:
-                dy, dx = cfg.step or (1.0, 1.0)
-                grid = MotorGrid(cfg.motors[0], cfg.motors[1], cfg.origin[0], cfg.origin[1], dy, dx)
-            else:
-                size = frame.pixel_size
-                grid = MotorGrid(cfg.motors[0], cfg.motors[1], cfg.origin[0], cfg.origin[1], size.y, size.x)
+            grid = motor_grid(cfg, frame)
             rois = propose_rois(frame, mode=cfg.mode, threshold=cfg.threshold, min_area=cfg.min_area, pad=cfg.pad, grid=grid)
             self.publisher.rois(result.run, result.seq, rois)
 

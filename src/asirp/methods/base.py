@@ -115,6 +115,18 @@ class Method(ABC):
         """
         return params.model_dump()
 
+    def series_parameters(self, frame: Frame, params: Any) -> dict[str, Any]:
+        """Parameters this method would estimate from ``frame`` that hold for a whole series of frames
+        like it (one detector, sample and dose: a scan or a stream), to estimate once per series.
+
+        A plan for a series (:func:`asirp.select.make_plan` with ``series=True``, as the
+        pipeline makes) pins them on its first frame and estimates them anew when the data
+        drift (:meth:`asirp.select.Plan.drift`), instead of paying the estimate on every
+        frame (a deconvolution's PSF width, Wiener's noise and object spectra). Returns
+        only parameters ``params`` leave to estimation; none by default.
+        """
+        return {}
+
     # -- generic machinery ------------------------------------------------------------
     def validate(self, **params: Any) -> Params:
         """Validate keyword parameters into this method's parameter model."""

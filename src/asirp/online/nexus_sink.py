@@ -25,6 +25,7 @@ Layout of the file::
         run_uid           the source run's uid
         program_name      "asirp" @version
         start_time, end_time
+        first_history     the history of the run's first frame (JSON), there from the file's creation
         data/             NXdata @signal="data" @axes=["frame", "y", "x"]
             data          float32 (n, ny, nx), one chunk per frame, growing along frames
             mask          uint8   (n, ny, nx), 1 = masked pixel (pyFAI convention)
@@ -106,6 +107,11 @@ def read_rows(path: Path) -> tuple[np.ndarray, int]:
         bad = np.flatnonzero(committed < 0)
         count = int(bad[0]) if bad.size else rows
         return committed[:count], count
+
+
+def _steps(history: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """History steps as the JSON the run file stores (method, parameters, notes, version, date)."""
+    return [{"method": s.method, "parameters": s.parameters, "notes": s.notes, "version": s.version, "date": s.date} for s in history]
 
 
 class RunWriter:
@@ -210,6 +216,10 @@ class RunWriter:
         meta.attrs["NX_class"] = "NXnote"
         meta.create_dataset("type", data="application/json")
         meta.create_dataset("data", data=json.dumps(self.metadata, default=str, sort_keys=True))
+        if self._first_history:  # readable during the run (SWMR allows no new objects later): a live viewer shows the decision
+            entry.create_dataset("first_history", data=json.dumps(_steps(self._first_history), default=str, sort_keys=True)).attrs[
+                "description"
+            ] = "history of the run's first frame (JSON list of steps), written when the file is created"
         data = entry.create_group("data")
         data.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": [".", "y", "x"]})
         frames = data.create_dataset("data", (0, ny, nx), np.float32, maxshape=(None, ny, nx), chunks=(1, ny, nx))
@@ -254,6 +264,8 @@ class RunWriter:
             self.failed[result.seq] = error
             return time.time()
         frame = result.frame
+        if not self._first_history:
+            self._first_history = frame.history
         handle = self._open_handle(frame.image_shape)
         group = handle["entry/data"]
         row = self.rows
@@ -270,9 +282,7 @@ class RunWriter:
         group["sequence"].resize(row + 1, axis=0)
         group["sequence"][row] = result.seq
         handle.flush()
-        if not self._first_history:
-            self._first_history = frame.history
-        elif frame.history and "redecided" in frame.history[-1].notes:
+        if frame.history and frame.history is not self._first_history and "redecided" in frame.history[-1].notes:
             last = frame.history[-1]
             self._redecided.append({"sequence": result.seq, "method": last.method, "parameters": last.parameters,
                                     "notes": last.notes, "date": last.date})
@@ -332,10 +342,7 @@ class RunWriter:
         process.create_dataset("program", data="asirp")
         process.create_dataset("version", data=__version__)
         process.create_dataset("date", data=now_iso())
-        steps = [
-            {"method": s.method, "parameters": s.parameters, "notes": s.notes, "version": s.version, "date": s.date}
-            for s in history
-        ]
+        steps = _steps(history)
         if steps:
             process.create_dataset("method", data=steps[-1]["method"])
         process.create_dataset("history", data=json.dumps(steps, default=str, sort_keys=True)).attrs[

@@ -118,18 +118,17 @@ class WorkerSteps:
     custom: Method | None = None
 
     def plan_for(self, frame: Frame) -> Plan:
-        """The plan for ``frame`` (and the run's frames like it): :func:`asirp.select.make_plan`,
-        online rules when the run has a per-frame budget."""
+        """The plan for ``frame`` and the run's frames like it: :func:`asirp.select.make_plan` for a
+        series (what the method estimates per frame is estimated once), online rules when the run
+        has a per-frame budget."""
         if self.custom is not None:
             return Plan(self.custom.name, dict(self.params))
         mode = "online" if self.budget_s is not None else "offline"
-        return make_plan(frame, self.method, self.params, budget_s=self.budget_s, mode=mode)
+        return make_plan(frame, self.method, self.params, budget_s=self.budget_s, mode=mode, series=True)
 
     def fixed_plan(self) -> Plan | None:
-        """The plan when it does not depend on the frame (a named method without budget), else None."""
-        if self.custom is not None or (self.method != "auto" and self.budget_s is None):
-            return Plan(self.custom.name if self.custom else self.method, dict(self.params))
-        return None
+        """The plan when it does not depend on the frame (a method given in code), else None."""
+        return Plan(self.custom.name, dict(self.params)) if self.custom is not None else None
 
     @property
     def needs_profile(self) -> bool:

@@ -85,6 +85,9 @@ class Plan:
     budget: dict[str, Any] | None = None
     #: Why this plan replaced an earlier one of the same run (``notes["redecided"]``).
     redecided: str | None = None
+    #: Parameters estimated once on the plan's frame for the whole series (``notes["series_parameters"]``,
+    #: :meth:`asirp.Method.series_parameters`); already merged into :attr:`params`.
+    series: dict[str, Any] | None = None
     #: Shape of the frame the plan was made for (the cost depends on it); None: any.
     shape: tuple[int, ...] | None = None
     #: For an ``auto`` plan, the data it was decided on: see :meth:`drift`.
@@ -106,6 +109,8 @@ class Plan:
             notes["budget"] = dict(self.budget)
         if self.redecided is not None:
             notes["redecided"] = self.redecided
+        if self.series:
+            notes["series_parameters"] = dict(self.series)
         return notes
 
     def fits(self, frame: Frame) -> bool:
@@ -113,8 +118,8 @@ class Plan:
         return self.shape is None or self.shape == frame.shape
 
     def drift(self, frame: Frame) -> str | None:
-        """Why ``frame`` needs a new decision (its data drifted from this ``auto`` plan's: kind, shape,
-        counts or noise level beyond :data:`DRIFT_FACTOR`), or None."""
+        """Why ``frame`` needs a new plan (its data drifted from those an ``auto`` decision or series
+        parameters were made on: kind, shape, counts or noise level beyond :data:`DRIFT_FACTOR`), or None."""
         return None if self.fingerprint is None else Fingerprint.of(frame).drifted_from(self.fingerprint)
 
     def run(self, frame: Frame, method: Method | None = None) -> Frame:
@@ -139,6 +144,7 @@ def make_plan(
     *,
     budget_s: float | None = None,
     mode: Mode = "offline",
+    series: bool = False,
 ) -> Plan:
     """Decide the method and parameters for ``frame`` (and frames like it).
 
@@ -156,6 +162,10 @@ def make_plan(
     mode:
         ``"offline"`` (the budget bounds deciding and running together) or ``"online"``
         (decisions are reused across frames): see :func:`~asirp.select.choose`.
+    series:
+        The plan serves a series of frames like this one (a pipeline run): what the method
+        would estimate on every frame (:meth:`asirp.Method.series_parameters`: a PSF
+        width, Wiener's spectra) is estimated here once and pinned, until the data drift.
     """
     params = dict(params or {})
     if method == "auto":
@@ -164,7 +174,20 @@ def make_plan(
     else:
         get_method(method).validate(**params)  # bad parameters fail before any work
         plan = Plan(method, params, shape=frame.shape)
+    if series:
+        plan = _with_series_parameters(frame, plan)
     return plan if budget_s is None else _within_budget(frame, plan, budget_s)
+
+
+def _with_series_parameters(frame: Frame, plan: Plan) -> Plan:
+    """``plan`` with its method's series parameters estimated on ``frame`` (parameters it sets win)."""
+    method = get_method(plan.method)
+    work = frame if plan.kind is None or frame.kind == plan.kind else replace(frame, kind=plan.kind)
+    pinned = {key: value for key, value in method.series_parameters(work, method.validate(**plan.params)).items()
+              if key not in plan.params}
+    if not pinned:
+        return plan
+    return replace(plan, params={**plan.params, **pinned}, series=pinned, fingerprint=plan.fingerprint or Fingerprint.of(frame))
 
 
 def _within_budget(frame: Frame, plan: Plan, budget_s: float) -> Plan:

@@ -28,6 +28,7 @@ from tornado.websocket import WebSocketHandler
 from ..errors import AsirpError, OutputError
 from .auth import TOKEN_ARGUMENT, TOKEN_COOKIE, is_loopback, new_token, token_ok
 from .files import FrameCache
+from .live import LiveFollower, RoiFeedback
 from .page import ViewerPage
 from .state import is_workspace, load_state
 
@@ -79,8 +80,11 @@ class ViewerServer:
     """``asirp view``'s server: :meth:`run` blocks (the command), :meth:`start` runs it in a thread (tests)."""
 
     def __init__(self, paths: list[str], *, host: str = "127.0.0.1", port: int = 5006, folder: Path | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, live: LiveFollower | None = None, feedback: RoiFeedback | None = None) -> None:
         self.paths = paths
+        #: Live mode: the follower every page reads (one per server, whatever the number of tabs), and where ROIs go.
+        self.live = live
+        self.feedback = feedback
         self.host = host
         self.port = port or free_port(host)
         self.folder = folder or Path.cwd()
@@ -101,6 +105,8 @@ class ViewerServer:
         """Read the files given and load the method registry before the first page; returns one-line problems."""
         from ..api import methods
 
+        if self.live is not None:  # live mode restores nothing: the pipeline does
+            return []
         methods()
         problems = []
         for path in self.paths:
@@ -111,7 +117,12 @@ class ViewerServer:
         return problems
 
     def _page(self, doc: Document) -> None:
-        ViewerPage(doc, self.cache, self.paths, self.folder)
+        if self.live is not None:
+            from .live_page import LivePage
+
+            LivePage(doc, self.live, self.feedback)
+        else:
+            ViewerPage(doc, self.cache, self.paths, self.folder)
 
     def _make_server(self) -> Server:
         origins = [f"{name}:{self.port}" for name in ("localhost", "127.0.0.1")]
@@ -154,16 +165,22 @@ class ViewerServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving (from any thread)."""
+        """Stop serving (from any thread), and the live follower."""
+        if self.live is not None:
+            self.live.close()
         if self._loop is not None and self._server is not None:
             server, loop = self._server, self._loop
             loop.add_callback(server.stop)
             loop.add_callback(loop.stop)
 
 
-def serve(paths: list[str], *, host: str, port: int, open_browser: bool) -> int:
-    """Run ``asirp view``: preload, print the URL, open a browser tab, serve until Ctrl-C."""
-    viewer = ViewerServer(paths, host=host, port=port)
+def serve(paths: list[str], *, host: str, port: int, open_browser: bool, live: LiveFollower | None = None,
+          feedback: RoiFeedback | None = None) -> int:
+    """Run ``asirp view``: preload, print the URL, open a browser tab, serve until Ctrl-C (``live``: follow a pipeline)."""
+    viewer = ViewerServer(paths, host=host, port=port, live=live, feedback=feedback)
+    if live is not None:
+        live.start()
+        print(f"asirp view: following {live.folder}" + (f" (raw frames from {live.raw.spec})" if live.raw else ""), flush=True)
     for problem in viewer.preload():
         print(f"asirp: {problem}", file=sys.stderr)
     if viewer.token:
@@ -177,4 +194,7 @@ def serve(paths: list[str], *, host: str, port: int, open_browser: bool) -> int:
         viewer.run()
     except KeyboardInterrupt:
         print("asirp view: stopped", file=sys.stderr)
+    finally:
+        if live is not None:
+            live.close()
     return 0

@@ -29,7 +29,7 @@ from scipy.optimize import brentq, minimize_scalar
 from ...errors import ParameterError
 from ...progress import progress
 from ...psf import validate_psf
-from ...spectrum import fit_power_spectrum, power_spectrum
+from ...spectrum import SpectrumModel, fit_power_spectrum, power_spectrum
 from .noise import noise_floor, noise_only_frequencies
 from .noise import noise_variance as measure_noise_variance
 from .operator import PaddedDomain, psf_margin, transfer_function
@@ -85,11 +85,21 @@ def _half_plane_weights(shape: tuple[int, int]) -> np.ndarray:
     return weights[None, :]
 
 
+def fit_wiener_spectrum(image: np.ndarray, valid: np.ndarray, psf: np.ndarray) -> SpectrumModel:
+    """The object and noise spectra :func:`wiener` estimates from one 2-D image blurred by ``psf``
+    (a Whittle fit of ``A·|f|^-β·|H(f)|² + N₀``; see its ``nsr`` parameter)."""
+    shape = image.shape[-2:]
+    transfer = np.abs(transfer_function(psf, shape)) ** 2
+    fy, fx, power = power_spectrum(image, valid)
+    return fit_power_spectrum(fy, fx, power, transfer, noise_max=noise_floor(power, noise_only_frequencies(psf, shape)))
+
+
 def wiener(
     image: ArrayLike,
     psf: ArrayLike,
     *,
     nsr: float | None = None,
+    spectrum: SpectrumModel | None = None,
     valid: ArrayLike | None = None,
 ) -> DeconvResult:
     """Wiener deconvolution: the linear filter of least mean squared error.
@@ -115,6 +125,10 @@ def wiener(
         (:func:`~asirp.methods.deconv.noise.noise_variance`), and
         ``NSR(f) = N₀ / (A·|f|^-β)``, the ratio the Wiener filter is defined with. This keeps the high frequencies
         where the object still has power and suppresses those where only noise is left.
+    spectrum:
+        Instead of that fit, the spectra of a like frame (:func:`fit_wiener_spectrum`,
+        e.g. the first of a series), used for every frame: the fit costs several times
+        the filter itself.
     valid:
         Boolean mask, True where measured (masked pixels are filled before filtering).
 
@@ -126,30 +140,30 @@ def wiener(
     """
     inputs = prepare_inputs(image, valid)
     kernel = validate_psf(psf, inputs.data.shape)
-    domain, spectrum, otf, means = _padded_spectrum(inputs, kernel)
+    domain, data_spectrum, otf, means = _padded_spectrum(inputs, kernel)
     info: dict[str, object] = {}
     f2 = scipy.fft.fftfreq(domain.shape[0])[:, None] ** 2 + scipy.fft.rfftfreq(domain.shape[1])[None, :] ** 2
     if nsr is None:
-        transfer = np.abs(transfer_function(kernel, inputs.data.shape[-2:])) ** 2
-        noise_only = noise_only_frequencies(kernel, inputs.data.shape[-2:])
+        if spectrum is not None:
+            fitted = [spectrum]
+            info["spectrum_given"] = True
+        else:
+            frames = zip(inputs.data, inputs.valid, strict=True)
+            fitted = [fit_wiener_spectrum(frame, mask, kernel)
+                      for frame, mask in progress(frames, desc="Wiener: noise-to-signal ratio", total=len(inputs.data), unit="frame")]
+        info["spectrum"] = [{"amplitude": m.amplitude, "slope": m.slope, "noise": m.noise} for m in fitted]
         ratios = []
-        models = []
-        frames = zip(inputs.data, inputs.valid, strict=True)
-        for frame, mask in progress(frames, desc="Wiener: noise-to-signal ratio", total=len(inputs.data), unit="frame"):
-            fy, fx, power = power_spectrum(frame, mask)
-            model = fit_power_spectrum(fy, fx, power, transfer, noise_max=noise_floor(power, noise_only))
-            models.append({"amplitude": model.amplitude, "slope": model.slope, "noise": model.noise})
+        for model in fitted:
             # Where no object power is left (the fitted amplitude underflowed), NSR = inf: the filter is 0.
             power = model.object_power(f2)
             ratios.append(np.divide(model.noise, power, out=np.full_like(power, np.inf), where=power > 0))
-        info["spectrum"] = models
         nsr_map = np.stack(ratios)
     else:
         if not (np.isfinite(nsr) and nsr > 0):
             raise ParameterError(f"nsr must be a positive number, got {nsr!r}")
         info["nsr"] = float(nsr)
         nsr_map = np.full((1, *f2.shape), float(nsr))
-    estimate = np.conj(otf) * spectrum / (np.abs(otf) ** 2 + nsr_map)
+    estimate = np.conj(otf) * data_spectrum / (np.abs(otf) ** 2 + nsr_map)
     restored = _finish(domain, estimate, means)
     return DeconvResult(inputs.output(restored), inputs.per_frame(np.zeros(len(means))), "closed form", psf=kernel, info=info)
 

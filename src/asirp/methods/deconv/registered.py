@@ -28,10 +28,11 @@ from ...errors import InputError, ParameterError
 from ...frame import Frame
 from ...history import sha256_of_file
 from ...psf import beam_sigma_px, estimated_gaussian_psf, gaussian_psf, load_psf, validate_psf
+from ...spectrum import SpectrumModel
 from ...units import parse_length
 from ..base import Method, Output, Params, register
 from .blind import blind_richardson_lucy, estimate_gaussian_sigma
-from .closed_form import tikhonov, wiener
+from .closed_form import fit_wiener_spectrum, tikhonov, wiener
 from .iterative import landweber, richardson_lucy, van_cittert
 from .operator import padded_shape
 from .result import DeconvResult
@@ -135,6 +136,26 @@ def resolve_psf(frame: Frame, params: PSFParams, *, estimate: bool = True) -> tu
     return validate_psf(estimated_gaussian_psf(sigma.sigma, shape), shape), {"source": "estimated", **sigma.as_notes()}
 
 
+def _psf_given(params: PSFParams) -> bool:
+    """Whether the parameters give the PSF (else it is estimated from the image)."""
+    return any(getattr(params, name) is not None for name in ("psf_sigma", "psf_sigma_y", "psf_sigma_x", "beam_fwhm", "psf_file", "psf"))
+
+
+class _PSFMethod(Method):
+    """A deconvolution whose PSF comes from :class:`PSFParams`: a series estimates its width once."""
+
+    def series_parameters(self, frame: Frame, params: PSFParams) -> dict[str, Any]:
+        """The estimated Gaussian PSF width (``psf_sigma``, px) when no PSF is given and the Gaussian's
+        default extent fits the image (for tiny images the per-frame estimate cuts the kernel to fit)."""
+        if _psf_given(params):
+            return {}
+        image = frame.images()[0]
+        sigma = estimate_gaussian_sigma(image.data, image.valid).sigma
+        if any(size > n for size, n in zip(gaussian_psf(sigma).shape, frame.image_shape, strict=True)):
+            return {}
+        return {"psf_sigma": float(sigma)}
+
+
 def _poisson_data(frame: Frame) -> tuple[np.ndarray, float, dict[str, Any]]:
     """Data for the Poisson methods: counting frames must be non-negative; other kinds are
     offset to non-negative values (blurring a constant gives the same constant, so the
@@ -182,8 +203,7 @@ def _psf_margin(params: PSFParams) -> int:
 
 def _estimation_cost(params: PSFParams, frame_shape: tuple[int, ...]) -> float:
     """The PSF estimate runs ~30 short split-data deconvolutions of at most 256² pixels."""
-    given = any(getattr(params, name) is not None for name in ("psf_sigma", "psf_sigma_y", "psf_sigma_x", "beam_fwhm", "psf_file", "psf"))
-    if given:
+    if _psf_given(params):
         return 0.0
     region = (min(int(frame_shape[-2]), 256), min(int(frame_shape[-1]), 256))
     return 30 * 30 * 2 * SECONDS_PER_PIXEL_ITERATION * _padded_pixels(region, 8)
@@ -234,7 +254,7 @@ def _expected_iterations(params: RichardsonLucyParams | BlindRichardsonLucyParam
 
 
 @register
-class RichardsonLucy(Method):
+class RichardsonLucy(_PSFMethod):
     """Richardson-Lucy deconvolution (:func:`~asirp.methods.deconv.richardson_lucy`): Poisson
     maximum likelihood with Bertero-Boccacci boundaries, acceleration, damping, RL-TV and
     automatic stopping."""
@@ -281,7 +301,7 @@ class VanCittertParams(_LeastSquaresParams):
     non_negative: bool = Field(False, description="clip negative values after each step")
 
 
-class _LeastSquaresIteration(Method):
+class _LeastSquaresIteration(_PSFMethod):
     """Shared wrapper of the iterative least-squares solvers (Gaussian noise)."""
 
     family = "deconvolution"
@@ -328,12 +348,23 @@ class VanCittert(_LeastSquaresIteration):
     relative_cost = 0.5  # two FFTs (one blur) per iteration instead of four
 
 
+class SpectrumParams(Params):
+    """Object and noise power spectra ``A·|f|^-β`` and ``N₀`` of a frame (:class:`asirp.spectrum.SpectrumModel`)."""
+
+    amplitude: float = Field(ge=0, description="object power amplitude A (image unit² per frequency sample)")
+    slope: float = Field(ge=0, le=10, description="object power-law exponent β")
+    noise: float = Field(ge=0, description="white noise floor N₀ (image unit² per frequency sample)")
+
+
 class WienerParams(PSFParams):
     nsr: float | None = Field(None, gt=0, description="constant noise-to-signal power ratio; None: estimated per frequency from the data")
+    spectrum: SpectrumParams | None = Field(None, description=(
+        "with nsr None: the object and noise spectra of a like frame instead of a fit on each frame "
+        "(a series pins its first frame's fit)"))
 
 
 @register
-class Wiener(Method):
+class Wiener(_PSFMethod):
     """Wiener deconvolution (:func:`~asirp.methods.deconv.wiener`)."""
 
     name = "wiener"
@@ -345,11 +376,23 @@ class Wiener(Method):
 
     def process(self, frame: Frame, params: WienerParams) -> Output:
         kernel, psf_notes = resolve_psf(frame, params)
-        result = wiener(frame.data, kernel, nsr=params.nsr, valid=frame.valid)
+        spectrum = None if params.spectrum is None else SpectrumModel(**params.spectrum.model_dump())
+        result = wiener(frame.data, kernel, nsr=params.nsr, spectrum=spectrum, valid=frame.valid)
         return Output(result.image, notes={"psf": psf_notes, **result.info})
 
+    def series_parameters(self, frame: Frame, params: WienerParams) -> dict[str, Any]:
+        """The PSF width (when estimated) and, without a constant ``nsr``, the spectra of the first image."""
+        pinned = super().series_parameters(frame, params)
+        if params.nsr is None and params.spectrum is None:
+            kernel, _ = resolve_psf(frame, params.model_copy(update=pinned))
+            image = frame.images()[0]
+            model = fit_wiener_spectrum(image.data, image.valid, kernel)
+            pinned["spectrum"] = {"amplitude": model.amplitude, "slope": model.slope, "noise": model.noise}
+        return pinned
+
     def cost(self, frame_shape: tuple[int, ...], params: WienerParams) -> float:
-        fit = 0.0 if params.nsr is not None else 2e-6 * float(np.prod(frame_shape))  # the spectrum fit
+        fitted = params.nsr is None and params.spectrum is None
+        fit = 2e-6 * float(np.prod(frame_shape)) if fitted else 0.0  # the spectrum fit
         return 4 * SECONDS_PER_PIXEL_ITERATION * _padded_pixels(frame_shape, 8) + fit + _estimation_cost(params, frame_shape)
 
 
@@ -359,7 +402,7 @@ class TikhonovParams(PSFParams):
 
 
 @register
-class Tikhonov(Method):
+class Tikhonov(_PSFMethod):
     """Tikhonov deconvolution with a Laplacian regulariser (:func:`~asirp.methods.deconv.tikhonov`)."""
 
     name = "tikhonov"
