@@ -1,0 +1,397 @@
+"""Live mode of the viewer: follow a running pipeline through its output folder (no Bokeh here).
+
+The pipeline (``asirp serve``, ``asirp run``, a :class:`~asirp.online.BlueskyConsumer`)
+writes every run to ``<output>/<run>.nxs.partial`` in HDF5 **SWMR** mode and renames it
+to ``<run>.nxs`` when the run ends (:mod:`asirp.online.nexus_sink`). :class:`LiveFollower`
+opens the newest run file of that folder **read-only** in SWMR read mode, from a thread
+of the viewer's own process, and every ``poll_s`` seconds makes one
+:class:`LiveSnapshot` of the newest committed row: the restored frame, the raw frame it
+came from (when told where the pipeline reads, ``--raw``), the method and the decision
+of ``auto`` with its reasons (``entry/first_history``), the pipeline's rate from the
+rows' ``written_time``, the change-detection timeline and the ROI proposals on the
+frame. Only the latest snapshot is kept: a page that draws slowly skips frames, and
+nothing ever waits on the page. The pipeline does not know the viewer exists.
+
+Accepted ROIs are published by :class:`RoiFeedback` through
+:class:`~asirp.feedback.publish.FeedbackPublisher`: the same Bluesky documents
+(start ``purpose="asirp feedback"``, stream ``"roi"``) the pipeline's feedback sink emits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from ..errors import AsirpError, InputError
+from ..feedback.change import ChangeDetector, ChangeEvent
+from ..feedback.publish import FeedbackPublisher, motor_grid
+from ..feedback.roi import Roi, propose_rois
+from ..frame import Frame
+from ..kinds import Kind
+from ..pipeline.config import PipelineConfig, RoiConfig
+from ..pipeline.items import FileRef, Item
+from . import images
+
+log = logging.getLogger("asirp.view")
+
+#: Pixels of the arrays sent per panel: a 1 Mpx frame is sent whole; larger ones as block means.
+LIVE_PIXELS = 1 << 20
+#: Rows read per poll for the timeline; a pipeline further ahead is caught up by jumping to its newest row (a gap).
+MAX_ROWS_PER_POLL = 16
+#: Side of the block-mean image whose successive differences make the change timeline (pixels).
+TIMELINE_SIDE = 64
+#: Rows whose ``written_time`` give the pipeline's rate.
+RATE_ROWS = 20
+#: Timeline points kept (frames).
+TIMELINE_LENGTH = 5000
+
+
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What the page shows at one moment (see the module docstring).
+
+    ``status`` is ``"missing"`` (no output folder), ``"waiting"`` (no run file yet),
+    ``"running"``, ``"idle"`` (a partial file with no new row for ``idle_s``) or
+    ``"finished"`` (the final ``<run>.nxs``); ``message`` says it in one line.
+    Display arrays are float32 with NaN where not measured; ``limits`` are the colour
+    limits of the raw frame (the restored one without it), linear and log.
+    """
+
+    version: int
+    status: str
+    message: str
+    run: str = ""
+    path: Path | None = None
+    rows: int = 0
+    seq: int = 0
+    shape: tuple[int, int] = (0, 0)
+    restored: Frame | None = None
+    raw: Frame | None = None
+    raw_note: str = ""
+    raw_display: np.ndarray | None = None
+    restored_display: np.ndarray | None = None
+    limits: dict[str, tuple[float, float]] = field(default_factory=dict)
+    method: str = ""
+    decision: tuple[str, ...] = ()
+    pipeline_fps: float | None = None
+    timeline: tuple[tuple[int, float], ...] = ()
+    changes: tuple[ChangeEvent, ...] = ()
+    rois: tuple[Roi, ...] = ()
+    made: float = 0.0
+
+
+class RawSource:
+    """Where the pipeline reads its raw frames: a watched folder (file ``n`` in name order = frame ``n``) or ``FILE::DATASET``.
+
+    Frames are read by the pipeline's own reader (:func:`asirp.pipeline.steps.load_frame`),
+    numbered as :class:`~asirp.online.watch.FolderWatcher` and ``asirp run`` number them.
+    """
+
+    def __init__(self, spec: str, config: PipelineConfig):
+        self.spec = spec
+        self.read = config.read
+        path, _, dataset = spec.partition("::")
+        self.path = Path(path)
+        self.dataset = dataset or None
+        if self.dataset is None and not self.path.is_dir():
+            raise InputError("--raw expects the folder the pipeline watches or FILE::DATASET of its SWMR stack", path)
+        if self.dataset is not None and not self.path.is_file():
+            raise InputError("no such file", path)
+
+    def frame(self, seq: int) -> Frame:
+        """The raw frame ``seq`` (1-based); :class:`~asirp.errors.InputError` when it is not there."""
+        from ..pipeline.steps import load_frame
+
+        if self.dataset is not None:
+            ref = FileRef(str(self.path), self.dataset, seq - 1, swmr=True)
+        else:
+            files = [p for p in sorted(self.path.glob(self.read.pattern)) if not p.name.startswith(".") and p.is_file()]
+            if seq > len(files):
+                raise InputError(f"frame {seq} not found: {len(files)} files match {self.read.pattern!r}", self.path)
+            ref = FileRef(str(files[seq - 1]))
+        return load_frame(Item("raw", seq, ref), self.read)
+
+
+def newest_run_file(folder: Path) -> Path | None:
+    """The run file (``*.nxs`` or ``*.nxs.partial``) of ``folder`` modified last, or None."""
+    found = []
+    for path in [*folder.glob("*.nxs"), *folder.glob("*.nxs.partial")]:
+        try:
+            found.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # renamed from .partial to .nxs between glob and stat
+            continue
+    return max(found)[1] if found else None
+
+
+def decision_lines(history_json: str | None, method: str) -> tuple[str, ...]:
+    """One-line statements of how the run's frames are restored, from a run file's history JSON.
+
+    For ``auto``: the method chosen, its parameters and the selector's reasons; for a
+    named method: it and its parameters; a budget fallback and its reason either way.
+    """
+    if not history_json:
+        return (f"method {method}",) if method else ()
+    steps = json.loads(history_json)
+    if not steps:
+        return ()
+    last = steps[-1]
+    notes = last.get("notes") or {}
+    parameters = ", ".join(f"{k}={v}" for k, v in sorted((last.get("parameters") or {}).items()))
+    selection = notes.get("selection")
+    lines = []
+    if selection:
+        lines.append(f"auto chose {selection['method']} ({parameters})" if parameters else f"auto chose {selection['method']}")
+        lines += [f"because {reason}" for reason in selection.get("reasons", [])]
+    else:
+        lines.append(f"method {last['method']} ({parameters}) as configured" if parameters else f"method {last['method']} as configured")
+    budget = notes.get("budget") or {}
+    if budget.get("fallback"):
+        lines.append(f"budget: {budget['fallback']}")
+    if method and method != last["method"]:
+        lines.append(f"newest frame restored with {method} (decided anew: its data drifted)")
+    return tuple(lines)
+
+
+def edited_roi(frame: Frame, box: tuple[int, int, int, int], config: RoiConfig) -> Roi:
+    """The ROI of rows ``y0:y1`` and columns ``x0:x1`` of ``frame`` as the user drew or typed it.
+
+    Its motor extent comes from ``[analyse] roi`` as for proposals; its score is the
+    proposals' measure (the signal above the threshold level, in units of the map's
+    robust range) over the box, so edited and proposed boxes rank alike.
+    """
+    y0, y1, x0, x1 = box
+    ny, nx = frame.image_shape
+    if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
+        raise InputError(f"ROI rows {y0}:{y1}, columns {x0}:{x1} is not inside the {ny} x {nx} frame")
+    data, valid = np.asarray(frame.data, np.float64), np.asarray(frame.valid)
+    low, high = np.percentile(data[valid], [1.0, 99.5]) if valid.any() else (0.0, 0.0)
+    level = low + config.threshold * (high - low)
+    inside = data[y0:y1, x0:x1][valid[y0:y1, x0:x1]]
+    score = float(np.sum(np.clip(inside - level, 0, None)) / (high - low)) if high > low else 0.0
+    grid = motor_grid(config, frame)
+    first, last = grid.position(y0, x0), grid.position(y1 - 1, x1 - 1)
+    motors = {grid.y_motor: (first[0], last[0]), grid.x_motor: (first[1], last[1])}
+    return Roi(y0, y1, x0, x1, (y1 - y0) * (x1 - x0), score, motors, config.mode)
+
+
+class RoiFeedback:
+    """Publish the ROIs a user accepts as feedback documents, one derived run per acceptance.
+
+    ``emit(name, doc)`` is where they go (a 0MQ ``Publisher`` to the proxy the
+    RunEngine session listens to, or any callback). Each acceptance is one complete
+    feedback run (start ``purpose="asirp feedback"`` naming the source run, a ``roi``
+    descriptor, one event, stop), as :class:`~asirp.feedback.publish.FeedbackSink` emits.
+    """
+
+    def __init__(self, emit: Callable[[str, dict[str, Any]], Any]):
+        self.publisher = FeedbackPublisher(emit)
+        self._lock = threading.Lock()
+
+    def accept(self, run: str, seq: int, roi: Roi) -> None:
+        with self._lock:
+            self.publisher.rois(run, seq, [roi])
+            self.publisher.close_run(run)
+
+
+class LiveFollower:
+    """Follow the newest run of a pipeline's output ``folder`` from a thread (see the module docstring).
+
+    Parameters
+    ----------
+    folder:
+        The pipeline's output folder (``-o`` of ``asirp serve``/``run``, ``[write] output``).
+    config:
+        The pipeline's configuration: ``[read]`` reads raw frames, ``[analyse] change``
+        and ``roi`` set the timeline's threshold and the ROI proposals (defaults otherwise).
+    raw:
+        A :class:`RawSource`, or None when raw frames are not followed.
+    poll_s:
+        Seconds between looks at the folder.
+    idle_s:
+        A run with no new frame for this long is shown as idle.
+    """
+
+    def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | None = None,
+                 poll_s: float = 0.1, idle_s: float = 5.0):
+        self.folder = Path(folder)
+        self.config = config or PipelineConfig()
+        self.raw = raw
+        self.poll_s = poll_s
+        self.idle_s = idle_s
+        self.roi_config = self.config.analyse.roi or RoiConfig()
+        change = self.config.analyse.change
+        self._change_args = (change.threshold, change.min_history) if change is not None else (6.0, 3)
+        self._latest = LiveSnapshot(0, "waiting", f"{self.folder}: no run yet")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle: Any = None
+        self._path: Path | None = None
+        self._reset_run()
+
+    def _reset_run(self) -> None:
+        self._row = -1  # last row read
+        self._detector = ChangeDetector(*self._change_args)
+        self._timeline: deque[tuple[int, float]] = deque(maxlen=TIMELINE_LENGTH)
+        self._changes: list[ChangeEvent] = []
+        self._last_new = time.monotonic()
+        self._decision: tuple[str, ...] = ()
+        self._history_json: str | None = None
+
+    # -- thread ------------------------------------------------------------------------------------
+    def start(self) -> LiveFollower:
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="asirp-view-follow")
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._close_handle()
+
+    def latest(self) -> LiveSnapshot:
+        """The newest snapshot (never waits)."""
+        return self._latest
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as exc:  # a file caught mid-write or renamed: look again next time, never die
+                log.debug("live follower: %s", exc)
+                self._close_handle()
+            self._stop.wait(self.poll_s)
+
+    # -- one look ------------------------------------------------------------------------------------
+    def _publish(self, **fields: Any) -> LiveSnapshot:
+        self._latest = replace(self._latest, version=self._latest.version + 1, made=time.time(), **fields)
+        return self._latest
+
+    def _close_handle(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except Exception:  # closing a handle of a file renamed or removed under it
+                log.debug("live follower: closing %s failed", self._path)
+            self._handle = None
+
+    def _open(self, path: Path) -> Any:
+        import h5py
+
+        if self._handle is None or path != self._path:
+            self._close_handle()
+            if path != self._path:
+                self._reset_run()
+            self._path = path
+            self._handle = h5py.File(path, "r", swmr=True, libver="latest")
+        return self._handle
+
+    def poll(self) -> LiveSnapshot:
+        """Look at the folder once; returns the latest snapshot (a new one when something changed)."""
+        if not self.folder.is_dir():
+            if self._latest.status != "missing":
+                self._close_handle()
+                return self._publish(status="missing", message=f"{self.folder}: no such folder (waiting for the pipeline to create it)")
+            return self._latest
+        path = newest_run_file(self.folder)
+        if path is None:
+            if self._latest.status != "waiting":
+                return self._publish(status="waiting", message=f"{self.folder}: no run yet")
+            return self._latest
+        if self._path is not None and path != self._path and self._path.name == path.name + ".partial":
+            self._close_handle()  # the run we follow was finalized: reopen it under its final name, same run
+            self._path = path
+        handle = self._open(path)
+        finished = not path.name.endswith(".partial")
+        group = handle.get("entry/data")
+        if group is None or "sequence" not in group:
+            return self._latest
+        for name in ("sequence", "data", "mask", "written_time", "method"):
+            group[name].refresh()
+        if self._history_json is None:
+            history = handle.get("entry/first_history") or handle.get("entry/process/history")
+            self._history_json = history.asstr()[()] if history is not None else None
+        rows = min(group["sequence"].shape[0], group["data"].shape[0], group["mask"].shape[0], group["written_time"].shape[0])
+        if rows and group["sequence"][rows - 1] < 0:  # the last row's sequence number is not on disk yet
+            rows -= 1
+        run = str(handle["entry/run_uid"].asstr()[()]) if "entry/run_uid" in handle else path.name
+        if rows == 0 or rows - 1 == self._row:
+            return self._status_only(run, path, rows, finished)
+        self._last_new = time.monotonic()
+        first = self._row + 1
+        if rows - first > MAX_ROWS_PER_POLL:  # behind: jump to the newest, the timeline restarts after a gap
+            first = rows - 1
+            self._detector = ChangeDetector(*self._change_args)
+        for row in range(first, rows):
+            data = np.asarray(group["data"][row])
+            valid = np.asarray(group["mask"][row]) == 0
+            seq = int(group["sequence"][row])
+            self._timeline_point(data, valid, run, seq)
+        self._row = rows - 1
+        return self._frame_snapshot(run, path, rows, finished, group, data, valid, seq)
+
+    def _status_only(self, run: str, path: Path, rows: int, finished: bool) -> LiveSnapshot:
+        if finished:
+            status, message = "finished", f"run {run} finished: {rows} frame(s) in {path}"
+        elif time.monotonic() - self._last_new > self.idle_s:
+            status = "idle"
+            message = f"run {run}: no new frame for {time.monotonic() - self._last_new:.0f} s ({rows} so far)"
+        else:
+            status, message = "running", f"run {run}: {rows} frame(s)" if rows else f"run {run}: waiting for its first frame"
+        if (status, message) != (self._latest.status, self._latest.message):
+            return self._publish(status=status, message=message, run=run, path=path, rows=rows)
+        return self._latest
+
+    def _timeline_point(self, data: np.ndarray, valid: np.ndarray, run: str, seq: int) -> None:
+        factor = max(1, math.ceil(max(data.shape) / TIMELINE_SIDE))
+        vector, _ = images.downsample(data, valid, factor)
+        event = self._detector.update(vector, seq=seq, run=run)
+        if self._detector.last_distance is not None:
+            self._timeline.append((seq, self._detector.last_distance))
+        if event is not None:
+            self._changes.append(event)
+
+    def _frame_snapshot(self, run: str, path: Path, rows: int, finished: bool, group: Any, data: np.ndarray, valid: np.ndarray,
+                        seq: int) -> LiveSnapshot:
+        read = self.config.read
+        restored = Frame.from_array(data, valid, kind=cast(Kind, read.kind), meta={"source": f"{path}[{rows - 1}]", "seq": seq})
+        raw, raw_note = None, "" if self.raw is not None else "raw frames not followed (asirp view --follow ... --raw FOLDER or FILE::DATASET)"
+        if self.raw is not None:
+            try:
+                raw = self.raw.frame(seq)
+            except AsirpError as exc:
+                raw_note = str(exc)
+            if raw is not None and (raw.is_stack or raw.image_shape != restored.image_shape):
+                raw_note, raw = f"raw frame {seq} of shape {raw.shape} does not match the restored {restored.image_shape}", None
+        factor = max(1, math.ceil(math.sqrt(data.size / LIVE_PIXELS)))
+        orientation = images.Orientation()
+        restored_display = images.display_array(data, valid, orientation, factor)
+        raw_display = images.display_array(raw.data, raw.valid, orientation, factor) if raw is not None else None
+        scale_from = raw_display if raw_display is not None else restored_display
+        limits = {scale: images.colour_limits(scale_from, scale=scale) for scale in ("linear", "log")}
+        method = group["method"][rows - 1].decode()
+        times = np.asarray(group["written_time"][max(0, rows - RATE_ROWS) : rows])
+        fps = (len(times) - 1) / float(times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
+        try:
+            rois = tuple(propose_rois(restored, mode=self.roi_config.mode, threshold=self.roi_config.threshold,
+                                      min_area=self.roi_config.min_area, pad=self.roi_config.pad,
+                                      grid=motor_grid(self.roi_config, restored)))  # fmt: skip
+        except AsirpError:  # e.g. nothing valid in the frame: no proposals
+            rois = ()
+        status = "finished" if finished else "running"
+        message = f"run {run} finished: {rows} frame(s) in {path}" if finished else f"run {run}: frame {seq} ({rows} written)"
+        return self._publish(status=status, message=message, run=run, path=path, rows=rows, seq=seq, shape=restored.image_shape,
+                             restored=restored, raw=raw, raw_note=raw_note, raw_display=raw_display,
+                             restored_display=restored_display, limits=limits, method=method,
+                             decision=decision_lines(self._history_json, method), pipeline_fps=fps,
+                             timeline=tuple(self._timeline), changes=tuple(self._changes), rois=rois)  # fmt: skip

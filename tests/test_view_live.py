@@ -1,0 +1,263 @@
+"""``asirp view --follow``: the live mode, against real pipelines writing real HDF5 run files.
+
+The follower is tested on a folder watched by the pipeline (raw TIFFs in, SWMR NeXus
+out) at every frame as it is written; the page in a real browser (Debian's Chromium
+through Playwright, as in tests/test_view.py) follows that pipeline, then a RunEngine
+with ophyd.sim devices feeding a :class:`~asirp.online.BlueskyConsumer`, where an ROI
+accepted in the page arrives as a feedback document at a RunEngine-side subscriber and
+a grid scan over it runs. Screenshots go to ``$ASIRP_VIEW_SCREENSHOTS`` when set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_view import CHROMIUM, _drawn, _until
+
+import asirp
+from asirp.cli import main
+from asirp.errors import InputError
+from asirp.online.watch import FolderWatcher
+from asirp.pipeline import Pipeline
+from asirp.pipeline.config import RoiConfig, parse_config
+from asirp.view.live import LiveFollower, RawSource, RoiFeedback, decision_lines, edited_roi
+
+ROI = {"threshold": 0.5, "motors": ["sample_y", "sample_x"], "origin": [1.0, -2.0], "step": [0.01, 0.02]}
+PIPELINE = {
+    "read": {"kind": "xrf_map", "pattern": "*.tif"},
+    "restore": {"method": "gaussian", "params": {"sigma": 1.0}},
+    "analyse": {"change": {"on": "frame", "threshold": 6.0}, "roi": ROI},
+    "execution": {"backend": "thread", "workers": 1},
+}
+
+
+def _map(k: int, shape=(96, 96), change_at: int = 7) -> np.ndarray:
+    """Frame ``k`` (1-based) of a series: two bright inclusions on a background, the second moving away at ``change_at``."""
+    rng = np.random.default_rng(k)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    second = (70, 30) if k < change_at else (25, 70)
+    rate = 5 + 60 * np.exp(-((yy - 30) ** 2 + (xx - 40) ** 2) / 60.0) + 40 * np.exp(-((yy - second[0]) ** 2 + (xx - second[1]) ** 2) / 40.0)
+    return rng.poisson(rate).astype(np.float32)
+
+
+def _write_raw(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(1, n + 1):
+        asirp.save(asirp.Frame.from_array(_map(k), kind="xrf_map"), folder / f"map_{k:04d}.tif")
+
+
+# -- the follower, at every frame of a real watched-folder pipeline ----------------------------------------
+
+
+def test_follower_shows_every_state_the_newest_frame_raw_rate_timeline_and_rois(tmp_path):
+    raw_dir, out = tmp_path / "detector", tmp_path / "restored"
+    config = parse_config(PIPELINE)
+    follower = LiveFollower(out, config=config, raw=None, idle_s=0.3)
+    assert follower.poll().status == "missing" and "no such folder" in follower.latest().message
+    out.mkdir()
+    assert follower.poll().status == "waiting"
+    _write_raw(raw_dir, 10)
+    follower.raw = RawSource(str(raw_dir), config)
+    seen = []
+
+    def check(result):  # called by the pipeline's writer after each frame is on disk: the follower sees it
+        snap = follower.poll()
+        seen.append(snap.seq)
+        assert snap.status == "running" and snap.seq == result.seq and snap.rows == result.seq
+        np.testing.assert_allclose(snap.restored.data, result.frame.data)
+        np.testing.assert_array_equal(snap.raw.data, _map(result.seq))  # raw frame n = file n in name order, read as the pipeline does
+        assert snap.raw_display.shape == snap.restored_display.shape == (96, 96)
+        assert snap.method == "gaussian" and snap.decision[0] == "method gaussian (sigma=1.0) as configured"
+        assert snap.rois and snap.rois[0].motors["sample_y"][0] == pytest.approx(1.0 + 0.01 * snap.rois[0].y0)
+
+    summary = Pipeline(config).run(FolderWatcher(raw_dir, "*.tif", poll_s=0.02, expected=10), output=out, on_result=check)
+    assert summary.written == 10 and seen == list(range(1, 11))
+    snap = follower.poll()
+    assert snap.status == "finished" and snap.path == out / "detector.nxs" and "10 frame(s)" in snap.message
+    assert [seq for seq, _ in snap.timeline] == list(range(2, 11))
+    assert [event.seq for event in snap.changes] == [7]  # the inclusion moved at frame 7
+    # The pipeline's own rate from the rows' written times, and the same frame once finished (no new version).
+    assert snap.pipeline_fps is not None and snap.pipeline_fps > 0
+    assert follower.poll().version == snap.version
+
+
+def test_follower_reports_an_idle_run_and_catches_up_with_a_gap(tmp_path):
+    out = tmp_path / "restored"
+    follower = LiveFollower(out, config=parse_config(PIPELINE), idle_s=0.2)
+    pipeline = Pipeline(parse_config(PIPELINE))
+    from asirp.pipeline import Item, RunStart
+
+    frames = [Item("scan7", k, _map(k)) for k in range(1, 41)]
+    pipeline.run([RunStart("scan7"), *frames], output=out)  # no stop: the run stays partial, as while acquiring
+    snap = follower.poll()
+    assert snap.status == "running" and snap.seq == 40 and snap.path.name == "scan7.nxs.partial"
+    assert snap.timeline == ()  # 40 rows behind: jumped to the newest rather than reading them all
+    time.sleep(0.3)
+    assert follower.poll().status == "idle" and "no new frame for" in follower.latest().message
+
+
+def test_decision_lines_give_autos_reasons_and_a_budget_fallback():
+    steps = [{"method": "read", "parameters": {}, "notes": {}},
+             {"method": "wiener", "parameters": {"nsr": 0.01},
+              "notes": {"selection": {"method": "wiener", "reasons": ["blur 1.2 px resolvable", "Poisson noise"]},
+                        "budget": {"fallback": "estimated 0.4 s > budget 0.1 s"}}}]  # fmt: skip
+    lines = decision_lines(json.dumps(steps), "wiener")
+    assert lines == ("auto chose wiener (nsr=0.01)", "because blur 1.2 px resolvable", "because Poisson noise",
+                     "budget: estimated 0.4 s > budget 0.1 s")  # fmt: skip
+    assert decision_lines(json.dumps(steps), "gaussian")[-1] == "newest frame restored with gaussian (decided anew: its data drifted)"
+    assert decision_lines(None, "gaussian") == ("method gaussian",)
+
+
+def test_an_edited_roi_is_published_as_the_feedback_agents_documents():
+    frame = asirp.Frame.from_array(_map(1), kind="xrf_map")
+    config = RoiConfig(**ROI)
+    roi = edited_roi(frame, (20, 41, 30, 51), config)
+    assert roi.motors == {"sample_y": (pytest.approx(1.2), pytest.approx(1.4)), "sample_x": (pytest.approx(-1.4), pytest.approx(-1.0))}
+    assert roi.score > edited_roi(frame, (0, 10, 85, 96), config).score  # the inclusion outranks background
+    with pytest.raises(InputError, match="is not inside the 96 x 96 frame"):
+        edited_roi(frame, (90, 100, 0, 10), config)
+    documents = []
+    RoiFeedback(lambda name, doc: documents.append((name, doc))).accept("run-1", 4, roi)
+    names = [name for name, _ in documents]
+    assert names == ["start", "descriptor", "event", "stop"]
+    start, descriptor, event = (doc for _, doc in documents[:3])
+    assert start["purpose"] == "asirp feedback" and start["asirp_source_run"] == "run-1" and descriptor["name"] == "roi"
+    assert list(event["data"]["box"]) == [20, 41, 30, 51] and event["data"]["source_seq_num"] == 4
+    assert json.loads(event["data"]["motors"])["sample_x"] == pytest.approx([-1.4, -1.0])
+
+
+def test_view_follow_refuses_bad_options_in_one_line(tmp_path, capsys):
+    assert main(["view", "--follow", str(tmp_path), "--raw", str(tmp_path / "nowhere"), "--no-browser"]) == 2
+    assert "nowhere: --raw expects the folder the pipeline watches or FILE::DATASET" in capsys.readouterr().err
+    assert main(["view", "--follow", str(tmp_path), "--raw", f"{tmp_path / 'scan.h5'}::/entry/data/data", "--no-browser"]) == 2
+    assert "scan.h5: no such file" in capsys.readouterr().err
+    assert main(["view", "frame.tif", "--follow", str(tmp_path)]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["view", "--raw", str(tmp_path)]) == 2
+    assert "go with --follow" in capsys.readouterr().err
+
+
+# -- the page in a real browser --------------------------------------------------------------------------------
+
+
+def _shots(tmp_path: Path) -> Path:
+    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium); the page is tested in a real browser")
+@pytest.mark.timeout(120)
+def test_live_page_follows_a_watched_folder_pipeline_in_a_real_browser(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from asirp.view.server import ViewerServer
+
+    raw_dir, out = tmp_path / "detector", tmp_path / "restored"
+    config = parse_config(PIPELINE)
+    raw_dir.mkdir()
+    follower = LiveFollower(out, config=config, raw=RawSource(str(raw_dir), config), poll_s=0.05)
+    viewer = ViewerServer([], port=0, live=follower.start())
+    viewer.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(viewer.url)
+            page.get_by_text("no such folder").wait_for()  # the pipeline has not started: said so
+            raw, right = page.locator(".asirp-panel-raw").first, page.locator(".asirp-panel-restored").first
+            assert not _drawn(right.screenshot())
+
+            def acquire():  # the detector writes a file every 0.1 s while the pipeline watches the folder
+                for k in range(1, 11):
+                    asirp.save(asirp.Frame.from_array(_map(k), kind="xrf_map"), raw_dir / f"map_{k:04d}.tif")
+                    time.sleep(0.1)
+
+            detector = threading.Thread(target=acquire)
+            detector.start()
+            pipeline = threading.Thread(target=lambda: Pipeline(config).run(
+                FolderWatcher(raw_dir, "*.tif", poll_s=0.05, expected=10), output=out))  # fmt: skip
+            pipeline.start()
+            page.get_by_text("running", exact=True).wait_for(timeout=30_000)
+            _until(lambda: _drawn(right.screenshot()) and _drawn(raw.screenshot()), 30)
+            detector.join()
+            pipeline.join(60)
+            page.get_by_text("finished", exact=True).wait_for(timeout=30_000)
+            page.get_by_text("frame 10 of run detector").wait_for()
+            page.get_by_text("change at frame 7").wait_for()
+            page.get_by_text("method gaussian (sigma=1.0) as configured").wait_for()
+            _until(lambda: _drawn(page.locator(".asirp-timeline").first.screenshot()), 10)
+            page.screenshot(path=_shots(tmp_path) / "viewer-live.png", full_page=True)
+            browser.close()
+    finally:
+        viewer.stop()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium); the page is tested in a real browser")
+@pytest.mark.timeout(120)
+def test_roi_accepted_in_the_page_reaches_a_runengine_plan(tmp_path):
+    from bluesky import RunEngine
+    from bluesky.plans import count, grid_scan
+    from ophyd.sim import SynSignal, det, motor1, motor2
+    from playwright.sync_api import sync_playwright
+
+    from asirp.online import BlueskyConsumer
+    from asirp.view.server import ViewerServer
+
+    out = tmp_path / "restored"
+    config = parse_config({**PIPELINE, "read": {"kind": "xrf_map"}})
+    frames = iter(range(1, 100))
+    camera = SynSignal(func=lambda: _map(next(frames)), name="xrf_cam")
+    received: list[tuple[str, dict]] = []  # the RunEngine session's subscriber to feedback documents
+    follower = LiveFollower(out, config=config, poll_s=0.05).start()
+    viewer = ViewerServer([], port=0, live=follower, feedback=RoiFeedback(lambda name, doc: received.append((name, doc))))
+    viewer.start()
+    RE = RunEngine({})
+    consumer = BlueskyConsumer(Pipeline(config), output=str(out))
+    RE.subscribe(consumer)
+    try:
+        (uid,) = RE(count([camera], num=4, delay=0.1))
+        consumer.close(30)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(viewer.url)
+            page.get_by_text(f"frame 4 of run {uid}").wait_for(timeout=30_000)
+            _until(lambda: _drawn(page.locator(".asirp-panel-restored").first.screenshot()), 30)
+            page.get_by_text("raw frames not followed").wait_for()
+            # Pick the best proposal, widen it by editing its end row, accept.
+            page.locator(".asirp-roi-table .slick-row").first.locator(".slick-cell").nth(1).click()
+            end_row = page.locator(".asirp-roi-y1 input")
+            _until(lambda: end_row.input_value() != "", 10)
+            proposal = [int(page.locator(f".asirp-roi-{name} input").input_value()) for name in ("y0", "y1", "x0", "x1")]
+            end_row.fill(str(proposal[1] + 4))
+            end_row.press("Enter")
+            page.locator(".asirp-roi-accept button").click()
+            page.get_by_text("published: rows").wait_for()
+            page.screenshot(path=_shots(tmp_path) / "viewer-live-roi.png", full_page=True)
+            browser.close()
+    finally:
+        viewer.stop()
+    names = [name for name, _ in received]
+    assert names == ["start", "descriptor", "event", "stop"]
+    start, event = received[0][1], received[2][1]
+    assert start["purpose"] == "asirp feedback" and start["asirp_source_run"] == uid
+    y0, y1, x0, x1 = (int(v) for v in event["data"]["box"])
+    assert [y0, y1, x0, x1] == [proposal[0], proposal[1] + 4, proposal[2], proposal[3]] and event["data"]["source_seq_num"] == 4
+
+    def fine_scan():  # the plan the feedback is for: a finer grid over the accepted ROI's motor extent
+        extent = json.loads(event["data"]["motors"])
+        (ya, yb), (xa, xb) = extent["sample_y"], extent["sample_x"]
+        return (yield from grid_scan([det], motor1, ya, yb, 3, motor2, xa, xb, 3))
+
+    starts = []
+    RE(fine_scan(), lambda name, doc: starts.append(doc) if name == "start" else None)
+    args = starts[0]["plan_args"]["args"]
+    assert float(args[1]) == pytest.approx(1.0 + 0.01 * y0) and float(args[2]) == pytest.approx(1.0 + 0.01 * (y1 - 1))
+    assert float(args[5]) == pytest.approx(-2.0 + 0.02 * x0) and float(args[6]) == pytest.approx(-2.0 + 0.02 * (x1 - 1))
