@@ -10,7 +10,7 @@ from ophyd.sim import SynSignal, motor1, motor2
 
 import asirp
 from asirp.errors import InputError, ParameterError
-from asirp.feedback import ChangeDetector, ChangeEvent, FeedbackPublisher, MotorGrid, RoiAgent, azimuthal_profile, propose_rois
+from asirp.feedback import ChangeDetector, ChangeEvent, FeedbackPublisher, MotorGrid, RoiAgent, propose_rois, ring_profile
 from asirp.online import iterate
 from asirp.pipeline import Pipeline
 
@@ -62,15 +62,15 @@ def test_change_detector_statistics_on_known_vectors():
     assert after == [None] * 4  # the new state is the reference
 
 
-def test_azimuthal_profile_with_and_without_geometry():
+def test_ring_profile_with_and_without_geometry():
     result = asirp.synth.diffraction_frame("powder", shape=(128, 128), dose=50.0, mask="none", seed=2)
-    with_geometry = azimuthal_profile(result.truth, bins=64)
+    with_geometry = ring_profile(result.truth, bins=64)
     assert with_geometry.shape == (64,) and with_geometry.max() > 3 * np.median(with_geometry)  # rings are peaks
     ny = nx = 64
     yy, xx = np.indices((ny, nx))
     radius = np.hypot(yy - 31.5, xx - 31.5)
     ring = asirp.Frame.from_array((np.abs(radius - 20) < 1.5).astype(np.float32) + 1.0)
-    profile = azimuthal_profile(ring, bins=45)
+    profile = ring_profile(ring, bins=45)
     peak_radius = (np.argmax(profile) + 0.5) / 45 * radius.max()
     assert abs(peak_radius - 20) < 1.5
 

@@ -1,4 +1,4 @@
-"""The 1-D azimuthal profile of a frame: what changes first when a sample transforms.
+"""The ring profile of a frame: a cheap 1-D signature of what changes first when a sample transforms.
 
 With a detector geometry the profile is pyFAI's azimuthal integration in q (nm^-1),
 masked pixels excluded, one integrator per geometry and process (building one takes
@@ -26,8 +26,12 @@ def _integrator(poni_json: str):
     return Geometry(json.loads(poni_json)).integrator, threading.Lock()
 
 
-def azimuthal_profile(frame: Frame, bins: int = 256) -> np.ndarray:
+def ring_profile(frame: Frame, bins: int = 256) -> np.ndarray:
     """Mean intensity per ring, ``bins`` values (float64; 0 where a ring has no valid pixel).
+
+    The signature change detection compares from frame to frame: no solid-angle correction,
+    no errors, and it needs no geometry. For physics (q units, Poisson errors, solid angle)
+    use :func:`asirp.analysis.azimuthal_profile`.
 
     Parameters
     ----------

@@ -163,9 +163,9 @@ def process_item(item: Item, plan: Plan | None, steps: WorkerSteps) -> Result:
             result.replanned = plan
         result.frame = plan.run(frame, steps.custom)
         if steps.needs_profile:
-            from ..feedback.profile import azimuthal_profile
+            from ..feedback.profile import ring_profile
 
-            result.profile = azimuthal_profile(result.frame, steps.analyse.bins)
+            result.profile = ring_profile(result.frame, steps.analyse.bins)
     except Exception as exc:  # one bad frame must not stop the run: recorded with its error
         result.frame, result.error = None, error_text(exc)
     result.finished = time.time()
