@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -37,6 +39,22 @@ PIPELINE = {
 }
 
 
+TOML = """
+[read]
+kind = "xrf_map"
+pattern = "*.tif"
+[restore]
+method = "gaussian"
+params = { sigma = 1.0 }
+[analyse]
+change = { on = "frame", threshold = 6.0 }
+roi = { threshold = 0.5, motors = ["sample_y", "sample_x"], origin = [1.0, -2.0], step = [0.01, 0.02] }
+[execution]
+backend = "thread"
+workers = 1
+"""
+
+
 def _map(k: int, shape=(96, 96), change_at: int = 7) -> np.ndarray:
     """Frame ``k`` (1-based) of a series: two bright inclusions on a background, the second moving away at ``change_at``."""
     rng = np.random.default_rng(k)
@@ -58,7 +76,7 @@ def _write_raw(folder: Path, n: int) -> None:
 def test_follower_shows_every_state_the_newest_frame_raw_rate_timeline_and_rois(tmp_path):
     raw_dir, out = tmp_path / "detector", tmp_path / "restored"
     config = parse_config(PIPELINE)
-    follower = LiveFollower(out, config=config, raw=None, idle_s=0.3)
+    follower = LiveFollower(out, config=config, raw=None, idle_s=0.3, frame_interval_s=0)  # a snapshot at every look
     assert follower.poll().status == "missing" and "no such folder" in follower.latest().message
     out.mkdir()
     assert follower.poll().status == "waiting"
@@ -162,6 +180,8 @@ def test_live_page_follows_a_watched_folder_pipeline_in_a_real_browser(tmp_path)
     raw_dir, out = tmp_path / "detector", tmp_path / "restored"
     config = parse_config(PIPELINE)
     raw_dir.mkdir()
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(TOML)
     follower = LiveFollower(out, config=config, raw=RawSource(str(raw_dir), config), poll_s=0.05)
     viewer = ViewerServer([], port=0, live=follower.start())
     viewer.start()
@@ -179,15 +199,17 @@ def test_live_page_follows_a_watched_folder_pipeline_in_a_real_browser(tmp_path)
                     asirp.save(asirp.Frame.from_array(_map(k), kind="xrf_map"), raw_dir / f"map_{k:04d}.tif")
                     time.sleep(0.1)
 
+            # asirp serve watching the detector's folder, in its own process as at a beamline; then the detector writes.
+            pipeline = subprocess.Popen([sys.executable, "-m", "asirp.cli", "serve", str(toml), "--watch", str(raw_dir), "--poll", "0.05",
+                                         "--idle-timeout", "1.5", "-o", str(out)], env={**os.environ, "ASIRP_PROGRESS": "0"},
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+            assert pipeline.stdout is not None and "watching" in pipeline.stdout.readline()
             detector = threading.Thread(target=acquire)
             detector.start()
-            pipeline = threading.Thread(target=lambda: Pipeline(config).run(
-                FolderWatcher(raw_dir, "*.tif", poll_s=0.05, expected=10), output=out))  # fmt: skip
-            pipeline.start()
             page.get_by_text("running", exact=True).wait_for(timeout=30_000)
             _until(lambda: _drawn(right.screenshot()) and _drawn(raw.screenshot()), 30)
             detector.join()
-            pipeline.join(60)
+            assert pipeline.wait(60) == 0, pipeline.stdout.read()
             page.get_by_text("finished", exact=True).wait_for(timeout=30_000)
             page.get_by_text("frame 10 of run detector").wait_for()
             page.get_by_text("change at frame 7").wait_for()
@@ -215,15 +237,17 @@ def test_roi_accepted_in_the_page_reaches_a_runengine_plan(tmp_path):
     frames = iter(range(1, 100))
     camera = SynSignal(func=lambda: _map(next(frames)), name="xrf_cam")
     received: list[tuple[str, dict]] = []  # the RunEngine session's subscriber to feedback documents
-    follower = LiveFollower(out, config=config, poll_s=0.05).start()
-    viewer = ViewerServer([], port=0, live=follower, feedback=RoiFeedback(lambda name, doc: received.append((name, doc))))
-    viewer.start()
     RE = RunEngine({})
     consumer = BlueskyConsumer(Pipeline(config), output=str(out))
     RE.subscribe(consumer)
+    (uid,) = RE(count([camera], num=4, delay=0.1))
+    consumer.close(30)
+    # The viewer follows from this process here, so only once the run file is final (one process cannot hold an HDF5
+    # file open with and without locking at once; asirp view --follow runs in a process of its own).
+    follower = LiveFollower(out, config=config, poll_s=0.05).start()
+    viewer = ViewerServer([], port=0, live=follower, feedback=RoiFeedback(lambda name, doc: received.append((name, doc))))
+    viewer.start()
     try:
-        (uid,) = RE(count([camera], num=4, delay=0.1))
-        consumer.close(30)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -44,8 +44,8 @@ from . import images
 
 log = logging.getLogger("asirp.view")
 
-#: Pixels of the arrays sent per panel: a 1 Mpx frame is sent whole; larger ones as block means.
-LIVE_PIXELS = 1 << 20
+#: Pixels of the arrays sent per panel (512 x 512): a panel is 440 screen pixels wide, so a 1 Mpx frame is sent as 2 x 2 block means.
+LIVE_PIXELS = 1 << 18
 #: Rows read per poll for the timeline; a pipeline further ahead is caught up by jumping to its newest row (a gap).
 MAX_ROWS_PER_POLL = 16
 #: Side of the block-mean image whose successive differences make the change timeline (pixels).
@@ -219,27 +219,33 @@ class LiveFollower:
         Seconds between looks at the folder.
     idle_s:
         A run with no new frame for this long is shown as idle.
+    frame_interval_s:
+        Least time between two frame snapshots (s): the newest frame is prepared for
+        the page at most this often (default 0.15 s, about 6.7 frames/s), however fast
+        the pipeline writes; every row still enters the timeline.
     """
 
     def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | None = None,
-                 poll_s: float = 0.1, idle_s: float = 5.0):
+                 poll_s: float = 0.1, idle_s: float = 5.0, frame_interval_s: float = 0.15):
         self.folder = Path(folder)
         self.config = config or PipelineConfig()
         self.raw = raw
         self.poll_s = poll_s
         self.idle_s = idle_s
+        self.frame_interval_s = frame_interval_s
         self.roi_config = self.config.analyse.roi or RoiConfig()
         change = self.config.analyse.change
         self._change_args = (change.threshold, change.min_history) if change is not None else (6.0, 3)
         self._latest = LiveSnapshot(0, "waiting", f"{self.folder}: no run yet")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._handle: Any = None
         self._path: Path | None = None
         self._reset_run()
 
     def _reset_run(self) -> None:
         self._row = -1  # last row read
+        self._pending: tuple[np.ndarray, np.ndarray, int] | None = None  # the newest row read and not yet in a snapshot
+        self._last_frame = -math.inf  # time.monotonic() of the last frame snapshot
         self._detector = ChangeDetector(*self._change_args)
         self._timeline: deque[tuple[int, float]] = deque(maxlen=TIMELINE_LENGTH)
         self._changes: list[ChangeEvent] = []
@@ -257,7 +263,6 @@ class LiveFollower:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
-        self._close_handle()
 
     def latest(self) -> LiveSnapshot:
         """The newest snapshot (never waits)."""
@@ -269,7 +274,6 @@ class LiveFollower:
                 self.poll()
             except Exception as exc:  # a file caught mid-write or renamed: look again next time, never die
                 log.debug("live follower: %s", exc)
-                self._close_handle()
             self._stop.wait(self.poll_s)
 
     # -- one look ------------------------------------------------------------------------------------
@@ -277,30 +281,35 @@ class LiveFollower:
         self._latest = replace(self._latest, version=self._latest.version + 1, made=time.time(), **fields)
         return self._latest
 
-    def _close_handle(self) -> None:
-        if self._handle is not None:
-            try:
-                self._handle.close()
-            except Exception:  # closing a handle of a file renamed or removed under it
-                log.debug("live follower: closing %s failed", self._path)
-            self._handle = None
-
     def _open(self, path: Path) -> Any:
+        """The run file, opened for this look only (a reader holding it open could get in the way of its writer).
+
+        SWMR read mode, and no file lock: a reader's shared lock taken while the
+        writer creates the file, before it switches to SWMR, makes that switch fail;
+        an unlocked SWMR reader cannot disturb the writer (a half-made file raises
+        here and is looked at again at the next poll). HDF5 refuses to open a file
+        twice in one process with different locking: when the writer is in this
+        process (a notebook, a test) the file is opened with the writer's locking
+        instead, and the follower must not look while the writer finalizes the run
+        (``asirp view --follow`` runs in a process of its own).
+        """
         import h5py
 
-        if self._handle is None or path != self._path:
-            self._close_handle()
-            if path != self._path:
+        if path != self._path:
+            if self._path is None or self._path.name != path.name + ".partial":  # not the same run finalized: a new run
                 self._reset_run()
             self._path = path
-            self._handle = h5py.File(path, "r", swmr=True, libver="latest")
-        return self._handle
+        try:
+            return h5py.File(path, "r", swmr=True, libver="latest", locking=False)
+        except OSError as exc:
+            if "locking flag" not in str(exc):
+                raise
+            return h5py.File(path, "r", swmr=True, libver="latest")
 
     def poll(self) -> LiveSnapshot:
         """Look at the folder once; returns the latest snapshot (a new one when something changed)."""
         if not self.folder.is_dir():
             if self._latest.status != "missing":
-                self._close_handle()
                 return self._publish(status="missing", message=f"{self.folder}: no such folder (waiting for the pipeline to create it)")
             return self._latest
         path = newest_run_file(self.folder)
@@ -308,10 +317,11 @@ class LiveFollower:
             if self._latest.status != "waiting":
                 return self._publish(status="waiting", message=f"{self.folder}: no run yet")
             return self._latest
-        if self._path is not None and path != self._path and self._path.name == path.name + ".partial":
-            self._close_handle()  # the run we follow was finalized: reopen it under its final name, same run
-            self._path = path
-        handle = self._open(path)
+        with self._open(path) as handle:
+            return self._look(handle, path)
+
+    def _look(self, handle: Any, path: Path) -> LiveSnapshot:
+        """Read what is new in the open run file ``handle`` at ``path``."""
         finished = not path.name.endswith(".partial")
         group = handle.get("entry/data")
         if group is None or "sequence" not in group:
@@ -325,19 +335,25 @@ class LiveFollower:
         if rows and group["sequence"][rows - 1] < 0:  # the last row's sequence number is not on disk yet
             rows -= 1
         run = str(handle["entry/run_uid"].asstr()[()]) if "entry/run_uid" in handle else path.name
-        if rows == 0 or rows - 1 == self._row:
+        if rows > 0 and rows - 1 > self._row:
+            self._last_new = time.monotonic()
+            first = self._row + 1
+            if rows - first > MAX_ROWS_PER_POLL:  # behind: jump to the newest, the timeline restarts after a gap
+                first = rows - 1
+                self._detector = ChangeDetector(*self._change_args)
+            for row in range(first, rows):
+                data = np.asarray(group["data"][row])
+                valid = np.asarray(group["mask"][row]) == 0
+                seq = int(group["sequence"][row])
+                self._timeline_point(data, valid, run, seq)
+            self._row = rows - 1
+            self._pending = (data, valid, seq)
+        if self._pending is None:
             return self._status_only(run, path, rows, finished)
-        self._last_new = time.monotonic()
-        first = self._row + 1
-        if rows - first > MAX_ROWS_PER_POLL:  # behind: jump to the newest, the timeline restarts after a gap
-            first = rows - 1
-            self._detector = ChangeDetector(*self._change_args)
-        for row in range(first, rows):
-            data = np.asarray(group["data"][row])
-            valid = np.asarray(group["mask"][row]) == 0
-            seq = int(group["sequence"][row])
-            self._timeline_point(data, valid, run, seq)
-        self._row = rows - 1
+        if time.monotonic() - self._last_frame < self.frame_interval_s:  # drawn at most this often; newer rows replace it
+            return self._latest
+        data, valid, seq = self._pending
+        self._pending, self._last_frame = None, time.monotonic()
         return self._frame_snapshot(run, path, rows, finished, group, data, valid, seq)
 
     def _status_only(self, run: str, path: Path, rows: int, finished: bool) -> LiveSnapshot:
@@ -378,7 +394,8 @@ class LiveFollower:
         restored_display = images.display_array(data, valid, orientation, factor)
         raw_display = images.display_array(raw.data, raw.valid, orientation, factor) if raw is not None else None
         scale_from = raw_display if raw_display is not None else restored_display
-        limits = {scale: images.colour_limits(scale_from, scale=scale) for scale in ("linear", "log")}
+        sample = scale_from[::2, ::2]  # percentiles of a quarter of the pixels: the same limits, four times cheaper
+        limits = {scale: images.colour_limits(sample, scale=scale) for scale in ("linear", "log")}
         method = group["method"][rows - 1].decode()
         times = np.asarray(group["written_time"][max(0, rows - RATE_ROWS) : rows])
         fps = (len(times) - 1) / float(times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None

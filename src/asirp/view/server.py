@@ -10,6 +10,7 @@ pages (frames are immutable).
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 import threading
@@ -179,6 +180,8 @@ def serve(paths: list[str], *, host: str, port: int, open_browser: bool, live: L
     """Run ``asirp view``: preload, print the URL, open a browser tab, serve until Ctrl-C (``live``: follow a pipeline)."""
     viewer = ViewerServer(paths, host=host, port=port, live=live, feedback=feedback)
     if live is not None:
+        if hasattr(os, "nice"):  # the pipeline's CPU comes first: on a shared machine the viewer takes what is left
+            os.nice(10)
         live.start()
         print(f"asirp view: following {live.folder}" + (f" (raw frames from {live.raw.spec})" if live.raw else ""), flush=True)
     for problem in viewer.preload():
