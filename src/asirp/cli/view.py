@@ -65,5 +65,5 @@ def register_cli(commands: Any, common: argparse.ArgumentParser) -> None:
     live.add_argument("--raw", metavar="SOURCE", help="where the pipeline reads raw frames: the watched FOLDER or FILE::DATASET (SWMR)")
     live.add_argument("--publish", metavar="HOST:PORT",
                       help="0MQ proxy input to which accepted ROIs go as feedback documents (as asirp serve --publish)")
-    live.add_argument("--poll", type=float, default=0.1, help="seconds between looks at the folder (default 0.1)")
+    live.add_argument("--poll", type=float, default=0.05, help="seconds between looks at the folder (default 0.05)")
     view.set_defaults(handler=_cmd_view)

@@ -226,7 +226,7 @@ class LiveFollower:
     """
 
     def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | None = None,
-                 poll_s: float = 0.1, idle_s: float = 5.0, frame_interval_s: float = 0.15):
+                 poll_s: float = 0.05, idle_s: float = 5.0, frame_interval_s: float = 0.15):
         self.folder = Path(folder)
         self.config = config or PipelineConfig()
         self.raw = raw
@@ -270,11 +270,12 @@ class LiveFollower:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.poll()
             except Exception as exc:  # a file caught mid-write or renamed: look again next time, never die
                 log.debug("live follower: %s", exc)
-            self._stop.wait(self.poll_s)
+            self._stop.wait(max(0.01, self.poll_s - (time.monotonic() - started)))  # a look every poll_s, however long one takes
 
     # -- one look ------------------------------------------------------------------------------------
     def _publish(self, **fields: Any) -> LiveSnapshot:
@@ -377,6 +378,31 @@ class LiveFollower:
         if event is not None:
             self._changes.append(event)
 
+    def _proposals(self, restored: Frame, display: np.ndarray, factor: int) -> tuple[Roi, ...]:
+        """ROI proposals on ``restored``; on a frame sent reduced, found on the array sent (``factor`` x ``factor`` block
+        means, several times cheaper) and given back in the frame's pixels and motor positions."""
+        cfg = self.roi_config
+        valid = np.isfinite(display)
+        if not valid.any():
+            return ()
+        searched = restored if factor == 1 else Frame.from_array(np.where(valid, display, 0), valid, kind=restored.kind)
+        try:
+            found = propose_rois(searched, mode=cfg.mode, threshold=cfg.threshold, min_area=cfg.min_area, pad=cfg.pad,
+                                 grid=motor_grid(cfg, restored))  # fmt: skip
+        except AsirpError:  # nothing to rank (e.g. a flat frame): no proposals
+            return ()
+        if factor == 1:
+            return tuple(found)
+        ny, nx = restored.image_shape
+        grid = motor_grid(cfg, restored)
+        scaled = []
+        for roi in found:
+            y0, y1, x0, x1 = roi.y0 * factor, min(ny, roi.y1 * factor), roi.x0 * factor, min(nx, roi.x1 * factor)
+            first, last = grid.position(y0, x0), grid.position(y1 - 1, x1 - 1)
+            motors = {grid.y_motor: (first[0], last[0]), grid.x_motor: (first[1], last[1])}
+            scaled.append(Roi(y0, y1, x0, x1, roi.area * factor * factor, roi.score, motors, roi.mode))
+        return tuple(scaled)
+
     def _frame_snapshot(self, run: str, path: Path, rows: int, finished: bool, group: Any, data: np.ndarray, valid: np.ndarray,
                         seq: int) -> LiveSnapshot:
         read = self.config.read
@@ -399,12 +425,7 @@ class LiveFollower:
         method = group["method"][rows - 1].decode()
         times = np.asarray(group["written_time"][max(0, rows - RATE_ROWS) : rows])
         fps = (len(times) - 1) / float(times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
-        try:
-            rois = tuple(propose_rois(restored, mode=self.roi_config.mode, threshold=self.roi_config.threshold,
-                                      min_area=self.roi_config.min_area, pad=self.roi_config.pad,
-                                      grid=motor_grid(self.roi_config, restored)))  # fmt: skip
-        except AsirpError:  # e.g. nothing valid in the frame: no proposals
-            rois = ()
+        rois = self._proposals(restored, restored_display, factor)
         status = "finished" if finished else "running"
         message = f"run {run} finished: {rows} frame(s) in {path}" if finished else f"run {run}: frame {seq} ({rows} written)"
         return self._publish(status=status, message=message, run=run, path=path, rows=rows, seq=seq, shape=restored.image_shape,

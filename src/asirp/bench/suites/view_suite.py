@@ -1,21 +1,24 @@
 """The ``view`` suite: the live viewer (``asirp view --follow``) on 1 Mpx frames, and what it costs the pipeline.
 
 A pipeline (gaussian, σ = 1 px; one worker thread; every frame written to its SWMR
-NeXus run file) restores a series of 1024 x 1024 float32 frames as fast as it can.
-It runs three times in this process:
+NeXus run file) restores a series of 1024 x 1024 float32 frames, in two cases: the
+frames arrive as from a detector at 10 Hz (as in the ``online`` suite), and all at once
+(the pipeline's own limit). Each case runs three times in this process:
 
-* **alone** (the named baseline), before and after the others: nothing else reads its output;
+* **alone** (the named baseline), before and after: nothing else reads its output;
 * **with the viewer**: ``asirp view --follow OUTPUT`` in its own process, as a user
   runs it, with the live page open in headless Chromium (Playwright), when both are
   installed (else the viewer process alone, and no page rate).
 
-Figures: the pipeline's throughput (frames written per second) in each run and its
+Figures: the pipeline's sustained throughput (frames written per second) and latency
+(arrival to restored frame on disk, p50 and p95) in each run, with the throughput's
 ratio to the mean of the two runs alone (``ratio_vs_alone``: 1 means the viewer costs
-the pipeline nothing); the page's rate (``page_fps``: distinct frames the browser
-displayed per second while the pipeline ran, read from the page's frame line every
-50 ms), how many it showed, and ``catch_up_s``: after the pipeline's last frame, how long
-until the page showed it. The page looks for a new frame every 0.1 s, so 10 frames/s
-is its ceiling; it skips the frames in between (it never queues them).
+the pipeline nothing); the page's rate (``page_fps``: frames the browser received per
+second while the pipeline ran, from the times the page itself logs in the browser, read
+once at the end so that measuring costs nothing meanwhile), how many it received, and
+``catch_up_s``: after the pipeline's last frame, how long until the page had it. The
+follower prepares a frame at most every 0.15 s (about 6.7 frames/s) and the page looks
+for one every 0.1 s; frames in between are skipped, never queued.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ from ..harness import BenchContext, Row, register_suite
 
 #: Frame side (pixels): 1024 x 1024 = 1 Mpx.
 SIDE = 1024
+#: Frame rate of the simulated detector in the paced case (Hz), as in the ``online`` suite.
+RATE_HZ = 10.0
+#: Seconds the page is given after the pipeline's last frame to show it.
+CATCH_UP_S = 3.0
 PIPELINE = {"read": {"kind": "image"}, "restore": {"method": "gaussian", "params": {"sigma": 1.0}},
             "execution": {"backend": "thread", "workers": 1}}  # fmt: skip
 
@@ -49,21 +56,26 @@ def _frames(rng: np.random.Generator, distinct: int = 6) -> list[np.ndarray]:
     return [rng.poisson(rate).astype(np.float32) for _ in range(distinct)]
 
 
-def _run_pipeline(frames: list[np.ndarray], n: int, output: Path, run: str) -> float:
-    """Seconds the pipeline takes to restore and write ``n`` frames into ``output``."""
+def _run_pipeline(frames: list[np.ndarray], n: int, output: Path, run: str, rate_hz: float | None) -> Any:
+    """Restore and write ``n`` frames into ``output``, arriving at ``rate_hz`` (None: all at once); the run's summary."""
     from ...pipeline import Item, Pipeline, RunStart, RunStop
 
-    items = [RunStart(run), *(Item(run, k, frames[k % len(frames)]) for k in range(1, n + 1)), RunStop(run)]
-    started = time.perf_counter()
-    summary = Pipeline.from_dict(PIPELINE).run(items, output=output)
-    seconds = time.perf_counter() - started
+    def acquire() -> Iterator[Any]:
+        yield RunStart(run)
+        for k in range(1, n + 1):
+            if rate_hz is not None:
+                time.sleep(1.0 / rate_hz)
+            yield Item(run, k, frames[k % len(frames)])
+        yield RunStop(run)
+
+    summary = Pipeline.from_dict(PIPELINE).run(acquire(), output=output)
     if summary.written != n:
         raise RuntimeError(f"the pipeline wrote {summary.written} of {n} frames")
-    return seconds
+    return summary
 
 
 class _Viewer:
-    """``asirp view --follow`` in its own process, and optionally its page in headless Chromium, watched every 50 ms."""
+    """``asirp view --follow`` in its own process, and its page in headless Chromium when there is one."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
@@ -100,16 +112,17 @@ class _Viewer:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(self.url)
-            line = page.get_by_text(re.compile(r"frame \\d+ of run"))
             page.get_by_text("no run yet").wait_for(timeout=60_000)
             self._ready.set()
-            last = -1
-            while not self._stop.is_set():
-                found = re.search(r"frame (\d+) of run", line.inner_text()) if line.count() else None
-                if found and int(found.group(1)) != last:
-                    last = int(found.group(1))
-                    self.shown.append((time.perf_counter(), last))
-                time.sleep(0.05)
+            self._stop.wait()
+            # The page logs each frame it receives (window.asirpFrames: ms since it loaded, the panel's title); its clock
+            # is tied to this one at one instant (a round trip of a millisecond or so).
+            logged, page_now = page.evaluate("[window.asirpFrames ?? [], performance.now()]")
+            offset = time.perf_counter() - page_now / 1000.0
+            for when, title in logged:
+                found = re.search(r"frame (\d+)", title)
+                if found:
+                    self.shown.append((offset + when / 1000.0, int(found.group(1))))
             browser.close()
 
     def close(self) -> None:
@@ -119,35 +132,43 @@ class _Viewer:
         self.process.wait(30)
 
 
+def _case(frames: list[np.ndarray], n: int, root: Path, name: str, rate_hz: float | None, viewed: bool) -> Row:
+    """One pipeline run, alone or watched by the viewer and its page: its figures."""
+    viewer = _Viewer(root / name) if viewed else None
+    try:
+        started = time.perf_counter()
+        summary = _run_pipeline(frames, n, root / name, name, rate_hz)
+        finished = time.perf_counter()
+        if viewer is not None:
+            time.sleep(CATCH_UP_S)
+    finally:
+        if viewer is not None:
+            viewer.close()
+    row: Row = {"pipeline_fps": summary.throughput, "latency_p50_s": summary.latency(0.5), "latency_p95_s": summary.latency(0.95)}
+    if viewer is not None and viewer.browser_note:
+        row["note"] = viewer.browser_note
+    elif viewer is not None:
+        during = [t for t, _ in viewer.shown if started <= t <= finished]
+        last = next((t for t, frame in viewer.shown if frame == n), None)
+        row.update({"page_fps": len(during) / (finished - started), "frames_shown": len(viewer.shown),
+                    "catch_up_s": (last - finished) if last is not None else None})  # fmt: skip
+    return row
+
+
 @register_suite("view", description="live viewer: frames/s shown in Chromium on 1 Mpx frames; pipeline throughput with/without it")
 def view_suite(ctx: BenchContext) -> Iterator[Row]:
     n = 40 if ctx.quick else 120
     frames = _frames(ctx.rng())
     with tempfile.TemporaryDirectory(prefix="asirp-bench-view-") as tmp:
         root = Path(tmp)
-        alone = [_run_pipeline(frames, n, root / "alone-1", "alone-1")]
-        viewer = _Viewer(root / "viewed")
-        try:
-            started = time.perf_counter()
-            viewed = _run_pipeline(frames, n, root / "viewed", "viewed")
-            finished = time.perf_counter()
-            deadline = finished + 10
-            while not any(frame == n for _, frame in viewer.shown) and time.perf_counter() < deadline and not viewer.browser_note:
-                time.sleep(0.05)
-        finally:
-            viewer.close()
-        alone.append(_run_pipeline(frames, n, root / "alone-2", "alone-2"))
-    baseline = float(np.mean(alone))
-    case = f"{n} frames {SIDE} x {SIDE} float32, gaussian σ=1, 1 worker thread"
-    for index, seconds in enumerate(alone, 1):
-        yield {"case": case, "run": f"alone ({index})", "baseline": "alone", "pipeline_fps": n / seconds, "ratio_vs_alone": baseline / seconds}
-    during = [(t, frame) for t, frame in viewer.shown if started <= t <= finished]
-    last = next((t for t, frame in viewer.shown if frame == n), None)
-    row: dict[str, Any] = {"case": case, "run": "with asirp view --follow" + ("" if viewer.browser_note else " + page in Chromium"),
-                           "baseline": "alone", "pipeline_fps": n / viewed, "ratio_vs_alone": baseline / viewed}  # fmt: skip
-    if viewer.browser_note:
-        row["note"] = viewer.browser_note
-    else:
-        row.update({"page_fps": len(during) / (finished - started), "frames_shown": len(viewer.shown),
-                    "catch_up_s": (last - finished) if last is not None else None})  # fmt: skip
-    yield row
+        for rate_hz in (RATE_HZ, None):
+            acquisition = f"detector at {rate_hz:g} Hz" if rate_hz else "all frames at once (the pipeline's own limit)"
+            case = f"{n} frames {SIDE} x {SIDE} float32, {acquisition}"
+            label = f"{rate_hz:g}hz" if rate_hz else "unpaced"
+            alone = [_case(frames, n, root, f"alone-{label}-1", rate_hz, False)]
+            viewed = _case(frames, n, root, f"viewed-{label}", rate_hz, True)
+            alone.append(_case(frames, n, root, f"alone-{label}-2", rate_hz, False))
+            baseline = float(np.mean([row["pipeline_fps"] for row in alone]))
+            runs = [("alone (1)", alone[0]), ("with asirp view --follow + page in Chromium", viewed), ("alone (2)", alone[1])]
+            for run, row in runs:
+                yield {"case": case, "run": run, "baseline": "alone", **row, "ratio_vs_alone": row["pipeline_fps"] / baseline}
