@@ -285,3 +285,31 @@ def test_roi_accepted_in_the_page_reaches_a_runengine_plan(tmp_path):
     args = starts[0]["plan_args"]["args"]
     assert float(args[1]) == pytest.approx(1.0 + 0.01 * y0) and float(args[2]) == pytest.approx(1.0 + 0.01 * (y1 - 1))
     assert float(args[5]) == pytest.approx(-2.0 + 0.02 * x0) and float(args[6]) == pytest.approx(-2.0 + 0.02 * (x1 - 1))
+
+
+def test_live_page_holds_a_frame_at_full_resolution_while_the_status_follows(tmp_path, monkeypatch):
+    from bokeh.document import Document
+
+    from asirp.pipeline import Item, RunStart, RunStop
+    from asirp.view import live
+    from asirp.view.live_page import LivePage
+
+    monkeypatch.setattr(live, "LIVE_PIXELS", 32 * 32)  # the 96 x 96 maps are sent as 3 x 3 block means, as 1 Mpx frames as 2 x 2
+    out = tmp_path / "restored"
+    config = parse_config(PIPELINE)
+    Pipeline(config).run([RunStart("scan"), *(Item("scan", k, _map(k)) for k in range(1, 4))], output=out)  # left partial
+    follower = LiveFollower(out, config=config, frame_interval_s=0)
+    follower.poll()
+    page = LivePage(Document(), follower, None)
+    image = page.panels.right.overview["linear"].data_source.data["image"]
+    assert image[0].shape == (32, 32) and "frame 3 of run scan" in page.frame_line.text
+    assert [len(page.roi_source.data["rank"]), page.accept_button.disabled] == [2, True]  # proposals shown; nowhere to publish
+    page.hold.active = True
+    assert page.panels.right.overview["linear"].data_source.data["image"][0].shape == (96, 96)
+    assert "held, full resolution" in page.panels.right_figure.title.text
+    Pipeline(config).run([RunStart("scan"), Item("scan", 4, _map(4)), RunStop("scan")], output=out)  # the run goes on and ends
+    follower.poll()
+    page._draw()
+    assert "finished" in page.status.text and "held" in page.panels.right_figure.title.text  # the status follows, the frame stays
+    page.hold.active = False
+    assert page.panels.right.overview["linear"].data_source.data["image"][0].shape == (32, 32) and "frame 4 of run" in page.frame_line.text

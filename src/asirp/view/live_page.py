@@ -34,6 +34,7 @@ from bokeh.plotting import figure
 
 from ..errors import AsirpError
 from ..feedback.roi import Roi
+from . import images
 from .images import Axes, Scale
 from .live import LiveFollower, LiveSnapshot, RoiFeedback, edited_roi
 from .markup import error, heading, note
@@ -74,6 +75,7 @@ class LivePage:
         self._drawn: deque[float] = deque(maxlen=20)
         self.frames_drawn = 0
         self._timeline_run = ""
+        self._seen = -1  # the version of the last snapshot looked at
         self.status = Div(text="", css_classes=["asirp-live-status"], width=330)
         self.frame_line = Div(text="", css_classes=["asirp-live-frame"], width=330)
         self.rates = Div(text="", css_classes=["asirp-live-rates"], width=330)
@@ -85,7 +87,7 @@ class LivePage:
         self.hold = Toggle(label="hold this frame (the pipeline goes on)", active=False, css_classes=["asirp-live-hold"])
         for widget in (self.palette, self.scale):
             widget.on_change("value", lambda attr, old, new: self._draw(force=True))
-        self.hold.on_change("active", lambda attr, old, new: None if new else self._draw(force=True))
+        self.hold.on_change("active", lambda attr, old, new: self._draw(force=True))
         self._build_rois()
         self._build_timeline()
         controls = column(
@@ -151,31 +153,51 @@ class LivePage:
 
     # -- drawing ---------------------------------------------------------------------------------------
     def _draw(self, force: bool = False) -> None:
-        """Draw the follower's latest snapshot when it is newer than the one shown (or ``force``: the look changed)."""
-        snap = self.follower.latest()
-        if self.shown is not None and snap.version == self.shown.version and not force:
+        """Draw the follower's latest snapshot when it is newer than the one seen (``force``: the look or hold changed).
+
+        While the frame is held, only the status follows the source; the held frame is drawn at full resolution
+        (frames of 4 Mpx and more as the offline viewer's overview) so that it can be zoomed into.
+        """
+        latest = self.follower.latest()
+        if latest.version == self._seen and not force:
             return
-        colour = STATUS_COLOURS.get(snap.status, "#555")
-        self.status.text = (f'<b style="color:{colour}">{html.escape(snap.status)}</b> '
-                            f'<span style="color:#555">{html.escape(snap.message)}</span>')  # fmt: skip
-        if self.hold.active and not force:  # the status goes on; the frame, proposals and timeline stay
+        self._seen = latest.version
+        colour = STATUS_COLOURS.get(latest.status, "#555")
+        self._set_text(self.status, f'<b style="color:{colour}">{html.escape(latest.status)}</b> '
+                                    f'<span style="color:#555">{html.escape(latest.message)}</span>')  # fmt: skip
+        if self.hold.active:
+            if force and self.shown is not None and self.shown.restored is not None:
+                self._show_frame(self.shown, full=True)
             return
-        new_frame = snap.restored is not None and (self.shown is None or snap.seq != self.shown.seq or snap.run != self.shown.run or force)
-        self.shown = snap
-        if not new_frame or snap.restored_display is None:
-            return
+        new_frame = latest.restored is not None and (self.shown is None or (latest.seq, latest.run) != (self.shown.seq, self.shown.run))
+        if latest.restored is not None:
+            self.shown = latest
+        if self.shown is not None and self.shown.restored is not None and (new_frame or force):
+            self._show_frame(self.shown, full=False)
+
+    def _show_frame(self, snap: LiveSnapshot, *, full: bool) -> None:
+        """Draw ``snap``'s frames (``full``: at full resolution, for a held frame) and, unless held, what goes with them."""
+        assert snap.restored is not None and snap.restored_display is not None
+        restored, raw = snap.restored_display, snap.raw_display
+        if full:
+            factor, orientation = images.downsample_factor(snap.shape), images.Orientation()
+            restored = images.display_array(snap.restored.data, snap.restored.valid, orientation, factor)
+            raw = images.display_array(snap.raw.data, snap.raw.valid, orientation, factor) if snap.raw is not None else None
         if snap.shape != self._shape:
             self._shape = snap.shape
             self.panels.set_extent(snap.shape[0], snap.shape[1], "pixel")
         scale: Scale = "log" if self.scale.value == "log" else "linear"
         look = Look(palette=self.palette.value, scale=scale, limits=snap.limits[scale])
         axes = Axes()
-        right_title = f"restored: frame {snap.seq} ({snap.method})"
-        raw = snap.raw_display if snap.raw_display is not None else snap.restored_display
-        self.panels.show(raw, snap.restored_display, axes, snap.shape, right_title=right_title, right_mode="restored", look=look)
-        if snap.raw_display is None:  # nothing raw to show: the left panel stays empty, the note says why
+        held = " (held, full resolution)" if full else ""
+        right_title = f"restored: frame {snap.seq} ({snap.method}){held}"
+        self.panels.show(raw if raw is not None else restored, restored, axes, snap.shape, right_title=right_title,
+                         right_mode="restored", look=look)  # fmt: skip
+        if raw is None:  # nothing raw to show: the left panel stays empty, the note says why
             self.panels.raw.fill(self.panels.raw.overview, None, (0.0, 0.0, float(snap.shape[1]), float(snap.shape[0])), "raw", axes)
-        self.panels.raw_figure.title.text = f"raw: frame {snap.seq}" if snap.raw_display is not None else "raw: not followed"
+        self.panels.raw_figure.title.text = f"raw: frame {snap.seq}{held}" if raw is not None else "raw: not followed"
+        if full:
+            return
         now = time.monotonic()
         self._drawn.append(now)
         self.frames_drawn += 1
