@@ -31,7 +31,9 @@ def _live(args: argparse.Namespace) -> tuple[Any, Any]:
         from bluesky.callbacks.zmq import Publisher
 
         feedback = RoiFeedback(Publisher(args.publish))
-    return LiveFollower(args.follow, config=config, raw=raw, poll_s=args.poll), feedback
+    if not 0 < args.max_fps <= 50:
+        raise ParameterError(f"--max-fps must be above 0 and at most 50 frames/s, got {args.max_fps:g}")
+    return LiveFollower(args.follow, config=config, raw=raw, poll_s=args.poll, frame_interval_s=1.0 / args.max_fps), feedback
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
@@ -65,5 +67,7 @@ def register_cli(commands: Any, common: argparse.ArgumentParser) -> None:
     live.add_argument("--raw", metavar="SOURCE", help="where the pipeline reads raw frames: the watched FOLDER or FILE::DATASET (SWMR)")
     live.add_argument("--publish", metavar="HOST:PORT",
                       help="0MQ proxy input to which accepted ROIs go as feedback documents (as asirp serve --publish)")
+    live.add_argument("--max-fps", type=float, default=7.0,
+                      help="most frames per second sent to the page (default 7; lower leaves more CPU to a pipeline on the same machine)")
     live.add_argument("--poll", type=float, default=0.05, help="seconds between looks at the folder (default 0.05)")
     view.set_defaults(handler=_cmd_view)

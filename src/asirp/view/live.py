@@ -221,12 +221,12 @@ class LiveFollower:
         A run with no new frame for this long is shown as idle.
     frame_interval_s:
         Least time between two frame snapshots (s): the newest frame is prepared for
-        the page at most this often (default 0.15 s, about 6.7 frames/s), however fast
+        the page at most this often (default 1/7 s: 7 frames/s, ``--max-fps``), however fast
         the pipeline writes; every row still enters the timeline.
     """
 
     def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | None = None,
-                 poll_s: float = 0.05, idle_s: float = 5.0, frame_interval_s: float = 0.15):
+                 poll_s: float = 0.05, idle_s: float = 5.0, frame_interval_s: float = 1 / 7):
         self.folder = Path(folder)
         self.config = config or PipelineConfig()
         self.raw = raw

@@ -40,7 +40,7 @@ from .live import LiveFollower, LiveSnapshot, RoiFeedback, edited_roi
 from .markup import error, heading, note
 from .panels import PALETTES, ImagePanels, Look
 
-#: How often the page looks for a newer snapshot, ms (the follower makes one at most every 0.15 s).
+#: How often the page looks for a newer snapshot, ms (the follower makes one at most --max-fps times a second).
 REFRESH_MS = 50
 #: Appends [time since the page loaded (ms), the panel's title] to window.asirpFrames when a frame arrives.
 FRAME_LOG_JS = "if (source.data.name.length) { (window.asirpFrames ??= []).push([performance.now(), source.data.name[0]]) }"
