@@ -52,12 +52,14 @@ STATUS_COLOURS = {"missing": "#b00020", "waiting": "#8a6d00", "running": "#1b7a1
 
 
 def _roi_columns(rois: tuple[Roi, ...]) -> dict[str, list]:
-    """The proposals' table: rank, pixel box, motor extent, score."""
+    """The proposals' table: rank, pixel box, the extent along each motor (first…last position), score."""
+    extents = [list(r.motors.values()) for r in rois]
     return {
         "rank": [k + 1 for k in range(len(rois))],
         "rows": [f"{r.y0}:{r.y1}" for r in rois],
         "columns": [f"{r.x0}:{r.x1}" for r in rois],
-        "motors": [", ".join(f"{m} {a:.4g}…{b:.4g}" for m, (a, b) in r.motors.items()) for r in rois],
+        "y_extent": [f"{e[0][0]:.4g}…{e[0][1]:.4g}" for e in extents],
+        "x_extent": [f"{e[1][0]:.4g}…{e[1][1]:.4g}" for e in extents],
         "score": [r.score for r in rois],
     }
 
@@ -120,9 +122,11 @@ class LivePage:
     def _build_rois(self) -> None:
         self.roi_source = ColumnDataSource(_roi_columns(()))
         self.roi_boxes = ColumnDataSource({"left": [], "right": [], "top": [], "bottom": [], "label": [], "color": [], "width": []})
-        columns = [TableColumn(field="rank", title="#", width=24), TableColumn(field="rows", title="rows", width=70),
-                   TableColumn(field="columns", title="columns", width=70), TableColumn(field="motors", title="motors", width=200),
-                   TableColumn(field="score", title="score", formatter=NumberFormatter(format="0.0"), width=50)]  # fmt: skip
+        y_motor, x_motor = self.follower.roi_config.motors
+        columns = [TableColumn(field="rank", title="#", width=20), TableColumn(field="rows", title="rows", width=50),
+                   TableColumn(field="columns", title="columns", width=50), TableColumn(field="y_extent", title=y_motor, width=80),
+                   TableColumn(field="x_extent", title=x_motor, width=80),
+                   TableColumn(field="score", title="score", formatter=NumberFormatter(format="0.0"), width=40)]  # fmt: skip
         self.roi_table = DataTable(source=self.roi_source, columns=columns, width=330, height=150, index_position=None,
                                    css_classes=["asirp-roi-table"])  # fmt: skip
         self.roi_source.selected.on_change("indices", lambda attr, old, new: self._roi_picked(new))
