@@ -10,6 +10,8 @@ a grid scan over it runs. Screenshots go to ``$ASIRP_VIEW_SCREENSHOTS`` when set
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -313,3 +315,40 @@ def test_live_page_holds_a_frame_at_full_resolution_while_the_status_follows(tmp
     assert "finished" in page.status.text and "held" in page.panels.right_figure.title.text  # the status follows, the frame stays
     page.hold.active = False
     assert page.panels.right.overview["linear"].data_source.data["image"][0].shape == (32, 32) and "frame 4 of run" in page.frame_line.text
+
+
+def test_view_follow_publish_sends_accepted_rois_through_a_0mq_proxy(tmp_path):
+    """``--publish`` as the command builds it: an accepted ROI crosses a Bluesky 0MQ proxy to a RemoteDispatcher."""
+    from bluesky.callbacks.zmq import Proxy, RemoteDispatcher
+
+    from asirp.cli import build_parser
+    from asirp.cli.view import _live
+
+    proxy = Proxy("127.0.0.1", "127.0.0.1")
+    threading.Thread(target=proxy.start, daemon=True).start()
+    in_address, out_address = (str(port) if "://" in str(port) else f"127.0.0.1:{port}" for port in (proxy.in_port, proxy.out_port))
+    args = build_parser().parse_args(["view", "--follow", str(tmp_path), "--publish", in_address, "--max-fps", "5"])
+    follower, feedback = _live(args)
+    assert follower.frame_interval_s == pytest.approx(0.2)
+    received: list[tuple[str, dict]] = []
+    dispatcher = RemoteDispatcher(out_address, loop=asyncio.new_event_loop())
+    dispatcher.subscribe(lambda name, doc: received.append((name, doc)))
+
+    def listen():  # the RunEngine session's side: dispatcher.start() runs until stopped
+        with contextlib.suppress(asyncio.CancelledError):
+            dispatcher.start()
+
+    listening = threading.Thread(target=listen, daemon=True)
+    listening.start()
+    roi = edited_roi(asirp.Frame.from_array(_map(1), kind="xrf_map"), (20, 41, 30, 51), RoiConfig(**ROI))
+    deadline = time.monotonic() + 20
+    while not any(name == "event" for name, _ in received):  # 0MQ subscriptions take a moment: accept until one arrives
+        assert time.monotonic() < deadline, "no feedback document crossed the proxy"
+        feedback.accept("run-7", 3, roi)
+        time.sleep(0.2)
+    dispatcher.loop.call_soon_threadsafe(dispatcher.stop)
+    listening.join(10)
+    start = next(doc for name, doc in received if name == "start")
+    event = next(doc for name, doc in received if name == "event")
+    assert start["purpose"] == "asirp feedback" and start["asirp_source_run"] == "run-7"
+    assert list(event["data"]["box"]) == [20, 41, 30, 51] and json.loads(event["data"]["motors"])["sample_y"] == pytest.approx([1.2, 1.4])
