@@ -11,6 +11,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
@@ -31,6 +33,8 @@ def _live(args: argparse.Namespace) -> tuple[Any, Any]:
         from bluesky.callbacks.zmq import Publisher
 
         feedback = RoiFeedback(Publisher(args.publish))
+    if not Path(args.follow).is_dir():  # the pipeline creates it when it starts: wait for it, and say so
+        print(f"asirp: warning: {args.follow}: no such folder yet; the page waits for the pipeline to create it", file=sys.stderr)
     if not 0 < args.max_fps <= 50:
         raise ParameterError(f"--max-fps must be above 0 and at most 50 frames/s, got {args.max_fps:g}")
     return LiveFollower(args.follow, config=config, raw=raw, poll_s=args.poll, frame_interval_s=1.0 / args.max_fps), feedback
