@@ -146,7 +146,7 @@ def decision_lines(history_json: str | None, method: str) -> tuple[str, ...]:
         return ()
     last = steps[-1]
     notes = last.get("notes") or {}
-    parameters = ", ".join(f"{k}={v}" for k, v in sorted((last.get("parameters") or {}).items()))
+    parameters = ", ".join(f"{k}={v}" for k, v in sorted((last.get("parameters") or {}).items()) if v is not None)  # None: default
     selection = notes.get("selection")
     lines = []
     if selection:
