@@ -300,3 +300,26 @@ def test_fine_tuning_skips_non_counts_and_replaces_a_corrupt_cache_entry(tmp_pat
     training._TUNED.clear()
     _, second = training.fine_tuned(net, digest, [(counts, valid)], pairing, 4.0, 5, 60.0)
     assert not second["cached"] and second["steps"] >= 1 and cache[0].stat().st_size > 1000
+
+
+def test_an_analysis_pinned_as_parameters_reproduces_the_run_and_skips_the_scores(monkeypatch):
+    """A series (or auto's scoring copies) pairs with the operations and centre found once: the result
+    equals the analysing run, and the pinned run scores no operation."""
+    frame = synth.diffraction_frame("powder", shape=(96, 96), dose=5.0, seed=4).noisy
+    frame = Frame(frame.data, frame.valid, frame.kind)  # no geometry: the centre is searched, then pinned
+    method = registry()["symmetry"]()
+    pinned = method.series_parameters(frame, method.validate(fine_tune_s=0.0))
+    assert pinned["operations"] and len(pinned["center"]) == 2
+    analysed = asirp.restore(frame, "symmetry", fine_tune_s=0.0)
+    fixed = asirp.restore(frame, "symmetry", fine_tune_s=0.0, **pinned)
+    np.testing.assert_allclose(fixed.data, analysed.data, rtol=1e-5, atol=1e-6)
+    assert fixed.history[-1].notes["operations"] and not fixed.history[-1].notes["symmetry"]["scores"]
+    assert analysed.history[-1].notes["symmetry"]["scores"]
+    # a frame where nothing is usable pins "none": no partners, no analysis per frame
+    from asirp.symmetry import SymmetryReport
+
+    monkeypatch.setattr(SymmetryReport, "usable", lambda self, min_score=0.3: [])
+    assert method.series_parameters(frame, method.validate(fine_tune_s=0.0))["operations"] == ["none"]
+    monkeypatch.undo()
+    alone = asirp.restore(frame, "symmetry", fine_tune_s=0.0, operations=["none"]).history[-1].notes
+    assert alone["partner_fraction"] == 0.0 and alone["operations"] == []

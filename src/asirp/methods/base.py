@@ -107,11 +107,11 @@ class Method(ABC):
     def adapted_for_scoring(self, frame: Frame, params: Any) -> dict[str, Any]:
         """Parameters with which the selector scores this method on split copies of ``frame``.
 
-        A method that adapts to the data (fine-tuning a network on the frame) adapts
-        once here, on the whole frame, and returns parameters that reuse the result:
-        the scores then measure the adapted method, as the user will run it, at the
-        price of one adaptation, which the final run reuses (a cache). Methods that do
-        not adapt return ``params`` as they are (the default).
+        A method that adapts to the data (fine-tuning a network on the frame) or analyses
+        it (the symmetry a denoiser pairs with) does so once here, on the whole frame, and
+        returns parameters that reuse the result: the scores then measure the method as
+        the user will run it on the whole frame, at the price of one adaptation, which the
+        final run reuses (a cache). Other methods return ``params`` as they are (the default).
         """
         return params.model_dump()
 

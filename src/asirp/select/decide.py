@@ -642,9 +642,10 @@ def choose(
         t0 = time.perf_counter()
         try:
             scoring_params = params
-            if adaptation > 0 and validated is not None:
+            if validated is not None:  # what the method pins on the whole frame (an analysis, a fine-tuning)
                 with quiet():
                     scoring_params = method.adapted_for_scoring(work, method.validate(**_located(method, params, center)))
+            if adaptation > 0:
                 reasons.append(f"{name} adapted to the frame before scoring ({time.perf_counter() - t0:.2g} s, "
                                "reused by the run): it is scored as it will run")
             if center is not None and family != "super_resolution":

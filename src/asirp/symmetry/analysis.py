@@ -411,6 +411,7 @@ def analyze(
     local: bool = True,
     z_threshold: float = 6.0,
     response: np.ndarray | None = None,
+    score: bool = True,
 ) -> SymmetryReport:
     """Find the beam centre and the symmetries a diffraction/scattering frame obeys.
 
@@ -432,6 +433,9 @@ def analyze(
         Relative detector response ``F`` of the frame (``(ny, nx)``, e.g. from
         :func:`asirp.symmetry.fit_response`): partners are compared after scaling by
         ``F(pixel) / F(partner)``, the isotropy profile after dividing by ``F``.
+    score:
+        False: only the beam centre and scattering plane (for operations known already,
+        e.g. pinned for a series); the report then has no scores and nothing holding.
 
     Returns
     -------
@@ -473,6 +477,8 @@ def analyze(
     else:
         found = find_center(data, valid)
         plane, how, contrast = ScatteringPlane.flat(shape, found.center), "inversion correlation", found.contrast
+    if not score:
+        return SymmetryReport(plane.center, how, contrast, shape, mean, (), (), None, plane)
     if response is not None:
         response = check_response(response, shape)
     factor = _binning(mean, shape)

@@ -58,7 +58,7 @@ INVERSION = rotation(180.0, "inversion")
 
 def parse(spec: str) -> list[Operation]:
     """Operations from a user string: ``inversion``, ``rotation6`` (n-fold, all powers),
-    ``mirror30`` (line at 30°), ``isotropy`` (rotations by 45°).
+    ``mirror30`` (line at 30°), ``isotropy`` (rotations by 45°), ``none`` (no partner at all).
 
     Raises
     ------
@@ -67,6 +67,8 @@ def parse(spec: str) -> list[Operation]:
     """
     text = spec.strip().lower().replace(" ", "")
     try:
+        if text == "none":
+            return []
         if text in ("inversion", "friedel", "2fold"):
             return [INVERSION]
         if text == "isotropy":
@@ -81,8 +83,29 @@ def parse(spec: str) -> list[Operation]:
     except ValueError:
         pass
     raise ParameterError(
-        f"unknown symmetry operation {spec!r}; use inversion, isotropy, rotationN (N = 2..12) or mirrorANGLE (degrees)"
+        f"unknown symmetry operation {spec!r}; use inversion, isotropy, rotationN (N = 2..12), mirrorANGLE (degrees) or none"
     )
+
+
+def generator_specs(group: list[Operation]) -> list[str]:
+    """:func:`parse` strings whose :func:`closure` is ``group`` (a closed group, as :func:`closure` or
+    :meth:`~asirp.symmetry.SymmetryReport.usable` return): its smallest rotation as ``rotationN``
+    (``inversion`` for 2-fold) and its first mirror, so an analysis can be pinned as parameters.
+
+    >>> generator_specs(closure([rotation(90.0), mirror(0.0)]))
+    ['rotation4', 'mirror0.0']
+    """
+    angles = [math.degrees(math.atan2(op.array[1, 0], op.array[0, 0])) % 360.0
+              for op in group if np.linalg.det(op.array) > 0 and not op.is_identity]
+    specs = []
+    if angles:
+        order = round(360.0 / min(angles))
+        specs.append("inversion" if order == 2 else f"rotation{order}")
+    mirrors = [op for op in group if np.linalg.det(op.array) < 0]
+    if mirrors:
+        m = mirrors[0].array
+        specs.append(f"mirror{round((0.5 * math.degrees(math.atan2(m[1, 0], m[0, 0]))) % 180.0, 6)}")
+    return specs
 
 
 def closure(operations: list[Operation]) -> list[Operation]:

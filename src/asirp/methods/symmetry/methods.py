@@ -39,6 +39,7 @@ from ...symmetry import (
     local_asymmetry,
     parse,
 )
+from ...symmetry.operations import closure, generator_specs
 from .._stack import per_image
 from ..base import Method, Output, Params, register
 from .denoise import denoise_image, run_network, split_score
@@ -58,18 +59,25 @@ SECONDS_PER_FINE_TUNE_STEP = 0.04
 
 class _SymmetryOptions(Params):
     operations: list[str] | None = Field(
-        None, description="operations to pair with (inversion, isotropy, rotationN, mirrorDEG); default: those analyze() finds")
+        None, description="operations to pair with (inversion, isotropy, rotationN, mirrorDEG, or none), closed into their "
+        "group; default: those analyze() finds")
     center: tuple[float, float] | None = Field(
         None, description="beam centre (y, x) to use instead of the geometry's or a search", json_schema_extra={"unit": "px"})
     use_geometry: bool = Field(True, description="use the frame's pyFAI geometry (beam centre, tilt)")
     threshold: float = Field(0.9, gt=0, le=1, description="symmetry score at which an operation is used")
 
 
+def _given_operations(params: _SymmetryOptions) -> list:
+    """The group the user's operations generate (``rotation4`` and ``mirror0`` give all of D4)."""
+    return closure([op for spec in params.operations or () for op in parse(spec)])
+
+
 def _report_and_ops(frame: Frame, params: _SymmetryOptions) -> tuple[SymmetryReport, list]:
     """Analyse the frame (a stack through its sum) and choose the operations to pair with."""
-    report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold, local=False)
+    report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold, local=False,
+                     score=not params.operations)
     if params.operations:
-        ops = [op for spec in params.operations for op in parse(spec)]
+        ops = _given_operations(params)
     else:
         if not report.holding:
             raise InputError(
@@ -142,9 +150,8 @@ class SymmetryDenoiser(Method):
 
         scale = _network_counts(frame)
         report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold,
-                         local=False)
-        ops = ([op for spec in params.operations for op in parse(spec)] if params.operations
-               else report.usable(params.min_score))
+                         local=False, score=not params.operations)
+        ops = _given_operations(params) if params.operations else report.usable(params.min_score)
         assert report.plane is not None
         response = None
         if ops:
@@ -203,21 +210,41 @@ class SymmetryDenoiser(Method):
             return 0.0
         return min(params.fine_tune_s, SECONDS_PER_FINE_TUNE_STEP * params.fine_tune_steps)
 
-    def adapted_for_scoring(self, frame: Frame, params: SymmetryParams) -> dict[str, Any]:
-        """Fine-tune on the whole frame once; the split copies are then denoised with the tuned weights file.
+    def series_parameters(self, frame: Frame, params: SymmetryParams) -> dict[str, Any]:
+        """The operations (and, without a geometry, the beam centre) the analysis finds on ``frame``:
+        one detector and sample keep their symmetry, so a series pairs without analysing every frame."""
+        if params.operations:
+            return {}
+        report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold, local=False)
+        return _pinned_analysis(frame, params, report, report.usable(params.min_score))
 
-        Fine-tuning draws a fresh photon split at every step and runs for seconds, so
-        the network learns the frame's statistics, not its noise; the final run reuses
-        the same tuned weights.
+    def adapted_for_scoring(self, frame: Frame, params: SymmetryParams) -> dict[str, Any]:
+        """Analyse and fine-tune on the whole frame once; the split copies are then denoised with the
+        operations found there and the tuned weights file.
+
+        The copies pair as the final run on the whole frame will (the analysis of a half-dose
+        copy could keep fewer operations), without analysing each copy again. Fine-tuning
+        draws a fresh photon split at every step and runs for seconds, so the network
+        learns the frame's statistics, not its noise; the final run reuses the same tuned
+        weights.
         """
         dumped = params.model_dump()
-        if not _tunes(params):
-            return dumped
         prep = self._prepare(frame, params)
+        if not params.operations:
+            dumped.update(_pinned_analysis(frame, params, prep.report, prep.ops))
         tuned = prep.tuning.get("cache_file")
         if tuned:
             dumped.update(weights=tuned, fine_tune_s=0.0)
         return dumped
+
+
+def _pinned_analysis(frame: Frame, params: _SymmetryOptions, report: SymmetryReport, ops: list) -> dict[str, Any]:
+    """Parameters that reproduce an analysis: the operations' generators (``none`` when no operation is
+    usable) and, when the centre was searched (no geometry used), the centre found."""
+    pinned: dict[str, Any] = {"operations": generator_specs(ops) or ["none"]}
+    if params.center is None and report.center_source == "inversion correlation":
+        pinned["center"] = (float(report.center[0]), float(report.center[1]))
+    return pinned
 
 
 def _tunes(params: SymmetryParams) -> bool:
