@@ -9,7 +9,7 @@ frames arrive as from a detector at 10 Hz (as in the ``online`` suite), and all 
 * **with the viewer**: ``asirp view --follow OUTPUT --max-fps F`` in its own process,
   as a user runs it, with the live page open in headless Chromium (Playwright) when
   both are installed (else the viewer process alone, and no page rate); F = 7 (the
-  default) and 3.
+  default) and 3; and F = 7 with no page open (the viewer process's own cost).
 
 Figures: the pipeline's sustained throughput (frames written per second) and latency
 (arrival to restored frame on disk, p50 and p95) in each run, with the throughput's
@@ -43,8 +43,9 @@ from ..harness import BenchContext, Row, register_suite
 SIDE = 1024
 #: Frame rate of the simulated detector in the paced case (Hz), as in the ``online`` suite.
 RATE_HZ = 10.0
-#: The viewer's --max-fps in the runs with it: its default, and a lower one that leaves the pipeline more CPU.
-MAX_FPS = (7.0, 3.0)
+#: The runs with the viewer: its --max-fps (the default, and a lower one that leaves the pipeline more CPU) and whether
+#: its page is open (without a page, what the viewer process itself costs).
+VIEWERS = ((7.0, True), (3.0, True), (7.0, False))
 #: Seconds the page is given after the pipeline's last frame to show it.
 CATCH_UP_S = 3.0
 PIPELINE = {"read": {"kind": "image"}, "restore": {"method": "gaussian", "params": {"sigma": 1.0}},
@@ -80,7 +81,7 @@ def _run_pipeline(frames: list[np.ndarray], n: int, output: Path, run: str, rate
 class _Viewer:
     """``asirp view --follow`` in its own process, and its page in headless Chromium when there is one."""
 
-    def __init__(self, folder: Path, max_fps: float):
+    def __init__(self, folder: Path, max_fps: float, page: bool):
         folder.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "asirp.cli", "view", "--follow", str(folder), "--no-browser", "--port", "0", "--max-fps", str(max_fps)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -97,6 +98,7 @@ class _Viewer:
         self.browser_note = ""
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._page = page
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         self._ready.wait(60)
@@ -107,8 +109,8 @@ class _Viewer:
             from playwright.sync_api import sync_playwright
         except ImportError:
             chromium = None
-        if chromium is None:
-            self.browser_note = "no Chromium/Playwright: viewer process only, page rate not measured"
+        if chromium is None or not self._page:
+            self.browser_note = "no page open" if not self._page else "no Chromium/Playwright: viewer process only, page rate not measured"
             self._ready.set()
             return
         with sync_playwright() as playwright:
@@ -135,9 +137,9 @@ class _Viewer:
         self.process.wait(30)
 
 
-def _case(frames: list[np.ndarray], n: int, root: Path, name: str, rate_hz: float | None, max_fps: float | None) -> Row:
-    """One pipeline run, alone (``max_fps`` None) or watched by the viewer and its page: its figures."""
-    viewer = _Viewer(root / name, max_fps) if max_fps is not None else None
+def _case(frames: list[np.ndarray], n: int, root: Path, name: str, rate_hz: float | None, viewer_options: tuple[float, bool] | None) -> Row:
+    """One pipeline run, alone (``viewer_options`` None) or followed by the viewer (``--max-fps``, page open or not): its figures."""
+    viewer = _Viewer(root / name, *viewer_options) if viewer_options is not None else None
     try:
         started = time.perf_counter()
         summary = _run_pipeline(frames, n, root / name, name, rate_hz)
@@ -169,10 +171,12 @@ def view_suite(ctx: BenchContext) -> Iterator[Row]:
             case = f"{n} frames {SIDE} x {SIDE} float32, {acquisition}"
             label = f"{rate_hz:g}hz" if rate_hz else "unpaced"
             alone = [_case(frames, n, root, f"alone-{label}-1", rate_hz, None)]
-            viewed = [(fps, _case(frames, n, root, f"viewed-{label}-{fps:g}", rate_hz, fps)) for fps in MAX_FPS]
+            viewed = [(fps, page, _case(frames, n, root, f"viewed-{label}-{fps:g}-{page}", rate_hz, (fps, page))) for fps, page in VIEWERS]
             alone.append(_case(frames, n, root, f"alone-{label}-2", rate_hz, None))
             baseline = float(np.mean([row["pipeline_fps"] for row in alone]))
-            runs = [("alone (1)", alone[0]), *((f"with asirp view --follow --max-fps {fps:g} + page in Chromium", row) for fps, row in viewed),
+            runs = [("alone (1)", alone[0]),
+                    *((f"with asirp view --follow --max-fps {fps:g}" + (" + page in Chromium" if page else ", no page open"), row)
+                      for fps, page, row in viewed),
                     ("alone (2)", alone[1])]
             for run, row in runs:
                 yield {"case": case, "run": run, "baseline": "alone", **row, "ratio_vs_alone": row["pipeline_fps"] / baseline}
