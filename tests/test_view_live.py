@@ -342,13 +342,19 @@ def test_view_follow_publish_sends_accepted_rois_through_a_0mq_proxy(tmp_path):
     listening.start()
     roi = edited_roi(asirp.Frame.from_array(_map(1), kind="xrf_map"), (20, 41, 30, 51), RoiConfig(**ROI))
     deadline = time.monotonic() + 20
-    while not any(name == "event" for name, _ in received):  # 0MQ subscriptions take a moment: accept until one arrives
+    def whole_run() -> bool:  # a start and an event after it: a subscription made mid-run misses its start
+        names = [name for name, _ in received]
+        return "start" in names and "event" in names[names.index("start"):]
+
+    while not whole_run():  # 0MQ subscriptions take a moment: accept until a whole run arrives
         assert time.monotonic() < deadline, "no feedback document crossed the proxy"
         feedback.accept("run-7", 3, roi)
         time.sleep(0.2)
-    dispatcher.loop.call_soon_threadsafe(dispatcher.stop)
+    # Cancelling its polling task ends dispatcher.start() cleanly (stop() inside the loop would close a running loop).
+    dispatcher.loop.call_soon_threadsafe(dispatcher._task.cancel)
     listening.join(10)
-    start = next(doc for name, doc in received if name == "start")
-    event = next(doc for name, doc in received if name == "event")
+    first = [name for name, _ in received].index("start")
+    start = received[first][1]
+    event = next(doc for name, doc in received[first:] if name == "event")
     assert start["purpose"] == "asirp feedback" and start["asirp_source_run"] == "run-7"
     assert list(event["data"]["box"]) == [20, 41, 30, 51] and json.loads(event["data"]["motors"])["sample_y"] == pytest.approx([1.2, 1.4])
