@@ -19,6 +19,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -88,10 +89,20 @@ def _half_plane_weights(shape: tuple[int, int]) -> np.ndarray:
 def fit_wiener_spectrum(image: np.ndarray, valid: np.ndarray, psf: np.ndarray) -> SpectrumModel:
     """The object and noise spectra :func:`wiener` estimates from one 2-D image blurred by ``psf``
     (a Whittle fit of ``A·|f|^-β·|H(f)|² + N₀``; see its ``nsr`` parameter)."""
-    shape = image.shape[-2:]
+    ny, nx = image.shape[-2:]
+    return _spectrum_fitter(psf, (ny, nx))(image, valid)
+
+
+def _spectrum_fitter(psf: np.ndarray, shape: tuple[int, int]) -> Callable[[np.ndarray, np.ndarray], SpectrumModel]:
+    """:func:`fit_wiener_spectrum` for images of one shape, the PSF's transfer and noise-only band computed once."""
     transfer = np.abs(transfer_function(psf, shape)) ** 2
-    fy, fx, power = power_spectrum(image, valid)
-    return fit_power_spectrum(fy, fx, power, transfer, noise_max=noise_floor(power, noise_only_frequencies(psf, shape)))
+    noise_only = noise_only_frequencies(psf, shape)
+
+    def fit(image: np.ndarray, valid: np.ndarray) -> SpectrumModel:
+        fy, fx, power = power_spectrum(image, valid)
+        return fit_power_spectrum(fy, fx, power, transfer, noise_max=noise_floor(power, noise_only))
+
+    return fit
 
 
 def wiener(
@@ -148,9 +159,9 @@ def wiener(
             fitted = [spectrum]
             info["spectrum_given"] = True
         else:
-            frames = zip(inputs.data, inputs.valid, strict=True)
-            fitted = [fit_wiener_spectrum(frame, mask, kernel)
-                      for frame, mask in progress(frames, desc="Wiener: noise-to-signal ratio", total=len(inputs.data), unit="frame")]
+            fit = _spectrum_fitter(kernel, (inputs.data.shape[-2], inputs.data.shape[-1]))
+            frames = progress(zip(inputs.data, inputs.valid, strict=True), desc="Wiener: noise-to-signal ratio", total=len(inputs.data), unit="frame")
+            fitted = [fit(frame, mask) for frame, mask in frames]
         info["spectrum"] = [{"amplitude": m.amplitude, "slope": m.slope, "noise": m.noise} for m in fitted]
         ratios = []
         for model in fitted:
