@@ -10,9 +10,9 @@ from ophyd.sim import SynSignal, motor1, motor2
 
 import asirp
 from asirp.errors import InputError, ParameterError
-from asirp.feedback import ChangeDetector, ChangeEvent, FeedbackPublisher, MotorGrid, RoiAgent, propose_rois, ring_profile
+from asirp.feedback import ChangeDetector, ChangeEvent, MotorGrid, RoiAgent, propose_rois, ring_profile
 from asirp.online import iterate
-from asirp.pipeline import Pipeline
+from asirp.pipeline import FeedbackPublisher, Pipeline
 
 pytestmark = pytest.mark.timeout(60)
 

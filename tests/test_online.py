@@ -1,4 +1,4 @@
-"""Online sources and sinks: RunEngine callback, 0MQ proxy, watchers, backpressure, crash-safe resume, documents."""
+"""Online sources and the run's sinks they feed: RunEngine callback, 0MQ proxy, watchers, backpressure, crash-safe resume, documents."""
 
 import itertools
 import os
@@ -21,17 +21,8 @@ from ophyd.sim import NumpySeqHandler, SynSignal, SynSignalWithRegistry
 
 import asirp
 from asirp.methods.base import Method, Output
-from asirp.online import (
-    BlueskyConsumer,
-    FolderWatcher,
-    NexusRowHandler,
-    SpillQueue,
-    SWMRWatcher,
-    iterate,
-    read_rows,
-    serve_zmq,
-)
-from asirp.pipeline import Item, Pipeline, RunStart, RunStop, Skipped
+from asirp.online import BlueskyConsumer, FolderWatcher, SWMRWatcher, iterate, serve_zmq
+from asirp.pipeline import Item, NexusRowHandler, Pipeline, RunStart, RunStop, Skipped, SpillQueue, read_rows
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,7 +14,7 @@ import asirp
 from asirp.cli import main
 from asirp.errors import InputError, ParameterError
 from asirp.methods.base import Method, Output, Params, registry
-from asirp.online import iterate, read_rows
+from asirp.online import iterate
 from asirp.pipeline import (
     DaskBackend,
     FileRef,
@@ -27,6 +27,7 @@ from asirp.pipeline import (
     ThreadBackend,
     load_config,
     parse_config,
+    read_rows,
 )
 from asirp.pipeline.steps import WorkerSteps, process_item
 from asirp.select import make_plan

@@ -6,8 +6,8 @@ so it can be driven from a plan, a queue-server loop or by hand:
 * ``tell(x, y)``: one measured point, ``x`` the motor positions ``(y_motor, x_motor)``,
   ``y`` the detector reading. The agent is also a document callback
   (``RE.subscribe(agent)``), telling itself every event of a scan;
-* ``ask(batch_size)``: grids the points told so far into a map, restores it with
-  the pipeline (default ``auto``), proposes regions of interest
+* ``ask(batch_size)``: grids the points told so far into a map, restores it
+  (default :func:`asirp.restore` with ``auto``), proposes regions of interest
   (:func:`~asirp.feedback.roi.propose_rois`) and returns, best first, up to
   ``batch_size`` suggested fine scans: for each motor ``(start, stop, num)`` with the
   coarse step divided by ``refine``;
@@ -16,16 +16,20 @@ so it can be driven from a plan, a queue-server loop or by hand:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .. import api
 from ..errors import InputError
 from ..frame import Frame
-from ..pipeline.core import Pipeline
 from ..units import PixelSize
 from .roi import MotorGrid, Roi, propose_rois
+
+
+def _restore_auto(frame: Frame) -> Frame:
+    return api.restore(frame, "auto")
 
 
 class RoiAgent:
@@ -37,8 +41,10 @@ class RoiAgent:
         Names of the slow (rows) and fast (columns) motors, as in the event documents.
     detector:
         Data key of the reading to map.
-    pipeline:
-        Restores the coarse map (default: ``Pipeline`` with ``method = "auto"``).
+    restore:
+        Restores the coarse map: a function from frame to frame (default :func:`asirp.restore`
+        with ``method="auto"``); a :class:`~asirp.pipeline.Pipeline`'s ``process`` restores it
+        as that pipeline would.
     refine:
         Fine step = coarse step / ``refine``.
     mode, threshold, min_area, pad:
@@ -50,7 +56,7 @@ class RoiAgent:
         motors: tuple[str, str] = ("motor2", "motor1"),
         detector: str = "det",
         *,
-        pipeline: Pipeline | None = None,
+        restore: Callable[[Frame], Frame] | None = None,
         refine: int = 4,
         mode: str = "concentration",
         threshold: float = 0.5,
@@ -59,9 +65,9 @@ class RoiAgent:
     ):
         self.motors = motors
         self.detector = detector
-        self.pipeline = pipeline or Pipeline.from_dict({"read": {"kind": "xrf_map"}, "restore": {"method": "auto"}})
+        self.restore = restore or _restore_auto
         self.refine = int(refine)
-        self.roi_options = {"mode": mode, "threshold": threshold, "min_area": min_area, "pad": pad}
+        self.roi_options: dict[str, Any] = {"mode": mode, "threshold": threshold, "min_area": min_area, "pad": pad}
         self.points: list[tuple[float, float, float]] = []
         self.last_map: Frame | None = None
         self.last_rois: list[Roi] = []
@@ -98,7 +104,7 @@ class RoiAgent:
         Each suggestion is ``{"roi": Roi.to_dict(), "scan": {motor: (start, stop, num)}}``.
         """
         frame, grid = self._grid()
-        restored = self.pipeline.process(frame)
+        restored = self.restore(frame)
         rois = propose_rois(restored, grid=grid, **self.roi_options)
         self.last_map, self.last_rois = restored, rois
         suggestions = []

@@ -8,10 +8,10 @@ images come inline in events or by resource/datum reference, filled through
 ``{"AD_HDF5": AreaDetectorHDF5Handler}``).
 
 It **never blocks acquisition**: the callback only puts a small item in a
-:class:`~asirp.online.spill.SpillQueue` (bounded in memory; spilled to disk, or
+:class:`~asirp.pipeline.spill.SpillQueue` (bounded in memory; spilled to disk, or
 recorded as skipped, when full) and returns. Reading external files, restoring and
 writing happen in a worker thread (and on the pipeline's backend), and results are
-written in order to one NeXus file per run (see :mod:`asirp.online.nexus_sink`).
+written in order to one NeXus file per run (see :mod:`asirp.pipeline.sinks.run_file`).
 A callback that raised would make the RunEngine abort the scan, so every problem in
 a document is logged and recorded, never raised.
 """
@@ -30,7 +30,7 @@ from ..pipeline.backends import Backend
 from ..pipeline.core import Pipeline
 from ..pipeline.engine import RunSummary
 from ..pipeline.items import DatumRef, Item, RunStart, RunStop
-from .spill import SpillQueue
+from ..pipeline.spill import SpillQueue
 
 log = logging.getLogger("asirp.online")
 #: Start-document keys kept as run metadata (small, JSON-serialisable).

@@ -7,6 +7,14 @@
 * :mod:`.engine`: bounded in-flight work, results written in order, failures
   recorded, resume after a crash, graceful stop.
 * :mod:`.backends`: ``local``, ``thread`` and ``dask`` (``distributed``) execution.
+* :mod:`.sinks`: what a run writes: one resumable NeXus file per run (the layout of
+  :mod:`asirp.io.nexus`), restored frames as Bluesky documents, PNG snapshots, feedback.
+* :mod:`.spill`: the queue between a live source and the engine (bounded memory, spill
+  or skip when full).
+
+Live sources that feed a pipeline (RunEngine, 0MQ, folder and SWMR watchers) are in
+:mod:`asirp.online`, which sits above this package; the analyses behind feedback
+(change detection, ROI proposals, ring profiles) in :mod:`asirp.feedback`, below it.
 
 The method a frame gets (the selector's decision, the per-frame time budget) is a
 :class:`asirp.select.Plan`, the same as for :func:`asirp.restore`.
@@ -24,6 +32,9 @@ _EXPORTS = {
     "Engine": "engine", "RunSummary": "engine",
     "DatumRef": "items", "FileRef": "items", "Item": "items", "Result": "items", "RunStart": "items",
     "RunStop": "items", "Skipped": "items",
+    "DocumentEmitter": "sinks", "FeedbackPublisher": "sinks", "FeedbackSink": "sinks", "NexusRowHandler": "sinks",
+    "NexusSink": "sinks", "RunWriter": "sinks", "SnapshotSink": "sinks", "read_rows": "sinks", "run_file_name": "sinks",
+    "SpillQueue": "spill",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)

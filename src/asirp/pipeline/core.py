@@ -8,7 +8,8 @@
 
 The same object runs online: :meth:`Pipeline.run` takes any stream of items (a
 :class:`~asirp.online.BlueskyConsumer`, a folder or SWMR watcher, an iterator), and
-:meth:`Pipeline.engine` gives the engine that sources drive themselves.
+:meth:`Pipeline.engine` gives the engine that sources drive themselves. What a run
+writes (its NeXus file, documents, snapshots, feedback) are the sinks of :mod:`.sinks`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,10 @@ from .backends import Backend, make_backend
 from .config import PipelineConfig, load_config, parse_config
 from .engine import Engine, RunSummary, Sink
 from .items import Item, Marker, Result
+from .sinks import DocumentEmitter, Emit, FeedbackPublisher, FeedbackSink, NexusSink, SnapshotSink
 from .sources import expand_inputs, file_stream
 from .steps import WorkerSteps
 from .xrf_map import MapAssembler
-
-Emit = Callable[[str, dict[str, Any]], Any]
 
 
 class Pipeline:
@@ -105,9 +105,6 @@ class Pipeline:
 
         ``output`` is the folder of the run files (default ``write.output``); snapshots go there too.
         """
-        from ..online.documents import DocumentEmitter
-        from ..online.snapshot import SnapshotSink
-
         config = self.config
         sinks: list[Sink] = []
         if config.write.documents:
@@ -120,8 +117,6 @@ class Pipeline:
             sinks.append(SnapshotSink(output or config.write.output, config.write.png_every_s))
         analyse = config.analyse
         if analyse.change is not None or analyse.roi is not None:
-            from ..feedback.publish import FeedbackPublisher, FeedbackSink
-
             publisher = FeedbackPublisher(self.emit, self.feedback)
             sinks.append(FeedbackSink(publisher, analyse.change, analyse.roi))
         return sinks
@@ -137,7 +132,6 @@ class Pipeline:
     ) -> Engine:
         """An :class:`Engine` for this pipeline writing to ``output`` (default ``write.output``)."""
         from ..methods.base import registry
-        from ..online.nexus_sink import NexusSink
 
         if self.method is None:
             registry()  # import the repertoire now (seconds with torch), not when the first frame waits

@@ -133,7 +133,7 @@ class Engine:
     backend:
         Where frames are processed.
     nexus:
-        The run-file sink (:class:`~asirp.online.nexus_sink.NexusSink`): it decides
+        The run-file sink (:class:`~asirp.pipeline.sinks.NexusSink`): it decides
         what is already done and is written first.
     sinks:
         Further sinks, called in order after the NeXus file has the frame.

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AsirpError, InputError
+from ..feedback.profile import ring_profile
 from ..frame import Frame
 from ..geometry import Geometry
 from ..history import TimedStep
@@ -163,8 +164,6 @@ def process_item(item: Item, plan: Plan | None, steps: WorkerSteps) -> Result:
             result.replanned = plan
         result.frame = plan.run(frame, steps.custom)
         if steps.needs_profile:
-            from ..feedback.profile import ring_profile
-
             result.profile = ring_profile(result.frame, steps.analyse.bins)
     except Exception as exc:  # one bad frame must not stop the run: recorded with its error
         result.frame, result.error = None, error_text(exc)

@@ -2,7 +2,7 @@
 
 The pipeline (``asirp serve``, ``asirp run``, a :class:`~asirp.online.BlueskyConsumer`)
 writes every run to ``<output>/<run>.nxs.partial`` in HDF5 **SWMR** mode and renames it
-to ``<run>.nxs`` when the run ends (:mod:`asirp.online.nexus_sink`). :class:`LiveFollower`
+to ``<run>.nxs`` when the run ends (:mod:`asirp.pipeline.sinks.run_file`). :class:`LiveFollower`
 opens the newest run file of that folder **read-only** in SWMR read mode, from a thread
 of the viewer's own process, and every ``poll_s`` seconds makes one
 :class:`LiveSnapshot` of the newest committed row: the restored frame, the raw frame it
@@ -13,7 +13,7 @@ frame. Only the latest snapshot is kept: a page that draws slowly skips frames, 
 nothing ever waits on the page. The pipeline does not know the viewer exists.
 
 Accepted ROIs are published by :class:`RoiFeedback` through
-:class:`~asirp.feedback.publish.FeedbackPublisher`: the same Bluesky documents
+:class:`~asirp.pipeline.sinks.FeedbackPublisher`: the same Bluesky documents
 (start ``purpose="asirp feedback"``, stream ``"roi"``) the pipeline's feedback sink emits.
 """
 
@@ -34,12 +34,12 @@ import numpy as np
 
 from ..errors import AsirpError, InputError
 from ..feedback.change import ChangeDetector, ChangeEvent
-from ..feedback.publish import FeedbackPublisher, motor_grid
 from ..feedback.roi import Roi, propose_rois
 from ..frame import Frame
 from ..kinds import Kind
 from ..pipeline.config import PipelineConfig, RoiConfig
 from ..pipeline.items import FileRef, Item
+from ..pipeline.sinks.feedback import FeedbackPublisher, motor_grid
 from . import images
 
 log = logging.getLogger("asirp.view")
@@ -190,7 +190,7 @@ class RoiFeedback:
     ``emit(name, doc)`` is where they go (a 0MQ ``Publisher`` to the proxy the
     RunEngine session listens to, or any callback). Each acceptance is one complete
     feedback run (start ``purpose="asirp feedback"`` naming the source run, a ``roi``
-    descriptor, one event, stop), as :class:`~asirp.feedback.publish.FeedbackSink` emits.
+    descriptor, one event, stop), as :class:`~asirp.pipeline.sinks.FeedbackSink` emits.
     """
 
     def __init__(self, emit: Callable[[str, dict[str, Any]], Any]):

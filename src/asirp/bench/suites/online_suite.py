@@ -319,7 +319,7 @@ print("SUMMARY", summary.written, summary.resumed, summary.failed, summary.lost,
 def _kill_restart(images: list[np.ndarray], n: int, method: str, folder: Path) -> Row:
     import h5py
 
-    from ...online import read_rows
+    from ...pipeline.sinks import read_rows
 
     stack = folder / "stack.h5"
     with h5py.File(stack, "w") as handle:

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ParameterError
-from ..pipeline import steps as _steps  # noqa: F401  (registers Frame pickling for spilled frames)
-from ..pipeline.items import Item, Skipped
+from . import steps as _steps  # noqa: F401  (registers Frame pickling for spilled frames)
+from .items import Item, Skipped
 
 Policy = Literal["spill", "skip"]
 _CLOSED = object()

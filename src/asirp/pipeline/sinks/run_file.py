@@ -45,15 +45,15 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import h5py
 import numpy as np
 
-from .._version import __version__
-from ..errors import OutputError
-from ..history import now_iso
-from ..pipeline.items import Result
+from ..._version import __version__
+from ...errors import OutputError
+from ...history import now_iso
+from ..items import Result
 
 PARTIAL_SUFFIX = ".partial"
 JOURNAL_SUFFIX = ".journal"
@@ -140,7 +140,7 @@ class RunWriter:
         self.finalized = False
         self.recovered = 0
         self._handle: h5py.File | None = None
-        self._journal = None
+        self._journal: TextIO | None = None
         self._first_history: tuple[Any, ...] = ()
         #: Frames whose method was decided anew because their data drifted (sequence, last step).
         self._redecided: list[dict[str, Any]] = []

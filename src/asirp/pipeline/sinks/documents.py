@@ -22,7 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..pipeline.items import Result
+from ...frame import Frame
+from ..items import Result
+
+#: Where derived Bluesky documents go: ``emit(name, doc)``, such as a 0MQ ``Publisher`` or a RunEngine-like dispatcher.
+Emit = Callable[[str, Any], Any]
 
 SPEC = "ASIRP_NEXUS_ROW"
 FIELD = "restored"
@@ -42,7 +46,7 @@ class NexusRowHandler:
     def __call__(self, row: int) -> np.ndarray:
         import h5py
 
-        from .nexus_sink import PARTIAL_SUFFIX
+        from .run_file import PARTIAL_SUFFIX
 
         path = self.path if self.path.exists() else self.path.with_name(self.path.name + PARTIAL_SUFFIX)
         with h5py.File(path, "r", swmr=True, libver="latest") as handle:
@@ -52,7 +56,7 @@ class NexusRowHandler:
 class DocumentEmitter:
     """A sink emitting one derived Bluesky run per source run through ``emit(name, doc)``."""
 
-    def __init__(self, emit: Callable[[str, dict[str, Any]], Any], *, inline: bool = False, metadata: dict[str, Any] | None = None):
+    def __init__(self, emit: Emit, *, inline: bool = False, metadata: dict[str, Any] | None = None):
         self.emit = emit
         self.inline = inline
         self.metadata = dict(metadata or {})
@@ -69,9 +73,8 @@ class DocumentEmitter:
         self.emit("start", bundle.start_doc)
         self._runs[run] = {"bundle": bundle, "descriptor": None, "resource": None, "failed": 0}
 
-    def _descriptor(self, state: dict[str, Any], result: Result) -> Any:
+    def _descriptor(self, state: dict[str, Any], frame: Frame) -> Any:
         if state["descriptor"] is None:
-            frame = result.frame
             image = {"dtype": "array", "shape": list(frame.image_shape), "source": "asirp:restored"}
             if not self.inline:
                 image["external"] = "FILESTORE:"
@@ -81,35 +84,37 @@ class DocumentEmitter:
                 "latency_s": {"dtype": "number", "shape": [], "source": "asirp:timing", "units": "s"},
                 "method": {"dtype": "string", "shape": [], "source": "asirp:method"},
             }
-            state["descriptor"] = state["bundle"].compose_descriptor(name="primary", data_keys=data_keys)
-            self.emit("descriptor", state["descriptor"].descriptor_doc)
+            descriptor = state["descriptor"] = state["bundle"].compose_descriptor(name="primary", data_keys=data_keys)
+            self.emit("descriptor", descriptor.descriptor_doc)
         return state["descriptor"]
 
     def write(self, result: Result) -> None:
         state = self._runs.get(result.run)
         if state is None:
             return
-        if result.frame is None:
+        frame = result.frame
+        if frame is None:
             state["failed"] += 1
             return
-        descriptor = self._descriptor(state, result)
+        descriptor = self._descriptor(state, frame)
         now = time.time()
         data: dict[str, Any] = {
             "source_seq_num": int(result.seq),
             "latency_s": float((result.written or now) - result.arrived),
-            "method": result.frame.history[-1].method if result.frame.history else "",
+            "method": frame.history[-1].method if frame.history else "",
         }
         filled = None
         if self.inline:
-            data[FIELD] = np.asarray(result.frame.data)
+            data[FIELD] = np.asarray(frame.data)
         else:
-            if state["resource"] is None:
+            resource = state["resource"]
+            if resource is None:
                 path = str(Path(result.meta["nexus_file"]).absolute())
-                state["resource"] = state["bundle"].compose_resource(
+                resource = state["resource"] = state["bundle"].compose_resource(
                     spec=SPEC, root="/", resource_path=path.lstrip("/"), resource_kwargs={"dataset": "/entry/data/data"}
                 )
-                self.emit("resource", state["resource"].resource_doc)
-            datum = state["resource"].compose_datum(datum_kwargs={"row": int(result.meta["nexus_row"])})
+                self.emit("resource", resource.resource_doc)
+            datum = resource.compose_datum(datum_kwargs={"row": int(result.meta["nexus_row"])})
             self.emit("datum", datum)
             data[FIELD] = datum["datum_id"]
             filled = {FIELD: False}

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from ..frame import Frame
-from ..pipeline.config import ChangeConfig, RoiConfig
-from ..pipeline.items import Result
-from .change import ChangeDetector, ChangeEvent
-from .roi import MotorGrid, Roi, propose_rois
+from ...feedback.change import ChangeDetector, ChangeEvent
+from ...feedback.roi import MotorGrid, Roi, propose_rois
+from ...frame import Frame
+from ..config import ChangeConfig, RoiConfig
+from ..items import Result
+from .documents import Emit
 
 log = logging.getLogger("asirp.feedback")
 
@@ -58,7 +59,7 @@ def motor_grid(cfg: RoiConfig, frame: Frame) -> MotorGrid:
 class FeedbackPublisher:
     """Deliver feedback to ``callbacks`` and, with ``emit``, as Bluesky documents."""
 
-    def __init__(self, emit: Callable[[str, dict[str, Any]], Any] | None = None, callbacks: Sequence[Callable[[Any], Any]] = ()):
+    def __init__(self, emit: Emit | None = None, callbacks: Sequence[Callable[[Any], Any]] = ()):
         self.emit = emit
         self.callbacks = list(callbacks)
         self.published: list[Any] = []
@@ -72,26 +73,27 @@ class FeedbackPublisher:
             except Exception as exc:  # a user's callback must not stop the pipeline
                 log.warning("feedback callback %r failed: %s", callback, exc)
 
-    def _stream(self, run: str, name: str, keys: dict[str, Any]) -> Any:
+    def _stream(self, emit: Emit, run: str, name: str, keys: dict[str, Any]) -> Any:
         from event_model import compose_run
 
         state = self._runs.get(run)
         if state is None:
             bundle = compose_run(metadata={"purpose": "asirp feedback", "asirp_source_run": run})
-            self.emit("start", bundle.start_doc)
+            emit("start", bundle.start_doc)
             state = self._runs[run] = {"bundle": bundle, "streams": {}}
         if name not in state["streams"]:
             descriptor = state["bundle"].compose_descriptor(name=name, data_keys=keys)
-            self.emit("descriptor", descriptor.descriptor_doc)
+            emit("descriptor", descriptor.descriptor_doc)
             state["streams"][name] = descriptor
         return state["streams"][name]
 
     def _event(self, run: str, stream: str, keys: dict[str, Any], data: dict[str, Any]) -> None:
-        if self.emit is None:
+        emit = self.emit
+        if emit is None:
             return
-        descriptor = self._stream(run, stream, keys)
+        descriptor = self._stream(emit, run, stream, keys)
         now = time.time()
-        self.emit("event", descriptor.compose_event(data=data, timestamps={k: now for k in data}))
+        emit("event", descriptor.compose_event(data=data, timestamps={k: now for k in data}))
 
     def change(self, event: ChangeEvent) -> None:
         """Publish a detected change."""

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..pipeline.items import Result
+from ..items import Result
 
 
 class SnapshotSink:
@@ -31,8 +31,8 @@ class SnapshotSink:
         now = time.monotonic()
         if result.frame is None or now - self._last.get(result.run, -float("inf")) < self.every_s:
             return
-        from ..io import save
-        from .nexus_sink import run_file_name
+        from ...io import save
+        from .run_file import run_file_name
 
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"latest_{run_file_name(result.run)[:-4]}.png"
