@@ -15,7 +15,10 @@ bias (only the centre pixel meets itself), unlike an interpolating search.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +49,22 @@ def _parabola(m: float, c0: float, p: float) -> float:
     return 0.0 if den >= 0 else float(np.clip(0.5 * (m - p) / den, -0.5, 0.5))
 
 
+#: Centres found lately, by content (see :func:`find_center`): a few frames' worth.
+_FOUND: OrderedDict[bytes, CenterEstimate] = OrderedDict()
+_FOUND_SIZE = 4
+_FOUND_LOCK = threading.Lock()
+
+
+def _content_key(data: np.ndarray, valid: np.ndarray, *options: object) -> bytes:
+    """A digest of the image, its mask and the options (blake2b: ~5 ms for 1 Mpx, against ~1.5 s of search)."""
+    digest = hashlib.blake2b(digest_size=20)
+    for array in (np.ascontiguousarray(data), np.ascontiguousarray(valid, bool)):
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    digest.update(repr(options).encode())
+    return digest.digest()
+
+
 def find_center(
     data: np.ndarray,
     valid: np.ndarray,
@@ -55,6 +74,11 @@ def find_center(
     refine: bool = True,
 ) -> CenterEstimate:
     """Beam centre of a 2-D count image by maximising its inversion correlation.
+
+    The result is remembered for the last few images by content: selecting a method
+    for one frame analyses it several times (the features, each symmetry-based
+    candidate, the final run), and the search is deterministic. (A content-keyed
+    in-memory memo of an array function: functools caches need hashable arguments.)
 
     Parameters
     ----------
@@ -80,6 +104,22 @@ def find_center(
     InputError
         No structure to correlate (flat or empty frame).
     """
+    key = _content_key(data, valid, smooth_px, min_overlap, refine)
+    with _FOUND_LOCK:
+        if key in _FOUND:
+            _FOUND.move_to_end(key)
+            return _FOUND[key]
+    found = _search_center(data, valid, smooth_px, min_overlap, refine)
+    with _FOUND_LOCK:
+        _FOUND[key] = found
+        while len(_FOUND) > _FOUND_SIZE:
+            _FOUND.popitem(last=False)
+    return found
+
+
+def _search_center(data: np.ndarray, valid: np.ndarray, smooth_px: float | None, min_overlap: float,
+                   refine: bool) -> CenterEstimate:
+    """:func:`find_center` without its memo."""
     valid = np.asarray(valid, bool)
     counts = np.where(valid, np.asarray(data, np.float64), 0.0)
     mean = counts[valid].mean()
