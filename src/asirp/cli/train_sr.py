@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ParameterError
+from ..torch_runtime import DEVICES
 
 if TYPE_CHECKING:  # numpy is imported when training runs, not when the asirp parser is built
     import numpy as np
@@ -59,6 +60,8 @@ def register_train(subcommands: argparse._SubParsersAction, common: argparse.Arg
     sub.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     sub.add_argument("--time-limit", type=float, help="stop after this many minutes (checkpoint written; --resume later)")
     sub.add_argument("--threads", type=int, help="CPU threads for torch")
+    sub.add_argument("--device", choices=DEVICES, default="auto",
+                     help="where to train: auto (a CUDA GPU when present, else the CPU), cpu or cuda")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--force", action="store_true", help="replace an existing --out file")
     sub.set_defaults(handler=_cmd_train_sr)
@@ -83,11 +86,13 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
 
     from ..methods.sr.training import TrainConfig, train, write_weights
     from ..methods.sr.weights import shipped_path
+    from ..torch_runtime import device
     from .common import check_outputs
 
     check_outputs([args.out], force=args.force, inputs=args.images)
     if args.threads:
         torch.set_num_threads(args.threads)
+    on = device(args.device)
     fine_tune = bool(args.images)
     init = args.init or ("shipped" if fine_tune else "none")
     init_path = None if init == "none" else str(shipped_path(args.scale) if init == "shipped" else Path(init))
@@ -132,12 +137,13 @@ def _cmd_train_sr(args: argparse.Namespace) -> int:
         resume=args.resume,
         time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,
         corpus=corpus,
+        device=on,
     )
     if result.steps < config.steps:
         print(f"stopped at step {result.steps} of {config.steps} after {result.seconds:.0f} s; checkpoint {checkpoint} "
               "(continue with --resume)")
     path = write_weights(result, args.out)
     gain = result.record.get("validation_gain_over_bicubic_db")
-    print(f"wrote {path}: {result.steps} steps in {result.seconds:.0f} s"
+    print(f"wrote {path}: {result.steps} steps in {result.seconds:.0f} s on {on}"
           + (f", held-out gain over bicubic {gain:+.2f} dB" if gain is not None else ""))
     return 0

@@ -16,12 +16,14 @@ import argparse
 from pathlib import Path
 
 from ..errors import ParameterError
+from ..torch_runtime import DEVICES
 
 
 def _handler(args: argparse.Namespace) -> int:
     from ..io import open as open_frame
     from ..methods.symmetry import training
     from ..methods.symmetry.weights import shipped_path
+    from ..torch_runtime import device
 
     recipe = args.recipe
     output = Path(args.output)
@@ -30,9 +32,10 @@ def _handler(args: argparse.Namespace) -> int:
     if args.procedural:
         if args.frames or args.synthetic:
             raise ParameterError("give FRAMES, --synthetic N or --procedural, one of them")
-        result = training.pretrain(recipe, output, minutes=args.minutes or 5.0, device=args.device, seed=args.seed,
+        on = str(device(args.device))
+        result = training.pretrain(recipe, output, minutes=args.minutes or 5.0, device=on, seed=args.seed,
                                    batch_size=args.batch, patch=args.patch, lr=args.lr or 1e-3, force=True)
-        print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f} s on {args.device}; held-out loss "
+        print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f} s on {on}; held-out loss "
               f"{result.heldout_loss[0][1]:.4f} -> {result.heldout_loss[-1][1]:.4f})")
         return 0
     if args.synthetic:
@@ -58,7 +61,7 @@ def _handler(args: argparse.Namespace) -> int:
     result = training.train(
         source, recipe=recipe, steps=args.steps, minutes=args.minutes, batch_size=args.batch, patch=args.patch,
         lr=args.lr if args.lr else (1e-3 if init is None else 2e-4), init=init, checkpoint=checkpoint,
-        heldout=heldout, eval_every=args.eval_every, seed=args.seed, threads=args.threads)
+        heldout=heldout, eval_every=args.eval_every, seed=args.seed, threads=args.threads, device=str(device(args.device)))
     meta = {**corpus, "init": None if init is None else str(init), "recipe": recipe}
     training.save_weights(result, output, recipe, meta, force=True)
     from ..history import sha256_of_file
@@ -82,7 +85,8 @@ def register_train(subcommands: argparse._SubParsersAction, common: argparse.Arg
     sub.add_argument("--synthetic", type=int, default=0, metavar="N", help="train on N synthetic frames instead")
     sub.add_argument("--procedural", action="store_true",
                      help="pre-train from scratch on the procedural corpus (symmetry or supervised recipe)")
-    sub.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda)")
+    sub.add_argument("--device", choices=DEVICES, default="auto",
+                     help="where to train: auto (a CUDA GPU when present, else the CPU), cpu or cuda")
     sub.add_argument("--recipe", default="symmetry", choices=("symmetry", "supervised", "smae"), help="what to train")
     sub.add_argument("--init", help="weights to start from (default: the shipped ones when fine-tuning)")
     sub.add_argument("--scratch", action="store_true", help="start from random weights")

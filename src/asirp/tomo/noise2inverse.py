@@ -31,6 +31,8 @@ from ..errors import InputError, ParameterError
 from ..frame import Frame
 from ..history import TimedStep
 from ..progress import progress
+from ..torch_runtime import DeviceName, to_numpy
+from ..torch_runtime import device as torch_device
 from .reconstruct import FilterName, fbp
 
 
@@ -84,7 +86,7 @@ def _weights_sha256(net) -> str:
     import torch
 
     buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
+    torch.save({key: value.cpu() for key, value in net.state_dict().items()}, buffer)  # the same on every device
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
@@ -101,6 +103,7 @@ def noise2inverse(
     seed: int = 0,
     threads: int = 2,
     filter_name: FilterName = "ramp",
+    device: DeviceName = "auto",
 ) -> Frame:
     """Reconstruct and denoise a volume from attenuation projections by Noise2Inverse.
 
@@ -128,6 +131,10 @@ def noise2inverse(
         torch CPU threads (2 at most on a shared machine).
     filter_name:
         FBP filter of the subset reconstructions.
+    device:
+        Where the network trains and runs: ``"auto"`` (a CUDA GPU when present), ``"cpu"``
+        or ``"cuda"`` (:func:`asirp.torch_runtime.device`). Patches are drawn on the CPU
+        with the seeded generator, so every device sees the same training data.
 
     Returns
     -------
@@ -155,12 +162,13 @@ def noise2inverse(
     subsets /= scale
     others = (subsets.sum(axis=0, keepdims=True) - subsets) / (splits - 1)  # input for each held-out subset
 
+    on = torch_device(device)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(threads)))
     try:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
-        net = _network(channels)
+        net = _network(channels).to(on)  # initialised on the CPU (seeded): the same start on every device
         optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=learning_rate / 10)
         nz, size = subsets.shape[1], subsets.shape[-1]
@@ -176,7 +184,7 @@ def noise2inverse(
                 tiles = [stack[h, k, a : a + patch, b : b + patch] for h, k, a, b in zip(held, z, y0, x0, strict=True)]
                 tiles = [t[::-1] if f[0] else t for t, f in zip(tiles, flips, strict=True)]
                 tiles = [t[:, ::-1] if f[1] else t for t, f in zip(tiles, flips, strict=True)]
-                return torch.from_numpy(np.ascontiguousarray(np.stack(tiles)[:, None]))
+                return torch.from_numpy(np.ascontiguousarray(np.stack(tiles)[:, None])).to(on)
 
             inputs, targets = crop(others), crop(subsets)
             loss = torch.nn.functional.mse_loss(net(inputs), targets)
@@ -184,17 +192,18 @@ def noise2inverse(
             loss.backward()
             optimiser.step()
             schedule.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())  # read after the loop: no host synchronisation per step
         net.eval()
         denoised = np.zeros(subsets.shape[1:], dtype=np.float32)
         pad = (-size) % 4  # the U-Net halves twice
         with torch.no_grad():
             for held in range(splits):
                 for start in range(0, nz, 8):
-                    slab = torch.from_numpy(np.ascontiguousarray(others[held, start : start + 8, None]))
+                    slab = torch.from_numpy(np.ascontiguousarray(others[held, start : start + 8, None])).to(on)
                     slab = torch.nn.functional.pad(slab, (0, pad, 0, pad), mode="reflect") if pad else slab
-                    denoised[start : start + 8] += net(slab)[:, 0, :size, :size].numpy()
+                    denoised[start : start + 8] += to_numpy(net(slab)[:, 0, :size, :size])
         weights = _weights_sha256(net)
+        losses = torch.stack(losses).tolist()
     finally:
         torch.set_num_threads(previous_threads)
     denoised *= scale / splits

@@ -4,17 +4,22 @@ The iterations are written once against the small set of primitives below, so th
 same code runs on the CPU with multithreaded ``scipy.fft`` real transforms or on a
 GPU with ``torch.fft``. Everything is float32 (complex64 in Fourier space): the
 precision of counting data and twice the speed of float64. Reductions (likelihoods,
-inner products) accumulate in float64 and come back as numpy arrays, one value per
-frame of the batch.
+inner products) accumulate in float64 and give *per-frame vectors*, one value per frame
+of the batch, that stay on the backend: numpy arrays, or float64 tensors on the torch
+device. Vectors reach the host only through :meth:`to_host`.
+
+On a GPU a host synchronisation costs more than an iteration's arithmetic at small
+sizes and stalls the queue of work at any size, so the torch backend never reads a
+value back inside the iterations: the loops check their stopping rules on the host
+every :attr:`TorchBackend.check_every` iterations (:data:`CHECK_EVERY`) and count the
+reads in :attr:`TorchBackend.host_syncs`. The numpy backend checks every iteration (its
+values are on the host already).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import glob
-import importlib.util
-import sys
 from typing import Any, Literal
 
 import numpy as np
@@ -23,8 +28,13 @@ import scipy.linalg.blas
 from threadpoolctl import ThreadpoolController
 
 from ...errors import ParameterError
+from ...torch_runtime import DeviceName, check_name, cuda_present
 
 BackendName = Literal["auto", "numpy", "torch"]
+#: Iterations between two host reads of the torch backend's stopping state: a frame's
+#: stop iteration and image are still exact (frozen on the device when its rule fires);
+#: the loop may run up to ``CHECK_EVERY - 1`` iterations past the last frame's stop.
+CHECK_EVERY = 10
 
 
 @functools.cache
@@ -37,6 +47,8 @@ class NumpyBackend:
     """numpy arrays, ``scipy.fft`` real FFTs on all cores (``workers=-1``)."""
 
     name = "numpy"
+    #: Stopping rules are checked after every iteration (the values are on the host).
+    check_every = 1
 
     def iteration_threads(self) -> contextlib.AbstractContextManager[Any]:
         """Run the iterations with single-threaded BLAS.
@@ -57,7 +69,52 @@ class NumpyBackend:
     def to_numpy(self, array: np.ndarray) -> np.ndarray:
         return np.asarray(array)
 
-    def rfft2(self, array: np.ndarray) -> np.ndarray:
+    def to_host(self, vector: np.ndarray) -> np.ndarray:
+        """A per-frame vector (or any backend array) as a numpy array."""
+        return np.asarray(vector)
+
+    def vector(self, values: Any, dtype: Any = np.float64) -> np.ndarray:
+        """A per-frame vector from host values."""
+        return np.array(values, dtype=dtype)
+
+    def full(self, shape: tuple[int, ...], value: float, dtype: Any = np.float64) -> np.ndarray:
+        return np.full(shape, value, dtype=dtype)
+
+    def pad(self, stack: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
+        """Zero padding of ``(n, ny, nx)`` by ``pads`` (as :func:`numpy.pad`'s), float32."""
+        return np.pad(np.asarray(stack, dtype=np.float32), pads)
+
+    def poisson_constant(self, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Per-frame ``Σ w·(y log y − y)`` (:func:`.stopping.poisson_constant`)."""
+        from .stopping import poisson_constant
+
+        return poisson_constant(data, valid)
+
+    def mean_abs(self, data: np.ndarray, valid: np.ndarray) -> float:
+        """Mean ``|value|`` over the valid pixels (``valid`` > 0) of the whole batch."""
+        return float(np.abs(data[valid > 0]).mean())
+
+    def frame_means(self, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Mean of the valid pixels (``valid`` > 0) of each frame."""
+        return np.array([frame[mask > 0].mean() for frame, mask in zip(data, valid)])
+
+    def unit_interval(self, vector: np.ndarray) -> np.ndarray:
+        """NaN to 0, then clipped to [0, 1]."""
+        return np.clip(np.nan_to_num(vector), 0.0, 1.0)
+
+    def where(self, condition: Any, a: Any, b: Any) -> np.ndarray:
+        return np.where(condition, a, b)
+
+    def concatenate(self, vectors: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(vectors)
+
+    def freeze(self, images: np.ndarray, current: np.ndarray, frames: np.ndarray) -> None:
+        """``images[i] = current[i]`` for the frames flagged in the per-frame bool vector ``frames``."""
+        if frames.any():
+            images[frames] = current[frames]
+
+    def rfft2(self, array: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Real FFT of the last two axes (``out`` is for the torch backend's reuse; ignored here)."""
         return scipy.fft.rfft2(array, workers=-1)
 
     def irfft2(self, spectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -132,32 +189,96 @@ class NumpyBackend:
 
 
 class TorchBackend:
-    """torch tensors on ``device`` (a CUDA GPU when present); ``torch.fft`` real FFTs."""
+    """torch tensors on ``device`` (:func:`asirp.torch_runtime.device`: a CUDA GPU when present); ``torch.fft`` real FFTs.
+
+    Per-frame vectors (reductions) are float64 tensors on the device; nothing is read back
+    to the host except through :meth:`to_host` and :meth:`to_numpy`, which count the reads
+    in :attr:`host_syncs`.
+    """
 
     name = "torch"
+    #: Iterations between two host reads of the stopping state (:data:`CHECK_EVERY`).
+    check_every = CHECK_EVERY
 
-    def __init__(self, device: str | None = None):
+    def __init__(self, device: DeviceName = "auto"):
         import torch
 
+        from ...torch_runtime import device as torch_device
+
         self.torch = torch
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch_device(device)
+        #: Reads of device values by the host (each one waits for the queued work on a GPU).
+        self.host_syncs = 0
 
     def iteration_threads(self) -> contextlib.AbstractContextManager[Any]:
         """torch manages its own threads."""
         return contextlib.nullcontext()
 
     def asarray(self, array: Any) -> Any:
+        """A float32 tensor on the device; host arrays go up once, through pinned memory to a GPU."""
         if isinstance(array, self.torch.Tensor):
             return array.to(device=self.device, dtype=self.torch.float32).contiguous()
-        return self.torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32), device=self.device)
+        host = self.torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        if self.device.type == "cuda":
+            return host.pin_memory().to(self.device, non_blocking=True)
+        return host.to(self.device)
 
     def ascomplex(self, array: np.ndarray) -> Any:
         return self.torch.as_tensor(np.ascontiguousarray(array, dtype=np.complex64), device=self.device)
 
     def to_numpy(self, array: Any) -> np.ndarray:
+        self.host_syncs += 1
         return array.detach().cpu().numpy()
 
-    def rfft2(self, array: Any) -> Any:
+    def to_host(self, vector: Any) -> np.ndarray:
+        """A per-frame vector (or any tensor) as a numpy array: one host read."""
+        return self.to_numpy(vector)
+
+    def vector(self, values: Any, dtype: Any = np.float64) -> Any:
+        """A per-frame vector on the device from host values (a copy up, no read back)."""
+        return self.torch.as_tensor(np.array(values, dtype=dtype), device=self.device)
+
+    def full(self, shape: tuple[int, ...], value: float, dtype: Any = np.float64) -> Any:
+        return self.torch.full(shape, value, dtype=self.torch.from_numpy(np.zeros(0, dtype)).dtype, device=self.device)
+
+    def pad(self, stack: Any, pads: tuple[tuple[int, int], ...]) -> Any:
+        """Zero padding of ``(n, ny, nx)`` by ``pads`` (as :func:`numpy.pad`'s), on the device."""
+        (_, _), (top, bottom), (left, right) = pads
+        return self.torch.nn.functional.pad(self.asarray(stack), (left, right, top, bottom))
+
+    def poisson_constant(self, data: Any, valid: Any) -> Any:
+        """Per-frame ``Σ w·(y log y − y)`` on the device (float32 terms summed in float64)."""
+        y = self.torch.where(valid.bool(), data, 0.0)
+        xlogx = self.torch.special.xlogy(y, y)
+        return xlogx.sum(dim=(-2, -1), dtype=self.torch.float64) - y.sum(dim=(-2, -1), dtype=self.torch.float64)
+
+    def mean_abs(self, data: Any, valid: Any) -> float:
+        """Mean ``|value|`` over the valid pixels of the whole batch (one host read: set-up only)."""
+        total = (data.abs() * valid).sum(dtype=self.torch.float64) / valid.sum(dtype=self.torch.float64)
+        return float(self.to_host(total))
+
+    def frame_means(self, data: Any, valid: Any) -> Any:
+        """Mean of the valid pixels of each frame, on the device."""
+        return self.frame_sum(data * valid) / self.frame_sum(valid)
+
+    def unit_interval(self, vector: Any) -> Any:
+        """NaN to 0, then clipped to [0, 1]."""
+        return self.torch.nan_to_num(vector).clamp_(0.0, 1.0)
+
+    def where(self, condition: Any, a: Any, b: Any) -> Any:
+        return self.torch.where(condition, a, b)
+
+    def concatenate(self, vectors: list[Any]) -> Any:
+        return self.torch.cat(vectors)
+
+    def freeze(self, images: Any, current: Any, frames: Any) -> None:
+        """``images[i] = current[i]`` for the frames flagged in ``frames``, without a host read."""
+        self.torch.where(frames[:, None, None], current, images, out=images)
+
+    def rfft2(self, array: Any, out: Any = None) -> Any:
+        """Real FFT of the last two axes, into ``out`` (a reused spectrum) when given."""
+        if out is not None:
+            return self.torch.fft.rfft2(array, out=out)
         return self.torch.fft.rfft2(array)
 
     def irfft2(self, spectrum: Any, shape: tuple[int, int]) -> Any:
@@ -199,18 +320,23 @@ class TorchBackend:
     def roll(self, a: Any, shift: int, axis: int) -> Any:
         return self.torch.roll(a, shifts=shift, dims=axis)
 
-    def frame_sum(self, a: Any) -> np.ndarray:
-        return a.sum(dim=(-2, -1), dtype=self.torch.float64).cpu().numpy()
+    def frame_sum(self, a: Any) -> Any:
+        """Sum over the two image axes, float64, one value per frame (on the device)."""
+        return a.sum(dim=(-2, -1), dtype=self.torch.float64)
 
-    def frame_dot(self, a: Any, b: Any) -> np.ndarray:
-        """Inner product over the two image axes, one value per frame: a float32 batched
-        matrix product (BLAS, as :meth:`NumpyBackend.frame_dot`), ~10x faster than
-        converting both operands to float64."""
+    def frame_dot(self, a: Any, b: Any) -> Any:
+        """Inner product over the two image axes, one float64 value per frame, on the device: a
+        float32 batched matrix product (BLAS, as :meth:`NumpyBackend.frame_dot`), ~10x faster
+        than converting both operands to float64."""
         n = a.shape[0]
-        return self.torch.bmm(a.reshape(n, 1, -1), b.reshape(n, -1, 1)).reshape(n).double().cpu().numpy()
+        return self.torch.bmm(a.reshape(n, 1, -1), b.reshape(n, -1, 1)).reshape(n).double()
 
-    def combine(self, terms: list[tuple[np.ndarray, Any]], out: Any) -> Any:
-        def weights(coefficients: np.ndarray) -> Any:
+    def combine(self, terms: list[tuple[Any, Any]], out: Any) -> Any:
+        """``out = Σ c·a`` over ``(c, a)`` terms, ``c`` a per-frame vector (on the device or the host)."""
+
+        def weights(coefficients: Any) -> Any:
+            if isinstance(coefficients, self.torch.Tensor):
+                return coefficients.to(self.torch.float32)[:, None, None]
             return self.torch.as_tensor(np.asarray(coefficients, dtype=np.float32), device=self.device)[:, None, None]
 
         (first_coefficients, first), *rest = terms
@@ -227,30 +353,32 @@ class TorchBackend:
 Backend = NumpyBackend | TorchBackend
 
 
-def _cuda_present() -> bool:
-    """Whether torch can use a CUDA GPU, without paying torch's import time (~1 s) on
-    machines that have no NVIDIA device at all."""
-    if "torch" not in sys.modules:
-        if importlib.util.find_spec("torch") is None:
-            return False
-        if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*"):
-            return False
-        if sys.platform == "darwin":
-            return False
-    import torch
+def get_backend(name: BackendName = "auto", device: DeviceName = "auto") -> Backend:
+    """The array backend ``name`` on ``device``.
 
-    return bool(torch.cuda.is_available())
+    * ``"numpy"``: the CPU (``device="cuda"`` is refused: numpy has no GPU);
+    * ``"torch"``: torch on ``device`` (``"auto"``: a CUDA GPU when present, else the CPU);
+    * ``"auto"``: torch on a CUDA GPU when one is present (or ``device="cuda"``), numpy
+      otherwise (or with ``device="cpu"``: numpy is the faster CPU path).
 
-
-def get_backend(name: BackendName = "auto") -> Backend:
-    """The array backend ``name``; ``"auto"`` is torch on a CUDA GPU when one is present, numpy otherwise."""
+    Raises
+    ------
+    ParameterError
+        Unknown names, ``device="cuda"`` without a CUDA GPU (or with ``backend="numpy"``),
+        or ``backend="torch"`` without PyTorch.
+    """
+    check_name(device)
     if name == "numpy":
+        if device == "cuda":
+            raise ParameterError("backend='numpy' computes on the CPU; use backend='torch' (or 'auto') with device='cuda'")
         return NumpyBackend()
     if name == "torch":
         try:
-            return TorchBackend()
+            return TorchBackend(device)
         except ImportError:
             raise ParameterError("backend='torch' needs PyTorch installed") from None
     if name == "auto":
-        return TorchBackend("cuda") if _cuda_present() else NumpyBackend()
+        if device == "cuda" or (device == "auto" and cuda_present()):
+            return TorchBackend("cuda")
+        return NumpyBackend()
     raise ParameterError(f"unknown backend {name!r}; use 'auto', 'numpy' or 'torch'")

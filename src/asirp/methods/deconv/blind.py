@@ -50,8 +50,9 @@ from ...psf import (
     validate_psf,
 )
 from ...spectrum import spectral_sigma
+from ...torch_runtime import DeviceName
 from ._backend import BackendName, get_backend
-from .iterative import _check_range, _Problem, _rl_run, _stop_rule, richardson_lucy
+from .iterative import _check_range, _device_name, _Problem, _rl_run, _stop_rule, richardson_lucy
 from .result import DeconvResult, Inputs, check_iterations, prepare_inputs
 from .stopping import CrossValidation, binomial_split
 
@@ -122,6 +123,7 @@ def fit_gaussian_sigma(
     background: float = 0.0,
     seed: int | None = 0,
     backend: BackendName = "auto",
+    device: DeviceName = "auto",
 ) -> SigmaEstimate:
     """Width σ (px) of an isotropic Gaussian PSF by cross-validated Poisson likelihood.
 
@@ -139,8 +141,8 @@ def fit_gaussian_sigma(
         Known additive background per pixel (image units).
     seed:
         Seed of the binomial split.
-    backend:
-        Array backend (see :func:`~asirp.methods.deconv.richardson_lucy`).
+    backend, device:
+        Array backend and its device (see :func:`~asirp.methods.deconv.richardson_lucy`).
 
     Returns
     -------
@@ -149,7 +151,7 @@ def fit_gaussian_sigma(
         the likelihood profile ``[[σ, score], ...]`` and the iterations at the optimum.
     """
     inputs = _central_region(prepare_inputs(image, valid, non_negative=True), FIT_REGION)
-    ops = get_backend(backend)
+    ops = get_backend(backend, device)
     if sigma0 is None:
         sigma0 = float(np.median([spectral_sigma(frame, mask) for frame, mask in zip(inputs.data, inputs.valid)]))
     low, high = SIGMA_RANGE[0], min(SIGMA_RANGE[1], min(inputs.data.shape[-2:]) / 8.0)
@@ -280,6 +282,7 @@ def blind_richardson_lucy(
     track: bool = True,
     seed: int | None = 0,
     backend: BackendName = "auto",
+    device: DeviceName = "auto",
 ) -> DeconvResult:
     """Blind Richardson-Lucy deconvolution: estimate the PSF and the image.
 
@@ -302,7 +305,7 @@ def blind_richardson_lucy(
         size (±4σ of the Gaussian estimate).
     psf_iterations:
         Free mode: PSF updates per image update.
-    valid, background, accelerate, stop, target, track, seed, backend:
+    valid, background, accelerate, stop, target, track, seed, backend, device:
         As in :func:`~asirp.methods.deconv.richardson_lucy`.
 
     Returns
@@ -332,6 +335,7 @@ def blind_richardson_lucy(
             background=background,
             seed=seed,
             backend=backend,
+            device=device,
         )
         info.update(sigma_px=estimate.sigma, sigma_estimate=estimate.as_notes())
         if estimate.uncertain:
@@ -342,13 +346,13 @@ def blind_richardson_lucy(
         kernel = validate_psf(estimated_gaussian_psf(estimate.sigma, inputs.data.shape), inputs.data.shape)
         result = richardson_lucy(
             image, kernel, iterations=iterations, valid=valid, background=background, accelerate=accelerate,
-            stop=stop, target=target, track=track, seed=seed, backend=backend,
+            stop=stop, target=target, track=track, seed=seed, backend=backend, device=device,
         )
         return DeconvResult(result.image, result.iterations_used, result.stop_reason, result.log_likelihood, kernel, {**result.info, **info})
     start = initial if initial is not None else estimated_gaussian_psf(estimate.sigma, inputs.data.shape)  # type: ignore[union-attr]
     support = _support_shape(start, psf_size, inputs.data.shape[-2:])
     start = _fit_into(start, support)
-    ops = get_backend(backend)
+    ops = get_backend(backend, device)
     problem = _Problem(inputs, start, ops, spatial=False)
     updater = _FreePSF(problem, start, support, float(background), psf_iterations)
     rule = _stop_rule(stop, iterations, target, "Poisson deviance")
@@ -357,6 +361,7 @@ def blind_richardson_lucy(
     kernel = updater.psf()
     info["psf_sigma_free_px"] = [float(s) for s in psf_second_moments(kernel)]
     info["backend"] = ops.name
+    info["device"] = _device_name(ops)
     return tracker.result(track, kernel, info)
 
 

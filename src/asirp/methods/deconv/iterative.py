@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike
 from ...errors import ParameterError
 from ...progress import progress
 from ...psf import validate_psf
+from ...torch_runtime import DeviceName
 from ._backend import Backend, BackendName, get_backend
 from .noise import noise_variance as noise_variance_of
 from .operator import blur_operator
@@ -34,7 +35,6 @@ from .stopping import (
     StopRule,
     binomial_split,
     gaussian_constant,
-    poisson_constant,
 )
 
 StopName = Literal["fixed", "discrepancy", "split"]
@@ -47,15 +47,11 @@ NORM_FLOOR = 1e-4
 DAMPING_ORDER = 10
 
 
-def _scale(inputs: Inputs) -> float:
-    """A typical magnitude of the data (mean |value| over valid pixels), for scale-free floors."""
-    magnitude = float(np.abs(inputs.data[inputs.valid]).mean())
-    return magnitude if magnitude > 0 else 1.0
-
-
 class _Problem:
     """Padded data, weights and operator shared by the iterative methods.
 
+    The data go to the backend once; the weights, the padding, the Poisson constant,
+    the scale and the flat start are computed there (on the GPU for torch).
     ``spatial=False`` forces the FFT operator (blind deconvolution changes the PSF on
     the padded domain between iterations).
     """
@@ -65,13 +61,17 @@ class _Problem:
         self.backend = backend
         self.blur = blur_operator(inputs.data.shape[-2:], psf, backend, spatial=spatial)
         self.domain = self.blur.domain
-        weights = self.domain.embed(inputs.valid)
-        self.w = backend.asarray(weights)
-        self.wy = backend.asarray(self.domain.embed(inputs.data) * weights)
-        self.n_valid = inputs.valid.sum(axis=(1, 2)).astype(np.float64)
+        self._data = backend.asarray(inputs.data)
+        self._valid = backend.asarray(inputs.valid)  # weights: 1 measured, 0 masked
+        self.w = backend.pad(self._valid, self.domain.pads)
+        self.wy = backend.mul(backend.pad(self._data, self.domain.pads), self.w)
+        #: Valid pixels per frame (a per-frame vector on the backend).
+        self.n_valid = backend.frame_sum(self._valid)
         #: Per-frame Σ w·(y log y − y): the deviance is 2·(this − Σ w·y·log μ + Σ w·μ).
-        self.saturated = poisson_constant(inputs.data, inputs.valid)
-        self.scale = _scale(inputs)
+        self.saturated = backend.poisson_constant(self._data, self._valid)
+        #: A typical magnitude of the data (mean |value| over valid pixels), for scale-free floors.
+        magnitude = backend.mean_abs(self._data, self._valid)
+        self.scale = magnitude if magnitude > 0 else 1.0
 
     def inverse_normalisation(self) -> Any:
         """``1 / Hᵀw``: the Bertero-Boccacci normalisation, its denominator floored at :data:`NORM_FLOOR`."""
@@ -86,61 +86,93 @@ class _Problem:
         and then falls, which is what the stopping rules look for. (Starting from the
         noisy data itself, as ``deconvlucy`` does, begins with the noise already in.)
         """
-        means = np.array([frame[mask].mean() for frame, mask in zip(self.inputs.data, self.inputs.valid)]) - offset
-        level = np.maximum(means, 1e-3 * self.scale)[:, None, None].astype(np.float32)
+        ops = self.backend
+        means = ops.frame_means(self._data, self._valid) - offset
+        floor = 1e-3 * self.scale
+        level = ops.where(means > floor, means, floor)
         # Zero outside the object's support: no data reach those points, and the
         # result no longer depends on how far the FFT domain was rounded up.
-        start = np.zeros((level.shape[0], *self.domain.shape), dtype=np.float32)
-        start[(slice(None), *self.domain.support)] = level
-        return self.backend.asarray(start)
+        start = ops.full((level.shape[0], *self.domain.shape), 0.0, np.float32)
+        start[(slice(None), *self.domain.support)] = level[:, None, None]
+        return start
 
     def extended_start(self) -> Any:
         """Initial estimate of the least-squares methods: the data mirrored into the padding, masked pixels filled."""
         return self.backend.asarray(self.domain.extend(self.inputs.data, self.inputs.valid))
 
-    def crop(self, u: Any, frames: np.ndarray) -> np.ndarray:
-        return self.domain.crop(self.backend.to_numpy(u[self.backend_index(frames)]))
-
-    def backend_index(self, frames: np.ndarray) -> Any:
-        if self.backend.name == "torch":
-            return self.backend.torch.as_tensor(np.flatnonzero(frames), device=self.backend.device)
-        return np.flatnonzero(frames)
-
 
 class _Tracker:
-    """Collects per-frame results as frames stop, and the likelihood trace."""
+    """Collects per-frame results as frames stop, and the likelihood trace, on the backend.
+
+    A frame's image is frozen when its rule stops it (on the device for torch: no read
+    back); the loop asks :meth:`record` whether every frame has stopped, which reads the
+    device every ``backend.check_every`` iterations only. :meth:`result` brings the images
+    and the trace to the host once.
+    """
 
     def __init__(self, problem: _Problem, rule: StopRule, non_negative: bool = False):
+        ops = problem.backend
         n = problem.inputs.data.shape[0]
+        self.ops = ops
         self.non_negative = non_negative
         self.problem = problem
         self.rule = rule
-        self.images = np.zeros(problem.inputs.data.shape, dtype=np.float32)
+        self.images = ops.full(problem.inputs.data.shape, 0.0, np.float32)
         self.used = np.zeros(n, dtype=int)
         self.done = np.zeros(n, dtype=bool)
-        self.trace = np.full((n, rule.max_iterations), np.nan)
+        self.trace: Any = None
+        if not rule.on_host:
+            self._used = ops.full((n,), 0, np.int64)
+            self._done = ops.full((n,), False, bool)
+        rule.start(ops, n)
 
-    def record(self, iteration: int, u: Any, misfit: np.ndarray | None, log_likelihood: np.ndarray | None, prediction: Any) -> bool:
-        """Store the trace; freeze frames that stop; True when every frame has stopped."""
+    def record(self, iteration: int, u: Any, misfit: Any, log_likelihood: Any, prediction: Any) -> bool:
+        """Store the trace; freeze frames that stop; True when every frame has stopped (checked
+        every ``check_every`` iterations on the device; always False in between)."""
+        ops = self.ops
         if log_likelihood is not None:
-            self.trace[~self.done, iteration - 1] = log_likelihood[~self.done]
-        stopping = np.broadcast_to(self.rule.update(iteration, misfit, prediction), self.done.shape)
-        stopping = stopping & ~self.done
-        if stopping.any():
-            images = self.problem.crop(u, stopping)
-            # Multiplicative updates skip the per-iteration clip: only round-off can go below 0.
-            self.images[stopping] = np.maximum(images, 0.0) if self.non_negative else images
+            if self.trace is None:
+                self.trace = ops.full((self.used.size, self.rule.max_iterations), np.nan)
+            self.trace[:, iteration - 1] = log_likelihood
+        current = self.problem.domain.crop(u)  # a view: nothing is copied unless a frame stops
+        decision = self.rule.update(iteration, misfit, prediction)
+        if self.rule.on_host:
+            stopping = np.broadcast_to(decision, self.done.shape) & ~self.done
+            for frame in np.flatnonzero(stopping):  # integer indices: no copy of a mask to the device
+                self.images[int(frame)] = current[int(frame)]
             self.used[stopping] = iteration
             self.done |= stopping
-        return bool(self.done.all())
+            return bool(self.done.all())
+        stopping = decision & ~self._done
+        ops.freeze(self.images, current, stopping)
+        self._used = ops.where(stopping, iteration, self._used)
+        self._done = self._done | stopping
+        if iteration % ops.check_every and iteration < self.rule.max_iterations:
+            return False
+        return bool(ops.to_host(self._done).all())
+
+    def close(self) -> None:
+        """After the iterations: the stop iterations and the rule's findings on the host."""
+        if not self.rule.on_host:
+            self.used = self.ops.to_host(self._used).astype(int)
+            self.done = self.ops.to_host(self._done).astype(bool)
+        self.rule.finish()
 
     def result(self, track: bool, psf: np.ndarray, info: dict[str, Any]) -> DeconvResult:
         inputs = self.problem.inputs
         reasons = sorted({self.rule.reason(i) for i in range(self.used.size)})
         iterations = int(self.used.max())
-        trace = self.trace[:, :iterations] if track else np.zeros((self.used.size, 0))
+        images = self.ops.to_numpy(self.images)
+        # Multiplicative updates skip the per-iteration clip: only round-off can go below 0.
+        if self.non_negative:
+            images = np.maximum(images, 0.0)
+        if track and self.trace is not None:
+            trace = self.ops.to_host(self.trace)[:, :iterations].copy()
+            trace[np.arange(iterations)[None, :] >= self.used[:, None]] = np.nan  # after a frame stopped
+        else:
+            trace = np.zeros((self.used.size, 0))
         return DeconvResult(
-            image=inputs.output(self.images),
+            image=inputs.output(images),
             iterations_used=inputs.per_frame(self.used),
             stop_reason="; ".join(reasons),
             log_likelihood=trace if inputs.is_stack else trace[0],
@@ -225,10 +257,11 @@ class _VectorExtrapolation:
         ops = self.ops
         if self._g_previous is None:
             return x
+        # Per-frame vectors on the backend (the device for torch: nothing is read back).
         alpha = ops.frame_dot(self._g, self._g_previous) / (ops.frame_dot(self._g_previous, self._g_previous) + 1e-30)
-        alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0)
+        alpha = ops.unit_interval(alpha)
         # The second-order term needs x_{k−2}; the first extrapolation has only x_{k−1}.
-        half_square = 0.5 * alpha**2 if len(self._x_previous) == 2 else np.zeros_like(alpha)
+        half_square = 0.5 * alpha**2 if len(self._x_previous) == 2 else 0.0 * alpha
         terms = [(1.0 + alpha + half_square, x), (-(alpha + 2.0 * half_square), self._x_previous[-1])]
         if len(self._x_previous) == 2:
             terms.append((half_square, self._x_previous[0]))
@@ -307,6 +340,7 @@ def _rl_run(
             log_likelihood = None if constant is None or deviance is None else constant - 0.5 * deviance
             if tracker.record(iteration, u, misfit, log_likelihood, prediction if rule.needs_prediction else None):
                 break
+    tracker.close()
     return tracker
 
 
@@ -333,6 +367,7 @@ def richardson_lucy(
     track: bool = True,
     seed: int | None = 0,
     backend: BackendName = "auto",
+    device: DeviceName = "auto",
 ) -> DeconvResult:
     """Richardson-Lucy deconvolution of Poisson data, without edge artefacts.
 
@@ -380,6 +415,13 @@ def richardson_lucy(
     backend:
         ``"auto"`` (torch on a CUDA GPU when present, numpy otherwise), ``"numpy"`` or
         ``"torch"``.
+    device:
+        Where the torch backend computes: ``"auto"`` (a CUDA GPU when present), ``"cpu"``
+        or ``"cuda"`` (:func:`~asirp.methods.deconv._backend.get_backend`). On the
+        torch backend nothing is read back to the host inside the iterations: the
+        stopping rules are checked every :data:`~asirp.methods.deconv._backend.CHECK_EVERY`
+        iterations, a frame's image and stop iteration staying those of the iteration
+        its rule fired at (the loop may run a few iterations longer).
 
     Returns
     -------
@@ -410,9 +452,9 @@ def richardson_lucy(
     _check_range("background", background, 0.0, np.inf)
     _check_range("damping", damping, 0.0, np.inf)
     _check_range("tv", tv, 0.0, 0.2)
-    ops = get_backend(backend)
+    ops = get_backend(backend, device)
     settings = {"background": float(background), "damping": float(damping), "tv": float(tv), "accelerate": bool(accelerate)}
-    info: dict[str, Any] = {"backend": ops.name}
+    info: dict[str, Any] = {"backend": ops.name, "device": _device_name(ops)}
     if stop == "split":
         first, second, gain = binomial_split(inputs.data, inputs.valid, kernel, seed)
         info["split_gain"] = [float(g) for g in gain]
@@ -432,6 +474,11 @@ def richardson_lucy(
     info["convolution"] = problem.blur.name
     tracker = _rl_run(problem, main_rule, **settings, track=track)
     return tracker.result(track, kernel, info)
+
+
+def _device_name(ops: Backend) -> str:
+    """Where a backend computes, for the results' info: ``cpu`` or the torch device."""
+    return str(ops.device) if ops.name == "torch" else "cpu"
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -464,7 +511,8 @@ def _least_squares_run(
     step = relaxation / blur.norm2 if adjoint else relaxation
     u = problem.extended_start()
     tracker = _Tracker(problem, rule)
-    constant = None if variance is None else gaussian_constant(problem.inputs.valid, variance)
+    constant = None if variance is None else ops.vector(gaussian_constant(problem.inputs.valid, variance))
+    variance = None if variance is None else ops.vector(variance)
     with ops.iteration_threads():
         for iteration in _iterations(rule, "Landweber" if adjoint else "van Cittert"):
             residual = blur.forward(u)
@@ -482,6 +530,7 @@ def _least_squares_run(
                 ops.clip_min(u, 0.0, out=u)
             if tracker.record(iteration, u, misfit, log_likelihood, None):
                 break
+    tracker.close()
     return tracker
 
 
@@ -499,6 +548,7 @@ def _least_squares(
     noise_variance: float | None,
     track: bool,
     backend: BackendName,
+    device: DeviceName = "auto",
 ) -> DeconvResult:
     iterations = check_iterations(iterations)
     _check_range("relaxation", relaxation, 1e-6, 2.0 - 1e-6)
@@ -512,10 +562,10 @@ def _least_squares(
     elif track or stop == "discrepancy":
         variance = noise_variance_of(inputs.data, inputs.valid, kernel)
     rule = _stop_rule(stop, iterations, target, "squared residual / noise variance")
-    ops = get_backend(backend)
+    ops = get_backend(backend, device)
     problem = _Problem(inputs, kernel, ops)
     tracker = _least_squares_run(problem, rule, adjoint=adjoint, relaxation=relaxation, non_negative=non_negative, variance=variance)
-    info = {"backend": ops.name, "convolution": problem.blur.name}
+    info = {"backend": ops.name, "device": _device_name(ops), "convolution": problem.blur.name}
     if variance is not None:
         info["noise_variance"] = [float(v) for v in variance]
     return tracker.result(track and variance is not None, kernel, info)
@@ -534,6 +584,7 @@ def landweber(
     noise_variance: float | None = None,
     track: bool = True,
     backend: BackendName = "auto",
+    device: DeviceName = "auto",
 ) -> DeconvResult:
     """Projected Landweber iteration: gradient descent on the weighted least-squares misfit.
 
@@ -569,6 +620,9 @@ def landweber(
         Record the Gaussian log-likelihood per iteration.
     backend:
         ``"auto"``, ``"numpy"`` or ``"torch"``.
+    device:
+        Where the torch backend computes: ``"auto"``, ``"cpu"`` or ``"cuda"`` (as for
+        :func:`richardson_lucy`).
 
     References
     ----------
@@ -578,7 +632,7 @@ def landweber(
     """
     return _least_squares(
         image, psf, adjoint=True, iterations=iterations, valid=valid, relaxation=relaxation, non_negative=non_negative,
-        stop=stop, target=target, noise_variance=noise_variance, track=track, backend=backend,
+        stop=stop, target=target, noise_variance=noise_variance, track=track, backend=backend, device=device,
     )
 
 
@@ -595,6 +649,7 @@ def van_cittert(
     noise_variance: float | None = None,
     track: bool = True,
     backend: BackendName = "auto",
+    device: DeviceName = "auto",
 ) -> DeconvResult:
     """Van Cittert iteration with relaxation: ``u ← u + β·w·(y − Hu)``.
 
@@ -616,5 +671,5 @@ def van_cittert(
     """
     return _least_squares(
         image, psf, adjoint=False, iterations=iterations, valid=valid, relaxation=relaxation, non_negative=non_negative,
-        stop=stop, target=target, noise_variance=noise_variance, track=track, backend=backend,
+        stop=stop, target=target, noise_variance=noise_variance, track=track, backend=backend, device=device,
     )

@@ -95,7 +95,8 @@ class PaddedDomain:
             slice(self.top - int(margin[0]), self.top + self.image_shape[0] + int(margin[0])),
             slice(self.left - int(margin[1]), self.left + self.image_shape[1] + int(margin[1])),
         )
-        self._pads = (
+        #: Padding of a stack ``(n, ny, nx)`` into the domain, as :func:`numpy.pad` takes it.
+        self.pads = (
             (0, 0),
             (self.top, self.shape[0] - self.image_shape[0] - self.top),
             (self.left, self.shape[1] - self.image_shape[1] - self.left),
@@ -103,7 +104,7 @@ class PaddedDomain:
 
     def embed(self, stack: np.ndarray) -> np.ndarray:
         """Place a stack ``(n, ny, nx)`` in the padded domain, zeros outside (float32)."""
-        return np.pad(np.asarray(stack, dtype=np.float32), self._pads)
+        return np.pad(np.asarray(stack, dtype=np.float32), self.pads)
 
     def extend(self, stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """A smooth extension of the data over the padded domain (float32).
@@ -113,7 +114,7 @@ class PaddedDomain:
         the input of closed-form ones, never a substitute for the weights.
         """
         filled = np.stack([fill_masked(image, mask) for image, mask in zip(stack, valid)])
-        return np.pad(filled.astype(np.float32, copy=False), self._pads, mode="symmetric")
+        return np.pad(filled.astype(np.float32, copy=False), self.pads, mode="symmetric")
 
     def crop(self, padded: np.ndarray) -> np.ndarray:
         """The image part ``(n, ny, nx)`` of a padded stack."""
@@ -162,11 +163,27 @@ class Convolution:
     def __init__(self, domain: PaddedDomain, psf: np.ndarray, backend: Backend):
         self.domain = domain
         self.backend = backend
-        otf = transfer_function(psf, domain.shape, np.float32)
-        #: ``‖H‖² = max |OTF|²``: the step bound of gradient methods.
-        self.norm2 = float(np.max(np.abs(otf)) ** 2)
-        self.otf = backend.ascomplex(otf)
+        if backend.name == "torch":  # the PSF placed and transformed on the device
+            self.otf = _device_transfer_function(psf, domain.shape, backend)
+        else:
+            self.otf = backend.ascomplex(transfer_function(psf, domain.shape, np.float32))
         self.otf_conj = backend.conj(self.otf)
+        #: Spectrum reused by every transform of one batch size (torch: no allocation per call).
+        self._spectrum: Any = None
+
+    @property
+    def norm2(self) -> float:
+        """``‖H‖² = max |OTF|²``: the step bound of gradient methods (one host read on a GPU)."""
+        return float(np.max(np.abs(self.backend.to_host(self.otf))) ** 2)
+
+    def _transform(self, u: Any) -> Any:
+        """``rfft2(u)``; on torch into the kept spectrum (scipy's transforms allocate anyway)."""
+        if self.backend.name != "torch":
+            return self.backend.rfft2(u)
+        if self._spectrum is None or self._spectrum.shape[0] != u.shape[0]:
+            self._spectrum = self.backend.rfft2(u)
+            return self._spectrum
+        return self.backend.rfft2(u, out=self._spectrum)
 
     def set_padded_psf(self, padded_psf: Any) -> None:
         """Replace the PSF by one given on the whole padded domain, centred on pixel (0, 0).
@@ -178,15 +195,28 @@ class Convolution:
 
     def forward(self, u: Any) -> Any:
         """``H u``: blur (a new array)."""
-        spectrum = self.backend.rfft2(u)
+        spectrum = self._transform(u)
         spectrum *= self.otf
         return self.backend.irfft2(spectrum, self.domain.shape)
 
     def adjoint(self, v: Any) -> Any:
         """``Hᵀ v``: correlation with the PSF (a new array)."""
-        spectrum = self.backend.rfft2(v)
+        spectrum = self._transform(v)
         spectrum *= self.otf_conj
         return self.backend.irfft2(spectrum, self.domain.shape)
+
+
+def _device_transfer_function(psf: np.ndarray, shape: tuple[int, int], backend: Any) -> Any:
+    """:func:`transfer_function` (complex64) computed on the torch backend's device: only the PSF goes up."""
+    torch = backend.torch
+    ry, rx = psf_margin(psf)
+    rows = (np.arange(psf.shape[0]) - ry) % shape[0]
+    cols = (np.arange(psf.shape[1]) - rx) % shape[1]
+    index = (np.repeat(rows, cols.size), np.tile(cols, rows.size))
+    padded = torch.zeros(shape, dtype=torch.float32, device=backend.device)
+    padded.index_put_(tuple(torch.as_tensor(i, device=backend.device) for i in index),
+                      torch.as_tensor(np.asarray(psf, dtype=np.float32).ravel(), device=backend.device), accumulate=True)
+    return torch.fft.rfft2(padded)
 
 
 def separable_factors(psf: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

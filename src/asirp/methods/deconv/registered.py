@@ -29,6 +29,7 @@ from ...frame import Frame
 from ...history import sha256_of_file
 from ...psf import beam_sigma_px, estimated_gaussian_psf, gaussian_psf, load_psf, validate_psf
 from ...spectrum import SpectrumModel
+from ...torch_runtime import DeviceName, device_field
 from ...units import parse_length
 from ..base import Method, Output, Params, register
 from .blind import blind_richardson_lucy, estimate_gaussian_sigma
@@ -223,6 +224,7 @@ class RichardsonLucyParams(PSFParams):
     tv: float = Field(0.0, ge=0, le=0.2, description="total-variation regularisation weight (RL-TV)")
     background: float = Field(0.0, ge=0, description="known additive background per pixel", json_schema_extra={"unit": "image units (counts)"})
     backend: Backend = Field("auto", description="array backend: torch on a CUDA GPU when present (auto), numpy or torch")
+    device: DeviceName = device_field()
     seed: int = Field(0, ge=0, description="seed of the binomial split (stop='split')")
 
 
@@ -274,6 +276,7 @@ class RichardsonLucy(_PSFMethod):
         result = richardson_lucy(
             data, kernel, iterations=iterations, valid=frame.valid, background=params.background, damping=params.damping,
             tv=params.tv, accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend,
+            device=params.device,
         )
         image = result.image - np.float32(offset) if offset else result.image
         return Output(image, notes={"psf": psf_notes, "stop": stop, **_iteration_notes(result), **notes})
@@ -287,6 +290,7 @@ class RichardsonLucy(_PSFMethod):
 class _LeastSquaresParams(PSFParams):
     stop: Literal["fixed", "discrepancy"] = Field("fixed", description="fixed count, or the discrepancy principle")
     backend: Backend = Field("auto", description="array backend")
+    device: DeviceName = device_field()
 
 
 class LandweberParams(_LeastSquaresParams):
@@ -316,7 +320,7 @@ class _LeastSquaresIteration(_PSFMethod):
         kernel, psf_notes = resolve_psf(frame, params)
         result = type(self).solver(
             frame.data, kernel, iterations=params.iterations, valid=frame.valid, relaxation=params.relaxation,
-            non_negative=params.non_negative, stop=params.stop, backend=params.backend,
+            non_negative=params.non_negative, stop=params.stop, backend=params.backend, device=params.device,
         )
         return Output(result.image, notes={"psf": psf_notes, **_iteration_notes(result)})
 
@@ -432,6 +436,7 @@ class BlindRichardsonLucyParams(PSFParams):
     accelerate: bool = Field(True, description="Biggs-Andrews vector extrapolation")
     background: float = Field(0.0, ge=0, description="known additive background per pixel", json_schema_extra={"unit": "image units (counts)"})
     backend: Backend = Field("auto", description="array backend")
+    device: DeviceName = device_field()
     seed: int = Field(0, ge=0, description="seed of the binomial split")
 
     @field_validator("psf_size")
@@ -465,7 +470,7 @@ class BlindRichardsonLucy(Method):
         result = blind_richardson_lucy(
             data, initial, mode=params.mode, iterations=iterations, psf_size=params.psf_size,
             psf_iterations=params.psf_iterations, valid=frame.valid, background=params.background,
-            accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend,
+            accelerate=params.accelerate, stop=stop, seed=params.seed, backend=params.backend, device=params.device,
         )
         image = result.image - np.float32(offset) if offset else result.image
         estimated = result.psf if result.psf is not None else np.zeros((1, 1))

@@ -48,18 +48,34 @@ class StopRule:
 
     Subclasses implement :meth:`update`; ``needs_misfit`` says whether they need the
     per-frame misfit, ``needs_prediction`` whether they need the model prediction.
+
+    A rule that decides from the iteration number alone (``on_host``) answers with a
+    numpy array and costs nothing on a GPU. The others get their inputs as per-frame
+    vectors on the array backend (:mod:`._backend`) and answer with a vector there, so
+    the iterations never wait for the device: :meth:`start` gives them the backend and
+    the batch size, and :meth:`finish` reads what they found back to the host once, after
+    the iterations.
     """
 
     needs_misfit = False
     needs_prediction = False
+    on_host = True
 
     def __init__(self, max_iterations: int):
         self.max_iterations = int(max_iterations)
         self.reasons: dict[int, str] = {}
+        self.ops: Any = None
 
-    def update(self, iteration: int, misfit: np.ndarray | None, prediction: Any = None) -> np.ndarray:
-        """Frames (bool per frame) that stop after ``iteration`` updates."""
+    def start(self, ops: Any, n_frames: int) -> None:
+        """Before the first iteration: the backend the iterations run on, and the frames in the batch."""
+        self.ops = ops
+
+    def update(self, iteration: int, misfit: Any, prediction: Any = None) -> Any:
+        """Frames (bool per frame; numpy when :attr:`on_host`, else on the backend) that stop after ``iteration`` updates."""
         raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the iterations: what the rule found, on the host (:attr:`reasons`, and the rule's own results)."""
 
     def reason(self, frame: int) -> str:
         return self.reasons.get(frame, f"maximum iterations reached ({self.max_iterations})")
@@ -68,7 +84,7 @@ class StopRule:
 class FixedIterations(StopRule):
     """Stop every frame after ``iterations`` updates."""
 
-    def update(self, iteration: int, misfit: np.ndarray | None, prediction: Any = None) -> np.ndarray:
+    def update(self, iteration: int, misfit: Any, prediction: Any = None) -> np.ndarray:
         return np.full(1, iteration >= self.max_iterations)
 
     def reason(self, frame: int) -> str:
@@ -84,7 +100,7 @@ class PerFrameIterations(StopRule):
         self.counts = counts
         self.why = why
 
-    def update(self, iteration: int, misfit: np.ndarray | None, prediction: Any = None) -> np.ndarray:
+    def update(self, iteration: int, misfit: Any, prediction: Any = None) -> np.ndarray:
         return self.counts <= iteration
 
     def reason(self, frame: int) -> str:
@@ -95,6 +111,7 @@ class Discrepancy(StopRule):
     """Stop a frame once its mean misfit per valid pixel is at most ``target``."""
 
     needs_misfit = True
+    on_host = False
 
     def __init__(self, max_iterations: int, target: float = 1.0, what: str = "Poisson deviance"):
         super().__init__(max_iterations)
@@ -103,14 +120,24 @@ class Discrepancy(StopRule):
         self.target = float(target)
         self.what = what
 
-    def update(self, iteration: int, misfit: np.ndarray | None, prediction: Any = None) -> np.ndarray:
+    def start(self, ops: Any, n_frames: int) -> None:
+        super().start(ops, n_frames)
+        self._reached = ops.full((n_frames,), False, bool)
+        self._misfit_reached = ops.full((n_frames,), math.nan)
+
+    def update(self, iteration: int, misfit: Any, prediction: Any = None) -> Any:
         assert misfit is not None
         reached = misfit <= self.target
+        self._misfit_reached = self.ops.where(reached & ~self._reached, misfit, self._misfit_reached)
+        self._reached = self._reached | reached
+        return reached | (iteration >= self.max_iterations)
+
+    def finish(self) -> None:
+        reached, misfit = self.ops.to_host(self._reached), self.ops.to_host(self._misfit_reached)
         for frame in np.flatnonzero(reached):
             self.reasons.setdefault(
                 int(frame), f"discrepancy principle: mean {self.what} per pixel {misfit[frame]:.3f} <= {self.target:g}"
             )
-        return reached | (iteration >= self.max_iterations)
 
 
 class CrossValidation(StopRule):
@@ -119,11 +146,13 @@ class CrossValidation(StopRule):
     After each iteration, the prediction of each half is scored with the Poisson
     log-likelihood of the other half; a frame pair stops when its score has not
     improved for ``patience`` iterations (and for half the iterations it took to reach
-    its best, after at least :data:`MIN_CROSS_VALIDATION_ITERATIONS`). :attr:`best` holds, per original frame, the
-    number of updates with the best score.
+    its best, after at least :data:`MIN_CROSS_VALIDATION_ITERATIONS`). Once stopped, a
+    pair's best is final. :attr:`best` holds, per original frame, the number of updates
+    with the best score (and :attr:`best_score` that score), on the host after :meth:`finish`.
     """
 
     needs_prediction = True
+    on_host = False
 
     def __init__(self, max_iterations: int, halves: tuple[Any, Any], weights: Any, backend: Any, patience: int = 5):
         """``halves``: the two halves' weighted data ``w·y`` and ``weights`` the ``w`` of one half, as
@@ -131,31 +160,43 @@ class CrossValidation(StopRule):
         super().__init__(max_iterations)
         self.first, self.second = halves
         self.weights = weights
-        self.backend = backend
+        self.ops = backend
         self.patience = int(patience)
         n = int(self.first.shape[0])
         self.best = np.zeros(n, dtype=int)
         self.best_score = np.full(n, -np.inf)
 
-    def update(self, iteration: int, misfit: np.ndarray | None, prediction: Any = None) -> np.ndarray:
+    def start(self, ops: Any, n_frames: int) -> None:
+        super().start(ops, n_frames)
         n = self.best.size
+        self._best = ops.full((n,), 0, np.int64)
+        self._best_score = ops.full((n,), -np.inf)
+        self._stopped = ops.full((n,), False, bool)
+
+    def update(self, iteration: int, misfit: Any, prediction: Any = None) -> Any:
+        ops, n = self.ops, self.best.size
         # The prediction was evaluated before update `iteration`, i.e. after iteration - 1 updates.
         score = self._cross_score(prediction[:n], self.second) + self._cross_score(prediction[n:], self.first)
-        improved = score > self.best_score
-        self.best_score = np.where(improved, score, self.best_score)
-        self.best = np.where(improved, iteration - 1, self.best)
+        improved = (score > self._best_score) & ~self._stopped
+        self._best_score = ops.where(improved, score, self._best_score)
+        self._best = ops.where(improved, iteration - 1, self._best)
         # From the flat start the score can dip for a few iterations before it rises (a wide
         # PSF): never stop before MIN_CROSS_VALIDATION_ITERATIONS, and go at least half as far
         # again past the best as the best itself before believing it.
-        gap = iteration - 1 - self.best
-        done = (gap >= np.maximum(self.patience, self.best // 2)) & (iteration >= MIN_CROSS_VALIDATION_ITERATIONS)
-        done |= iteration >= self.max_iterations
-        for frame in np.flatnonzero(done):
-            self.reasons.setdefault(int(frame), "binomial split-data cross-validation")
-        return np.concatenate([done, done])
+        gap = iteration - 1 - self._best
+        half = self._best // 2
+        done = (gap >= ops.where(half > self.patience, half, self.patience)) & (iteration >= MIN_CROSS_VALIDATION_ITERATIONS)
+        self._stopped = self._stopped | done | (iteration >= self.max_iterations)
+        return ops.concatenate([self._stopped, self._stopped])
 
-    def _cross_score(self, predicted: Any, other_half: Any) -> np.ndarray:
-        ops = self.backend
+    def finish(self) -> None:
+        self.best = self.ops.to_host(self._best).astype(int)
+        self.best_score = self.ops.to_host(self._best_score)
+        for frame in np.flatnonzero(self.ops.to_host(self._stopped)):
+            self.reasons.setdefault(int(frame), "binomial split-data cross-validation")
+
+    def _cross_score(self, predicted: Any, other_half: Any) -> Any:
+        ops = self.ops
         # float64 sums: the scores of successive iterations differ in the 6th digit.
         log_prediction = ops.log(predicted)
         return ops.frame_sum(ops.mul(other_half, log_prediction)) - ops.frame_sum(ops.mul(self.weights, predicted))

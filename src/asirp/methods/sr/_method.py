@@ -28,6 +28,7 @@ from pydantic import Field, model_validator
 from ...errors import ParameterError
 from ...filters import fill_masked
 from ...frame import Frame
+from ...torch_runtime import DeviceName, device_field
 from ..base import Method, Output, Params
 
 if TYPE_CHECKING:  # torch is imported when a network first runs, not when methods are listed
@@ -57,7 +58,7 @@ class SRParams(Params):
     )
     tile: int = Field(512, ge=32, le=8192, description="largest tile side for tiled inference", json_schema_extra={"unit": "px"})
     overlap: int = Field(36, ge=0, le=1024, description="overlap of neighbouring tiles", json_schema_extra={"unit": "px"})
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="compute device; auto uses a CUDA GPU when present")
+    device: DeviceName = device_field()
 
     @model_validator(mode="after")
     def _one_beam(self) -> SRParams:
@@ -113,8 +114,9 @@ class NetworkSR(Method):
     def process(self, frame: Frame, params: Any) -> Output:
         import torch
 
+        from ...torch_runtime import device
         from . import degradation as deg
-        from .runtime import as_array, as_batch, device, intensity_range
+        from .runtime import as_array, as_batch, intensity_range
 
         scale = int(params.scale)
         on = device(params.device)

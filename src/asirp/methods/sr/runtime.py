@@ -1,9 +1,8 @@
-"""Torch runtime shared by the super-resolution methods: device, threads, scaling.
+"""What the super-resolution networks share beyond the torch runtime: scaling, batches, dihedral transforms.
 
-* :func:`device`: a CUDA GPU when one is available (``device="auto"``), else the CPU.
-* :func:`configure_threads`: the number of CPU threads torch may use, from the
-  ``ASIRP_THREADS`` environment variable when it is set (a beamline computer shared
-  with the acquisition keeps a few cores free that way); torch's own default otherwise.
+Device, threads and precision come from :mod:`asirp.torch_runtime` (one runtime for every
+torch method).
+
 * :func:`intensity_range` / :class:`Scaling`: the robust affine scaling that maps an
   image to roughly [0, 1] before a network sees it. Training and inference use this
   one function, so a network always sees inputs scaled the way it was trained on.
@@ -11,47 +10,18 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
-from ...errors import ParameterError
-
-DeviceName = Literal["auto", "cpu", "cuda"]
+from ...torch_runtime import to_numpy
 
 #: Percentiles (%) of the valid input values mapped to 0 and 1 by :class:`Scaling`.
 LOW_PERCENTILE, HIGH_PERCENTILE = 0.5, 99.5
 #: An image whose percentile span is below this fraction of its magnitude is flat
 #: (float32 resolves 6e-8 of a value).
 FLAT_RELATIVE_SPAN = 1e-6
-
-
-def configure_threads() -> int:
-    """Apply ``ASIRP_THREADS`` (a positive integer) to torch, once per call; returns the thread count."""
-    value = os.environ.get("ASIRP_THREADS", "").strip()
-    if value:
-        try:
-            threads = int(value)
-        except ValueError:
-            threads = 0
-        if threads < 1:
-            raise ParameterError(f"ASIRP_THREADS must be a positive integer, got {value!r}")
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-    return torch.get_num_threads()
-
-
-def device(name: DeviceName = "auto") -> torch.device:
-    """The torch device to compute on: ``"auto"`` picks CUDA when available."""
-    configure_threads()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device='cuda' was asked for but torch sees no CUDA GPU; use device='auto' or 'cpu'")
-    return torch.device(name)
 
 
 @dataclass(frozen=True)
@@ -106,7 +76,7 @@ def as_batch(images: np.ndarray, on: torch.device) -> torch.Tensor:
 
 def as_array(batch: torch.Tensor, like_ndim: int) -> np.ndarray:
     """Inverse of :func:`as_batch`: ``(n, 1, h, w)`` back to 2-D (``like_ndim`` 2) or a stack."""
-    array = batch.detach().to("cpu", torch.float32).numpy()[:, 0]
+    array = to_numpy(batch)[:, 0]
     return array[0] if like_ndim == 2 else array
 
 

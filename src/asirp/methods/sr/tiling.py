@@ -123,8 +123,10 @@ def network_tiles(
     On the CPU the network and tiles use the channels-last layout, which lets oneDNN
     pick its fastest convolutions (2-4x on x86).
     """
+    from ...torch_runtime import module_on
+
     on = images.device
-    net = net.to(on).eval()
+    net = module_on(net, on).eval()  # a cached network stays where it was loaded; a copy runs on `on`
     layout = torch.channels_last if on.type == "cpu" else torch.contiguous_format
     net = net.to(memory_format=layout)
 

@@ -154,6 +154,7 @@ def train(
     resume: bool = False,
     time_limit_s: float | None = None,
     corpus: str = "user images",
+    device: torch.device | str = "cpu",
 ) -> TrainResult:
     """Train (or fine-tune) FCA-SR on sharp ``images``; see the module docstring.
 
@@ -173,6 +174,9 @@ def train(
         Stop (with a checkpoint) after this wall time, seconds; resume later.
     corpus:
         Words describing the images, for the record.
+    device:
+        Where the network trains (:func:`asirp.torch_runtime.device`); batches are drawn on
+        the CPU with the seeded generator, so a run draws the same crops on every device.
     """
     config.validate_ranges()
     images = _usable(images, config)
@@ -182,6 +186,7 @@ def train(
     torch.nn.init.zeros_(net.tail.bias)
     if config.init is not None:
         _initial_weights(net, config.init)
+    net.to(device)  # before the optimiser: a resumed optimiser state is cast to its parameters' device
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
     step, seconds = 0, 0.0
@@ -198,6 +203,7 @@ def train(
         val_config = config.model_copy(update={"batch": 16})
         val_generator = torch.Generator().manual_seed(config.seed + 12345)
         val_batches = [_sample(_usable(validation, val_config), val_config, val_generator) for _ in range(4)]
+        val_batches = [(coarse.to(device), fine.to(device)) for coarse, fine in val_batches]
 
     def save_checkpoint() -> None:
         _save_atomic(
@@ -213,7 +219,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = config.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step_index / config.steps)))
         coarse, fine = _sample(images, config, generator)
-        loss = F.l1_loss(net(coarse), fine)
+        loss = F.l1_loss(net(coarse.to(device)), fine.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -40,6 +40,7 @@ from ...symmetry import (
     parse,
 )
 from ...symmetry.operations import closure, generator_specs
+from ...torch_runtime import DeviceName, device_field
 from .._stack import per_image
 from ..base import Method, Output, Params, register
 from .denoise import denoise_image, run_network, split_score
@@ -129,6 +130,7 @@ class SymmetryParams(_LocalCheckOptions):
     heldout_score: bool = Field(False, description=(
         "also report selfsupervised_loss, the Poisson deviance of a denoised half of the photons against the "
         "other half (a ground-truth-free quality figure; one more network pass; photon counts only)"))
+    device: DeviceName = device_field()
 
 
 @register
@@ -146,8 +148,10 @@ class SymmetryDenoiser(Method):
     def _prepare(self, frame: Frame, params: SymmetryParams) -> _Prepared:
         """Symmetry analysis, response correction, pairing and the (fine-tuned) network for ``frame``."""
         from ...symmetry.response import fit_response
+        from ...torch_runtime import device, module_on
         from .weights import load_weights
 
+        on = device(params.device)
         scale = _network_counts(frame)
         report = analyze(frame, center=params.center, use_geometry=params.use_geometry, threshold=params.threshold,
                          local=False, score=not params.operations)
@@ -159,12 +163,14 @@ class SymmetryDenoiser(Method):
             response = fit_response(report.plane, ops, data, valid)
         pairing = Pairing.build(report.plane, ops, response=None if response is None else response.field)
         net, digest, meta = load_weights(params.weights, "symmetry")
+        net = module_on(net, on)
         tuning: dict = {"seconds": 0.0, "steps": 0, "cached": False}
         if _tunes(params):
             net, tuning = fine_tuned(net, digest, [(i.data, i.valid) for i in frame.images()], pairing, scale,
                                      params.fine_tune_steps, params.fine_tune_s, key_extra=_sample_key(frame))
             if tuning.get("cache_file"):  # the provenance names the tuned weights beside the base ones
                 tuning = {**tuning, "sha256": sha256_of_file(tuning["cache_file"])}
+            net = module_on(net, on)  # a tuned network cached from another device
         return _Prepared(scale, report, ops, response, pairing, net, digest, meta, tuning)
 
     def process(self, frame: Frame, params: SymmetryParams) -> Output:
@@ -317,6 +323,7 @@ class SymmetricAverage(Method):
 
 class WeightsParams(Params):
     weights: str | None = Field(None, description="weights file (default: shipped)")
+    device: DeviceName = device_field()
 
 
 def _scale(image: Frame, frame_mean: float) -> float:
@@ -341,10 +348,12 @@ class Supervised(Method):
     Parameters = WeightsParams
 
     def process(self, frame: Frame, params: WeightsParams) -> Output:
+        from ...torch_runtime import device, module_on
         from .weights import load_weights
 
         frame_mean = _network_counts(frame)
         net, digest, _ = load_weights(params.weights, "supervised")
+        net = module_on(net, device(params.device))
 
         def rate(image: Frame) -> np.ndarray:
             s = _scale(image, frame_mean)
@@ -371,10 +380,12 @@ class SmaeHalves(Method):
     Parameters = SmaeParams
 
     def process(self, frame: Frame, params: SmaeParams) -> Output:
+        from ...torch_runtime import device, module_on
         from .weights import load_weights
 
         frame_mean = _network_counts(frame)
         net, digest, _ = load_weights(params.weights, "smae")
+        net = module_on(net, device(params.device))
         center = None
         if params.center == "beam":
             center = frame.geometry.beam_center_px() if frame.geometry is not None else analyze(frame, local=False).center
@@ -397,6 +408,7 @@ class Noise2SelfParams(Params):
         4, ge=2, le=8, description="blind-spot grid period (one pixel in stride² is hidden per pass)", json_schema_extra={"unit": "px"}
     )
     seed: int = Field(0, description="random seed")
+    device: DeviceName = device_field()
 
 
 @register
@@ -441,13 +453,15 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
     """
     import torch
 
+    from ...torch_runtime import device
     from .network import CompactUNet, predict
     from .training import loss_fn
 
+    on = device(params.device)
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
     scale = float(data[valid].mean())  # positive: Noise2Self.process refuses images without counts
-    net = CompactUNet()
+    net = CompactUNet().to(on)  # initialised on the CPU (seeded): the same start on every device
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     ny, nx = data.shape
     patch = min(params.patch, ny - ny % 8, nx - nx % 8)
@@ -458,7 +472,7 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
     neigh_n = ndimage.convolve(valid.astype(np.float32), kernel, mode="constant")
     donut = np.divide(neigh_sum, neigh_n, out=np.zeros_like(neigh_sum), where=neigh_n > 0)
     yy, xx = np.indices(data.shape)
-    loss_value = math.nan
+    last_loss = torch.tensor(math.nan)
     for _ in range(params.steps):
         batch_in, batch_t, batch_m = [], [], []
         for _ in range(4):
@@ -471,16 +485,17 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
             batch_t.append(data[sl])
             batch_m.append(hidden[sl].astype(np.float32))
         batch = {
-            "inputs": torch.from_numpy(np.stack(batch_in)),
-            "target": torch.from_numpy(np.stack(batch_t)),
-            "mask": torch.from_numpy(np.stack(batch_m)),
-            "scale": torch.full((4,), scale),
+            "inputs": torch.from_numpy(np.stack(batch_in)).to(on),
+            "target": torch.from_numpy(np.stack(batch_t)).to(on),
+            "mask": torch.from_numpy(np.stack(batch_m)).to(on),
+            "scale": torch.full((4,), scale, device=on),
         }
         loss = loss_fn(predict(net, batch["inputs"]), batch, "supervised")
         opt.zero_grad()
         loss.backward()
         opt.step()
-        loss_value = loss.item()
+        last_loss = loss.detach()  # read once after the loop: no host synchronisation per step
+    loss_value = float(last_loss)
     net.eval()
     rate = scale * np.exp(run_network(net, own_inputs(data, valid, scale)))
     return np.where(valid, rate, 0.0).astype(np.float32), loss_value

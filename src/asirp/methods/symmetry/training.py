@@ -545,8 +545,11 @@ def fine_tuned(net: Any, digest: str, images: Sequence[tuple[np.ndarray, np.ndar
     patch = max(32, min(128, min(shape) // 8 * 8))
     if min(shape) < 32:
         return net, {"seconds": 0.0, "steps": 0, "cached": False, "skipped": "image smaller than 32 px"}
+    from ...torch_runtime import module_device
+
     result = train(_ImageSource(images, pairing), recipe="symmetry", steps=steps, minutes=seconds / 60.0,
-                   batch_size=4, patch=patch, lr=FINE_TUNE_LR, seed=seed, threads=None, net=tuned)
+                   batch_size=4, patch=patch, lr=FINE_TUNE_LR, seed=seed, threads=None, net=tuned,
+                   device=str(module_device(tuned)))  # tuned where the network is (the method's device)
     tuned = result.net.eval()
     for p in tuned.parameters():
         p.requires_grad_(False)
