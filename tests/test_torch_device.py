@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import asirp
-from asirp import synth
+from asirp.bench.suites.gpu_suite import TORCH_METHODS, agreement_cases
 from asirp.errors import ParameterError
 from asirp.frame import Frame
 from asirp.torch_runtime import DEVICES, device, module_on
@@ -23,11 +23,6 @@ from asirp.torch_runtime import DEVICES, device, module_on
 torch = pytest.importorskip("torch")
 CUDA = torch.cuda.is_available()
 
-#: Every method that computes with torch (networks, or the torch deconvolution backend).
-TORCH_METHODS = (
-    "symmetry", "noise2self", "supervised", "smae_halves", "zssr", "fca_sr", "rrdb_sr",
-    "richardson_lucy", "blind_richardson_lucy", "landweber", "van_cittert",
-)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -36,35 +31,9 @@ def two_torch_threads(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def rrdb_weights(tmp_path_factory) -> str:
-    from asirp.methods.sr.rrdb import RRDBNet
-
-    torch.manual_seed(0)
-    net = RRDBNet(num_in_ch=3, num_out_ch=3, scale=2, num_feat=8, num_block=1, num_grow_ch=4)
-    path = tmp_path_factory.mktemp("rrdb") / "tiny.pth"
-    torch.save({"params_ema": net.state_dict(), "params": {}}, path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def cases(rrdb_weights) -> dict[str, tuple[Frame, dict]]:
-    """A small frame and quick settings per method (inference only where the method allows it)."""
-    pattern = synth.diffraction_frame("powder", shape=(64, 64), dose=5.0, seed=4, mask="none").noisy
-    counts = Frame(np.random.default_rng(1).poisson(50 + 40 * np.sin(np.arange(48 * 40) / 9.0).reshape(48, 40) ** 2)
-                   .astype(np.float32), kind="xrf_map")
-    return {
-        "symmetry": (pattern, {"fine_tune_steps": 0}),
-        "noise2self": (pattern, {"steps": 10, "patch": 32}),
-        "supervised": (pattern, {}),
-        "smae_halves": (pattern, {}),
-        "zssr": (counts, {"max_iterations": 0, "ensemble": False}),
-        "fca_sr": (counts, {"psf_sigma": 0.8}),
-        "rrdb_sr": (counts, {"weights": rrdb_weights, "consistency": False}),
-        "richardson_lucy": (counts, {"psf_sigma": 1.2, "iterations": 10, "backend": "torch"}),
-        "blind_richardson_lucy": (counts, {"psf_sigma": 1.2, "mode": "free", "iterations": 4, "backend": "torch"}),
-        "landweber": (counts, {"psf_sigma": 1.2, "iterations": 10, "backend": "torch"}),
-        "van_cittert": (counts, {"psf_sigma": 1.2, "iterations": 3, "backend": "torch"}),
-    }
+def cases(tmp_path_factory) -> dict[str, tuple[Frame, dict]]:
+    """A small frame and quick settings per method, as the ``gpu`` bench suite compares them."""
+    return agreement_cases(str(tmp_path_factory.mktemp("weights")))
 
 
 def test_device_names():

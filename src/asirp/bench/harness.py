@@ -117,12 +117,16 @@ class BenchContext:
         Seed for the synthetic data, so two runs measure the same images.
     progress:
         Whether to show progress bars (see :meth:`track`).
+    device:
+        The torch device asked for with ``--device`` (``auto``, ``cpu`` or ``cuda``), or None:
+        the suite's own default.
     """
 
     quick: bool = False
     data: Path | None = None
     seed: int = 0
     progress: bool = True
+    device: str | None = None
 
     def rng(self) -> np.random.Generator:
         """A fresh random generator seeded with :attr:`seed` (same numbers every run)."""
@@ -293,12 +297,14 @@ def _clean_row(suite: str, index: int, row: Any) -> Row:
     return clean
 
 
-def _command(name: str, quick: bool, data: Path | None) -> str:
+def _command(name: str, quick: bool, data: Path | None, device: str | None = None) -> str:
     parts = ["asirp", "bench", name]
     if quick:
         parts.append("--quick")
     if data is not None:
         parts += ["--data", str(data)]
+    if device is not None:
+        parts += ["--device", device]
     return shlex.join(parts)
 
 
@@ -308,6 +314,7 @@ def run_suite(
     quick: bool = False,
     data: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> SuiteReport:
     """Run the suite registered as ``name`` and collect its rows into a report.
 
@@ -321,6 +328,8 @@ def run_suite(
         Folder of real data for suites that use it (``--data``).
     progress:
         Show progress bars on stderr.
+    device:
+        Torch device for the suites that use one (:attr:`BenchContext.device`).
 
     Raises
     ------
@@ -336,7 +345,7 @@ def run_suite(
     if folder is not None and not folder.is_dir():
         raise InputError("benchmark data folder does not exist or is not a folder", folder)
     suite = _REGISTRY[name]
-    context = BenchContext(quick=quick, data=folder, progress=progress)
+    context = BenchContext(quick=quick, data=folder, progress=progress, device=device)
     started = now_iso()
     start = time.perf_counter()
     rows = [_clean_row(name, index, row) for index, row in enumerate(suite.function(context))]
@@ -348,6 +357,6 @@ def run_suite(
         duration_s=time.perf_counter() - start,
         environment=environment(),
         rows=rows,
-        command=_command(name, quick, folder),
+        command=_command(name, quick, folder, device),
     )
 
