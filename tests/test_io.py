@@ -857,7 +857,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temporary(tmp_path, monkeypat
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(nexus, "_write_history", fail)  # fails after data were written
+    monkeypatch.setattr(nexus, "write_history", fail)  # fails after data were written
     with pytest.raises(RuntimeError, match="disk full"):
         asirp.io.save(frame, target, force=True)
     assert target.read_bytes() == old

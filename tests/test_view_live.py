@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from test_view import CHROMIUM, _drawn, _until
@@ -30,7 +31,7 @@ from asirp.errors import InputError
 from asirp.online.watch import FolderWatcher
 from asirp.pipeline import Pipeline
 from asirp.pipeline.config import RoiConfig, parse_config
-from asirp.view.live import LiveFollower, RawSource, RoiFeedback, decision_lines, edited_roi
+from asirp.view.live import LiveFollower, RawSource, RoiFeedback, decision_lines, edited_roi, run_history_json
 
 ROI = {"threshold": 0.5, "motors": ["sample_y", "sample_x"], "origin": [1.0, -2.0], "step": [0.01, 0.02]}
 PIPELINE = {
@@ -120,6 +121,26 @@ def test_follower_reports_an_idle_run_and_catches_up_with_a_gap(tmp_path):
     assert snap.timeline == ()  # 40 rows behind: jumped to the newest rather than reading them all
     time.sleep(0.3)
     assert follower.poll().status == "idle" and "no new frame for" in follower.latest().message
+
+
+def test_a_run_file_of_the_earlier_layout_still_shows_its_frames_and_decision(tmp_path):
+    """Run files written before the one NeXus layout kept the history as JSON (entry/process/history), no NXprocess groups."""
+    steps = [{"method": "gaussian", "parameters": {"sigma": 1.0}, "notes": {}}]
+    with h5py.File(tmp_path / "old.nxs", "w") as handle:
+        entry = handle.create_group("entry")
+        entry.attrs.update({"NX_class": "NXentry", "default": "data"})
+        data = entry.create_group("data")
+        data.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": [".", "y", "x"]})
+        data["data"] = np.arange(2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8)
+        data["mask"] = np.zeros((2, 8, 8), np.uint8)
+        data["sequence"] = np.array([1, 2])
+        process = entry.create_group("process")
+        process.attrs["NX_class"] = "NXprocess"
+        process["history"] = json.dumps(steps)
+    with h5py.File(tmp_path / "old.nxs") as handle:
+        assert decision_lines(run_history_json(handle), "gaussian") == ("method gaussian (sigma=1.0) as configured",)
+    frame = asirp.open(tmp_path / "old.nxs")
+    assert frame.shape == (2, 8, 8) and frame.data[1, 0, 0] == 64.0
 
 
 def test_decision_lines_give_autos_reasons_and_a_budget_fallback():

@@ -24,6 +24,15 @@ needed)::
 
 Masked pixels hold 0 in ``data`` (as in a :class:`~asirp.frame.Frame`); the mask says
 which they are.
+
+A pipeline run file (:mod:`asirp.pipeline.sinks.run_file`) is the same layout for a
+stack that grows one frame at a time: :func:`create_frame_series` makes its NXdata
+(``data`` and ``mask`` of shape ``(0, ny, nx)``, one chunk per frame, uncompressed so
+that appending stays cheap and SWMR readers see each frame at once, plus per-frame
+fields such as ``sequence``), :func:`write_frame` adds a frame, and the NXprocess
+groups hold the history of the run's first frame (:func:`write_history`). So
+:func:`asirp.io.open` reads an ``asirp restore`` output and a run file alike: the
+frames, their mask, kind, pixel size, geometry and history.
 """
 
 from __future__ import annotations
@@ -32,13 +41,13 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
 
 from .._version import __version__
-from ..errors import InputError, ParameterError
+from ..errors import InputError, OutputError, ParameterError
 from ..frame import Frame
 from ..geometry import Geometry
 from ..history import HistoryStep, now_iso
@@ -114,7 +123,8 @@ def _length(dataset: h5py.Dataset, default_unit: str = "m") -> tuple[float, str]
     return float(np.asarray(dataset[()]).reshape(())), unit
 
 
-def _note(parent: h5py.Group, name: str, payload: str, description: str) -> h5py.Group:
+def write_note(parent: h5py.Group, name: str, payload: str, description: str) -> h5py.Group:
+    """An NXnote ``name`` holding ``payload`` (JSON text)."""
     note = parent.create_group(name)
     note.attrs["NX_class"] = "NXnote"
     note.create_dataset("type", data=JSON_TYPE)
@@ -183,31 +193,91 @@ def _write_chunked(group: h5py.Group, name: str, array: np.ndarray) -> h5py.Data
     return dataset
 
 
-def _write_data(entry: h5py.Group, frame: Frame) -> None:
+def _nxdata(entry: h5py.Group, frame: Frame, stack: bool) -> h5py.Group:
+    """The NXdata group ``data`` of ``frame``'s images (a stack of them with ``stack``): attributes and axes, no signal yet."""
     nxdata = entry.create_group("data")
     nxdata.attrs["NX_class"] = "NXdata"
     nxdata.attrs["signal"] = "data"
     nxdata.attrs[KIND_ATTR] = frame.kind
-    stack_axes = ["."] if frame.is_stack else []
-    nxdata.attrs["axes"] = [*stack_axes, "y", "x"]
-    nxdata.attrs["y_indices"] = np.int32(frame.data.ndim - 2)
-    nxdata.attrs["x_indices"] = np.int32(frame.data.ndim - 1)
+    nxdata.attrs["axes"] = [*(["."] if stack else []), "y", "x"]
+    nxdata.attrs["y_indices"] = np.int32(1 if stack else 0)
+    nxdata.attrs["x_indices"] = np.int32(2 if stack else 1)
     ny, nx = frame.image_shape
-    data = _write_chunked(nxdata, "data", np.asarray(frame.data, dtype=np.float32))
-    data.attrs["interpretation"] = "image"
-    data.attrs["long_name"] = "counts" if frame.is_counting else "intensity"
-    if not frame.valid.all():
-        mask = _write_chunked(nxdata, "mask", (~frame.valid).astype(np.uint8))
-        mask.attrs["long_name"] = "mask (1 = masked pixel)"
     size = frame.pixel_size
     if size is not None:
         nxdata.attrs[PIXEL_SIZE_ATTR] = np.array([size.y, size.x], dtype=np.float64)
         nxdata.attrs[PIXEL_UNIT_ATTR] = size.unit
     _axis(nxdata, "y", ny, None if size is None else size.y, "pixel" if size is None else size.unit)
     _axis(nxdata, "x", nx, None if size is None else size.x, "pixel" if size is None else size.unit)
+    return nxdata
 
 
-def _write_geometry(entry: h5py.Group, geometry: Geometry) -> None:
+def _label(data: h5py.Dataset, mask: h5py.Dataset | None, frame: Frame) -> None:
+    data.attrs["interpretation"] = "image"
+    data.attrs["long_name"] = "counts" if frame.is_counting else "intensity"
+    if mask is not None:
+        mask.attrs["long_name"] = "mask (1 = masked pixel)"
+
+
+def _write_data(entry: h5py.Group, frame: Frame) -> None:
+    nxdata = _nxdata(entry, frame, frame.is_stack)
+    data = _write_chunked(nxdata, "data", np.asarray(frame.data, dtype=np.float32))
+    mask = None if frame.valid.all() else _write_chunked(nxdata, "mask", (~frame.valid).astype(np.uint8))
+    _label(data, mask, frame)
+
+
+class SeriesField(NamedTuple):
+    """A per-frame field of a frame series: its dtype, ``@units`` (None for none) and the value of rows not yet set."""
+
+    dtype: Any
+    units: str | None = None
+    fill: Any = None
+
+
+def create_frame_series(entry: h5py.Group, frame: Frame, fields: Mapping[str, SeriesField]) -> h5py.Group:
+    """An empty NXdata ``data`` in ``entry`` for 2-D frames like ``frame``, growing one frame at a time.
+
+    ``data`` (float32) and ``mask`` (uint8, always present: later frames may be masked)
+    have shape ``(0, ny, nx)``, one uncompressed chunk per frame; the kind, pixel size and
+    axes are ``frame``'s. ``fields`` adds one value per frame, 1-D fields growing with the
+    frames. Create it before switching the file to SWMR mode (no new objects afterwards);
+    fill it with :func:`write_frame` and :func:`write_fields`.
+    """
+    nxdata = _nxdata(entry, frame, stack=True)
+    ny, nx = frame.image_shape
+    data = nxdata.create_dataset("data", (0, ny, nx), np.float32, maxshape=(None, ny, nx), chunks=(1, ny, nx))
+    mask = nxdata.create_dataset("mask", (0, ny, nx), np.uint8, maxshape=(None, ny, nx), chunks=(1, ny, nx))
+    _label(data, mask, frame)
+    for name, field in fields.items():
+        dataset = nxdata.create_dataset(name, (0,), field.dtype, maxshape=(None,), chunks=(1024,), fillvalue=field.fill)
+        if field.units is not None:
+            dataset.attrs["units"] = field.units
+    return nxdata
+
+
+def write_frame(nxdata: h5py.Group, row: int, frame: Frame) -> None:
+    """Write ``frame``'s image and mask as row ``row`` of a series made by :func:`create_frame_series`.
+
+    The series is cut or grown to ``row + 1`` frames. Its per-frame fields are left to
+    :func:`write_fields`, which a writer calls once the frame is flushed to disk.
+    """
+    stored = tuple(nxdata["data"].shape[1:])
+    if stored != frame.image_shape:
+        raise OutputError(f"{nxdata.file.filename}: frames of shape {stored} already written, got {frame.image_shape}")
+    for name, value in (("data", frame.data), ("mask", ~frame.valid)):
+        nxdata[name].resize(row + 1, axis=0)
+        nxdata[name][row] = value
+
+
+def write_fields(nxdata: h5py.Group, row: int, values: Mapping[str, Any]) -> None:
+    """Set the per-frame fields of row ``row`` of a frame series, in the order given."""
+    for name, value in values.items():
+        nxdata[name].resize(row + 1, axis=0)
+        nxdata[name][row] = value
+
+
+def write_geometry(entry: h5py.Group, geometry: Geometry) -> None:
+    """An NXinstrument/NXdetector with the PONI calibration and its NeXus fields (NXbeam when the wavelength is known)."""
     instrument = entry.create_group("instrument")
     instrument.attrs["NX_class"] = "NXinstrument"
     detector = instrument.create_group("detector")
@@ -235,7 +305,8 @@ def _process_name(index: int, count: int, method: str) -> str:
     return f"process_{index:0{width}d}_{re.sub(r'[^0-9A-Za-z_]+', '_', method)}"
 
 
-def _write_history(entry: h5py.Group, history: tuple[HistoryStep, ...]) -> None:
+def write_history(entry: h5py.Group, history: tuple[HistoryStep, ...]) -> None:
+    """One NXprocess per step of ``history``, in order (read back by :func:`read_history`)."""
     text = h5py.string_dtype()
     for index, step in enumerate(history, start=1):
         group = entry.create_group(_process_name(index, len(history), step.method))
@@ -251,8 +322,8 @@ def _write_history(entry: h5py.Group, history: tuple[HistoryStep, ...]) -> None:
         group.create_dataset("input_sha256", data=[item.get("sha256", "") for item in step.inputs], dtype=text)
         if step.weights_sha256 is not None:
             group.create_dataset("weights_sha256", data=step.weights_sha256)
-        _note(group, "parameters", step.parameters_json(), f"parameters of {step.method}")
-        _note(group, "notes", step.notes_json(), f"results of {step.method}")
+        write_note(group, "parameters", step.parameters_json(), f"parameters of {step.method}")
+        write_note(group, "notes", step.notes_json(), f"results of {step.method}")
 
 
 def write_file_header(handle: h5py.File, file_name: str, default: str) -> None:
@@ -266,6 +337,15 @@ def write_file_header(handle: h5py.File, file_name: str, default: str) -> None:
     handle.attrs["h5py_version"] = h5py.version.version
 
 
+def create_entry(parent: h5py.Group, name: str) -> h5py.Group:
+    """An empty asirp NXentry ``name`` (``program_name``; its ``data`` group is shown by default)."""
+    entry = parent.create_group(name)
+    entry.attrs["NX_class"] = "NXentry"
+    entry.attrs["default"] = "data"
+    entry.create_dataset("program_name", data="asirp").attrs["version"] = __version__
+    return entry
+
+
 def write_entry(parent: h5py.Group, name: str, frame: Frame) -> h5py.Group:
     """Write ``frame`` as the NXentry ``name`` of an open file (data, geometry, meta, one NXprocess per step).
 
@@ -273,17 +353,14 @@ def write_entry(parent: h5py.Group, name: str, frame: Frame) -> h5py.Group:
     with :func:`asirp.io.open` as ``file.nxs::/name``.
     """
     meta_json, dropped = _meta_json(frame.meta)
-    entry = parent.create_group(name)
-    entry.attrs["NX_class"] = "NXentry"
-    entry.attrs["default"] = "data"
-    entry.create_dataset("program_name", data="asirp").attrs["version"] = __version__
+    entry = create_entry(parent, name)
     _write_data(entry, frame)
     if frame.geometry is not None:
-        _write_geometry(entry, frame.geometry)
-    note = _note(entry, META_NOTE, meta_json, "asirp frame metadata (JSON-serialisable entries)")
+        write_geometry(entry, frame.geometry)
+    note = write_note(entry, META_NOTE, meta_json, "asirp frame metadata (JSON-serialisable entries)")
     if dropped:
         note.attrs["dropped_keys"] = dropped
-    _write_history(entry, frame.history)
+    write_history(entry, frame.history)
     return entry
 
 

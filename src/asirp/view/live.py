@@ -7,7 +7,7 @@ opens the newest run file of that folder **read-only** in SWMR read mode, from a
 of the viewer's own process, and every ``poll_s`` seconds makes one
 :class:`LiveSnapshot` of the newest committed row: the restored frame, the raw frame it
 came from (when told where the pipeline reads, ``--raw``), the method and the decision
-of ``auto`` with its reasons (``entry/first_history``), the pipeline's rate from the
+of ``auto`` with its reasons (the run file's NXprocess groups), the pipeline's rate from the
 rows' ``written_time``, the change-detection timeline and the ROI proposals on the
 frame. Only the latest snapshot is kept: a page that draws slowly skips frames, and
 nothing ever waits on the page. The pipeline does not know the viewer exists.
@@ -131,6 +131,21 @@ def newest_run_file(folder: Path) -> Path | None:
         except FileNotFoundError:  # renamed from .partial to .nxs between glob and stat
             continue
     return max(found)[1] if found else None
+
+
+def run_history_json(handle: Any) -> str | None:
+    """The history of a run file's first frame as the JSON list of steps :func:`decision_lines` reads (None: none yet).
+
+    From its NXprocess groups (:func:`asirp.io.nexus.read_history`); files written before
+    that layout kept it as JSON in ``entry/first_history`` or ``entry/process/history``.
+    """
+    from ..io.nexus import read_history
+
+    steps = read_history(handle["entry"]) if "entry" in handle else ()
+    if steps:
+        return json.dumps([step.to_dict() for step in steps], default=str)
+    old = handle.get("entry/first_history") or handle.get("entry/process/history")
+    return old.asstr()[()] if old is not None else None
 
 
 def decision_lines(history_json: str | None, method: str) -> tuple[str, ...]:
@@ -330,8 +345,7 @@ class LiveFollower:
         for name in ("sequence", "data", "mask", "written_time", "method"):
             group[name].refresh()
         if self._history_json is None:
-            history = handle.get("entry/first_history") or handle.get("entry/process/history")
-            self._history_json = history.asstr()[()] if history is not None else None
+            self._history_json = run_history_json(handle)
         rows = min(group["sequence"].shape[0], group["data"].shape[0], group["mask"].shape[0], group["written_time"].shape[0])
         if rows and group["sequence"][rows - 1] < 0:  # the last row's sequence number is not on disk yet
             rows -= 1

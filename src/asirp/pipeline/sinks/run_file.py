@@ -8,8 +8,9 @@ flushes: first its data and mask, then its sequence number, so a row counts as
 written only once its sequence number is on disk. Frames that failed or were skipped
 go to a JSON-lines journal beside it (``RUN.nxs.journal``) with their error.
 
-When the run ends, provenance and the failure list are added and the file is renamed
-to ``RUN.nxs`` in one atomic step: a reader sees no final file or a complete one.
+When the run ends, the failure list (and the frames whose method was decided anew) is
+added and the file is renamed to ``RUN.nxs`` in one atomic step: a reader sees no
+final file or a complete one.
 
 On restart with the same output folder and run, :meth:`RunWriter.open` reads what is
 on disk: frames already written (or recorded as failed) are **done** and are not
@@ -19,22 +20,32 @@ again: its result had not been written.) This protects against a killed process;
 power cut can still lose what the operating system had not written to disk, which
 is then simply processed again.
 
-Layout of the file::
+The file is asirp's NeXus layout (:mod:`asirp.io.nexus`) for a stack that grows, so
+:func:`asirp.io.open` reads it as it reads an ``asirp restore`` output::
 
     /entry                NXentry  @default="data"
-        run_uid           the source run's uid
         program_name      "asirp" @version
+        run_uid           the source run's uid
         start_time, end_time
-        first_history     the history of the run's first frame (JSON), there from the file's creation
-        data/             NXdata @signal="data" @axes=["frame", "y", "x"]
+        run_metadata      NXnote: the run's start metadata (JSON)
+        data/             NXdata @signal="data" @axes=[".", "y", "x"], @asirp_kind, pixel size
             data          float32 (n, ny, nx), one chunk per frame, growing along frames
             mask          uint8   (n, ny, nx), 1 = masked pixel (pyFAI convention)
+            y, x          pixel centres
             sequence      int64 (n,): the source's sequence number of each row
             method        the method that restored each row
             arrival_time, written_time   float64 (n,), Unix seconds @units="s"
-        process/          NXprocess: program, version, method, parameters and notes (JSON)
-                          of the run's first frame, and its whole history
+        instrument/       NXinstrument/NXdetector: the first frame's geometry (when it has one)
+        process_01_.../   NXprocess, one per step of the history of the run's first frame
+                          (method, parameters, the selector's decision, budget), there from the
+                          file's creation: a live viewer shows the decision while the run goes
+        redecided         NXnote: frames whose method ``auto`` decided anew when their data
+                          drifted, with their last step (JSON; only when there are any)
         failed/           NXcollection: sequence, error (frames that failed or were skipped)
+
+Files written before this layout (a ``first_history`` or ``process/history`` JSON
+dataset instead of the NXprocess groups) still read: their frames with
+:func:`asirp.io.open`, their decision in the viewer.
 """
 
 from __future__ import annotations
@@ -50,14 +61,24 @@ from typing import Any, TextIO
 import h5py
 import numpy as np
 
-from ..._version import __version__
 from ...errors import OutputError
+from ...frame import Frame
 from ...history import now_iso
+from ...io import nexus
 from ..items import Result
 
 PARTIAL_SUFFIX = ".partial"
 JOURNAL_SUFFIX = ".journal"
-_METHOD_DTYPE = "S48"
+_METHOD_CHARS = 48
+#: The per-frame fields of the run file, in the order a row is written: ``sequence`` last, so that a
+#: row counts as written (its sequence number is not the fill value -1) only once everything else is.
+ROW_FIELDS = {
+    "method": nexus.SeriesField(f"S{_METHOD_CHARS}"),
+    "arrival_time": nexus.SeriesField(np.float64, "s"),
+    "written_time": nexus.SeriesField(np.float64, "s"),
+    "sequence": nexus.SeriesField(np.int64, fill=-1),
+}
+_SERIES = ("data", "mask", *ROW_FIELDS)
 
 
 def run_file_name(run: str) -> str:
@@ -107,11 +128,6 @@ def read_rows(path: Path) -> tuple[np.ndarray, int]:
         bad = np.flatnonzero(committed < 0)
         count = int(bad[0]) if bad.size else rows
         return committed[:count], count
-
-
-def _steps(history: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """History steps as the JSON the run file stores (method, parameters, notes, version, date)."""
-    return [{"method": s.method, "parameters": s.parameters, "notes": s.notes, "version": s.version, "date": s.date} for s in history]
 
 
 class RunWriter:
@@ -177,21 +193,21 @@ class RunWriter:
         return seq in self.written or seq in self.failed
 
     # -- writing -------------------------------------------------------------------------
-    def _reopen(self, shape: tuple[int, int]) -> h5py.File:
+    def _reopen(self, frame: Frame) -> h5py.File:
         """Open the partial file for appending: as it is after a clean close, else rebuilt from its committed rows."""
         try:
             handle = h5py.File(self.partial, "a", libver="latest")
         except OSError:
             handle = None  # still marked open by a killed writer: rebuild below
         if handle is not None:
-            for name in ("data", "mask", "sequence", "method", "arrival_time", "written_time"):
+            for name in _SERIES:
                 handle["entry/data"][name].resize(self.rows, axis=0)
             handle.swmr_mode = True
             return handle
         rebuilt = self.partial.with_name(self.partial.name + ".rebuild")
         with h5py.File(self.partial, "r", swmr=True, libver="latest") as old:
-            handle = self._create(rebuilt, shape)
-            for name in ("data", "mask", "sequence", "method", "arrival_time", "written_time"):
+            handle = self._create(rebuilt, frame)
+            for name in _SERIES:
                 target = handle["entry/data"][name]
                 target.resize(self.rows, axis=0)
                 for start in range(0, self.rows, 16):  # 16 frames at a time: bounded memory
@@ -202,45 +218,27 @@ class RunWriter:
         handle.swmr_mode = True
         return handle
 
-    def _create(self, path: Path, shape: tuple[int, int]) -> h5py.File:
-        ny, nx = shape
+    def _create(self, path: Path, frame: Frame) -> h5py.File:
+        """A new run file at ``path`` described by ``frame``, the first of this session: its NXdata, geometry and history."""
         handle = h5py.File(path, "w", libver="latest")
-        handle.attrs.update({"default": "entry", "creator": f"asirp {__version__}", "file_name": self.path.name,
-                             "file_time": now_iso(), "HDF5_Version": h5py.version.hdf5_version})  # fmt: skip
-        entry = handle.create_group("entry")
-        entry.attrs.update({"NX_class": "NXentry", "default": "data"})
+        nexus.write_file_header(handle, self.path.name, "entry")
+        entry = nexus.create_entry(handle, "entry")
         entry.create_dataset("run_uid", data=self.run)
-        entry.create_dataset("program_name", data="asirp").attrs["version"] = __version__
         entry.create_dataset("start_time", data=now_iso())
-        meta = entry.create_group("run_metadata")
-        meta.attrs["NX_class"] = "NXnote"
-        meta.create_dataset("type", data="application/json")
-        meta.create_dataset("data", data=json.dumps(self.metadata, default=str, sort_keys=True))
-        if self._first_history:  # readable during the run (SWMR allows no new objects later): a live viewer shows the decision
-            entry.create_dataset("first_history", data=json.dumps(_steps(self._first_history), default=str, sort_keys=True)).attrs[
-                "description"
-            ] = "history of the run's first frame (JSON list of steps), written when the file is created"
-        data = entry.create_group("data")
-        data.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": [".", "y", "x"]})
-        frames = data.create_dataset("data", (0, ny, nx), np.float32, maxshape=(None, ny, nx), chunks=(1, ny, nx))
-        frames.attrs["interpretation"] = "image"
-        data.create_dataset("mask", (0, ny, nx), np.uint8, maxshape=(None, ny, nx), chunks=(1, ny, nx))
-        data.create_dataset("sequence", (0,), np.int64, maxshape=(None,), chunks=(1024,), fillvalue=-1)
-        data.create_dataset("method", (0,), _METHOD_DTYPE, maxshape=(None,), chunks=(1024,))
-        for name in ("arrival_time", "written_time"):
-            data.create_dataset(name, (0,), np.float64, maxshape=(None,), chunks=(1024,)).attrs["units"] = "s"
+        nexus.write_note(entry, "run_metadata", json.dumps(self.metadata, default=str, sort_keys=True), "the run's start metadata")
+        nexus.create_frame_series(entry, frame, ROW_FIELDS)
+        if frame.geometry is not None:
+            nexus.write_geometry(entry, frame.geometry)
+        nexus.write_history(entry, frame.history)  # now: SWMR allows no new objects later
         return handle
 
-    def _open_handle(self, shape: tuple[int, int]) -> h5py.File:
+    def _open_handle(self, frame: Frame) -> h5py.File:
         if self._handle is None:
             if self.partial.exists() and self.rows:
-                self._handle = self._reopen(shape)
+                self._handle = self._reopen(frame)
             else:
-                self._handle = self._create(self.partial, shape)
+                self._handle = self._create(self.partial, frame)
                 self._handle.swmr_mode = True
-        stored = tuple(self._handle["entry/data/data"].shape[1:])
-        if stored != tuple(shape):
-            raise OutputError(f"{self.partial}: frames of shape {stored} already written, got {tuple(shape)}")
         return self._handle
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -266,21 +264,15 @@ class RunWriter:
         frame = result.frame
         if not self._first_history:
             self._first_history = frame.history
-        handle = self._open_handle(frame.image_shape)
+        handle = self._open_handle(frame)
         group = handle["entry/data"]
         row = self.rows
-        group["data"].resize(row + 1, axis=0)
-        group["data"][row] = frame.data
-        group["mask"].resize(row + 1, axis=0)
-        group["mask"][row] = ~frame.valid
+        nexus.write_frame(group, row, frame)
         handle.flush()  # the frame is on disk before the row is declared written below
         written = time.time()
         method = frame.history[-1].method if frame.history else ""
-        for name, value in (("method", method.encode()[:48]), ("arrival_time", result.arrived), ("written_time", written)):
-            group[name].resize(row + 1, axis=0)
-            group[name][row] = value
-        group["sequence"].resize(row + 1, axis=0)
-        group["sequence"][row] = result.seq
+        values = {"method": method.encode()[:_METHOD_CHARS], "arrival_time": result.arrived, "written_time": written, "sequence": result.seq}
+        nexus.write_fields(group, row, values)
         handle.flush()
         if frame.history and frame.history is not self._first_history and "redecided" in frame.history[-1].notes:
             last = frame.history[-1]
@@ -311,13 +303,16 @@ class RunWriter:
             if not self.failed:
                 self.journal_path.unlink(missing_ok=True)
                 return None
-            h5py.File(self.partial, "w").close()
+            with h5py.File(self.partial, "w") as handle:  # every frame failed: the failure list alone
+                nexus.write_file_header(handle, self.path.name, "entry")
+                nexus.create_entry(handle, "entry").create_dataset("run_uid", data=self.run)
         with h5py.File(self.partial, "a") as handle:
-            entry = handle.require_group("entry")
-            entry.attrs["NX_class"] = "NXentry"
+            entry = handle["entry"]
             entry.create_dataset("end_time", data=now_iso())
             self._write_failures(entry)
-            self._write_process(entry)
+            if self._redecided:
+                nexus.write_note(entry, "redecided", json.dumps(self._redecided, default=str, sort_keys=True),
+                                 "frames whose method auto decided anew because their data drifted from the run's first")
         _fsync(self.partial)
         os.replace(self.partial, self.path)
         if os.name == "posix":
@@ -332,26 +327,6 @@ class RunWriter:
         ordered = sorted(self.failed.items())
         group.create_dataset("sequence", data=np.array([s for s, _ in ordered], dtype=np.int64))
         group.create_dataset("error", data=[e for _, e in ordered], dtype=h5py.string_dtype())
-
-    def _write_process(self, entry: h5py.Group) -> None:
-        history = self._first_history
-        if not history and "data" in entry:  # resumed run: the history of this session's frames only
-            return
-        process = entry.create_group("process")
-        process.attrs["NX_class"] = "NXprocess"
-        process.create_dataset("program", data="asirp")
-        process.create_dataset("version", data=__version__)
-        process.create_dataset("date", data=now_iso())
-        steps = _steps(history)
-        if steps:
-            process.create_dataset("method", data=steps[-1]["method"])
-        process.create_dataset("history", data=json.dumps(steps, default=str, sort_keys=True)).attrs[
-            "description"
-        ] = "history of the run's first frame (JSON list of steps)"
-        if self._redecided:
-            process.create_dataset("redecided", data=json.dumps(self._redecided, default=str, sort_keys=True)).attrs[
-                "description"
-            ] = "frames whose method auto decided anew because their data drifted from the run's first (JSON list)"
 
 
 class NexusSink:
