@@ -128,31 +128,31 @@ def test_nrmse_known_values():
     truth = np.array([[3.0, 4.0], [3.0, 4.0]])
     estimate = truth + 1.0  # RMSE = 1
     assert nrmse(truth, estimate) == pytest.approx(1 / math.sqrt(12.5), rel=1e-12)
-    assert nrmse(truth, estimate, normalization="min-max") == pytest.approx(1.0, rel=1e-12)
-    assert nrmse(truth, estimate, normalization="mean") == pytest.approx(1 / 3.5, rel=1e-12)
+    assert nrmse(truth, estimate, normalisation="min-max") == pytest.approx(1.0, rel=1e-12)
+    assert nrmse(truth, estimate, normalisation="mean") == pytest.approx(1 / 3.5, rel=1e-12)
     assert nrmse(truth, truth) == 0.0
 
 
-@pytest.mark.parametrize("normalization", ["euclidean", "min-max", "mean"])
-def test_nrmse_matches_skimage_and_respects_mask(truth, normalization):
+@pytest.mark.parametrize("normalisation", ["euclidean", "min-max", "mean"])
+def test_nrmse_matches_skimage_and_respects_mask(truth, normalisation):
     rng = np.random.default_rng(6)
     estimate = truth + rng.normal(0, 3, truth.shape)
-    assert nrmse(truth, estimate, normalization=normalization) == pytest.approx(
-        normalized_root_mse(truth, estimate, normalization=normalization), rel=1e-12
+    assert nrmse(truth, estimate, normalisation=normalisation) == pytest.approx(
+        normalized_root_mse(truth, estimate, normalization=normalisation), rel=1e-12
     )
     valid = _gap_mask(truth.shape)
     corrupted = np.where(valid, estimate, 1e6)
-    assert nrmse(truth, corrupted, valid=valid, normalization=normalization) == pytest.approx(
-        normalized_root_mse(truth[valid], estimate[valid], normalization=normalization), rel=1e-12
+    assert nrmse(truth, corrupted, valid=valid, normalisation=normalisation) == pytest.approx(
+        normalized_root_mse(truth[valid], estimate[valid], normalization=normalisation), rel=1e-12
     )
 
 
-def test_nrmse_rejects_unknown_normalization_and_zero_denominator(truth):
+def test_nrmse_rejects_unknown_normalisation_and_zero_denominator(truth):
     with pytest.raises(ParameterError, match="euclidean"):
-        nrmse(truth, truth, normalization="max")
+        nrmse(truth, truth, normalisation="max")
     zero_mean = np.array([[-1.0, 1.0], [-1.0, 1.0]])
     with pytest.raises(InputError, match="normalisation of truth is 0"):
-        nrmse(zero_mean, zero_mean + 1, normalization="mean")
+        nrmse(zero_mean, zero_mean + 1, normalisation="mean")
 
 
 # -- contrast --------------------------------------------------------------------------

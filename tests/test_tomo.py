@@ -108,7 +108,7 @@ def test_tiff_stack_with_angles_file(tmp_path):
     scan = tomo.read_scan(tmp_path / "proj.tif", angles=tmp_path / "angles.txt", flats=tmp_path / "flat.tif",
                           darks=tmp_path / "dark.tif")
     np.testing.assert_allclose(scan.angles_deg, [0, 36, 72, 108, 144])
-    np.testing.assert_allclose(tomo.normalize(scan).data, transmission, rtol=1e-4)
+    np.testing.assert_allclose(tomo.normalise(scan).data, transmission, rtol=1e-4)
     folder = tmp_path / "frames"
     folder.mkdir()
     for index, image in enumerate(raw):
@@ -150,7 +150,7 @@ def test_non_monotonic_angles_are_sorted_or_refused():
 def test_flat_dark_correction_and_minus_log_are_exact():
     transmission, flat, dark, raw = _raw()
     scan = tomo.make_scan(raw, np.arange(12) * 15.0, flats=flat, darks=dark)
-    corrected = tomo.normalize(scan)
+    corrected = tomo.normalise(scan)
     assert corrected.meta["quantity"] == "transmission"
     np.testing.assert_allclose(corrected.data, transmission, rtol=1e-4)
     attenuation = tomo.minus_log(corrected)
@@ -162,7 +162,7 @@ def test_flat_dark_correction_and_minus_log_are_exact():
 
 def test_minus_log_floor_caps_attenuation():
     transmission = np.array([[[1.0, 0.5], [1e-5, 0.0]]] * 3)
-    frame = tomo.normalize(tomo.make_scan(transmission, [0.0, 60.0, 120.0], flats=np.ones((2, 2))))
+    frame = tomo.normalise(tomo.make_scan(transmission, [0.0, 60.0, 120.0], flats=np.ones((2, 2))))
     attenuation = tomo.minus_log(frame, floor=1e-3)
     np.testing.assert_allclose(attenuation.data[0], [[0.0, np.log(2)], [np.log(1e3), np.log(1e3)]], rtol=1e-5)
     assert attenuation.history[-1].notes["floored_fraction"] == pytest.approx(0.5)
@@ -172,18 +172,18 @@ def test_minus_log_floor_caps_attenuation():
 
 def test_missing_darks_and_flats_have_documented_handling():
     transmission, flat, dark, raw = _raw()
-    no_dark = tomo.normalize(tomo.make_scan(flat * transmission, np.arange(12.0), flats=flat))
+    no_dark = tomo.normalise(tomo.make_scan(flat * transmission, np.arange(12.0), flats=flat))
     np.testing.assert_allclose(no_dark.data, transmission, rtol=1e-5)
     assert "taken as 0" in no_dark.history[-2].notes["dark"]
     # Without flats the open beam is read from the air columns at both edges.
     beam = np.linspace(800.0, 1000.0, 12)[:, None, None]  # beam decay over the scan
     sample = np.ones((12, 4, 30))
     sample[:, :, 8:22] = 0.4
-    air_only = tomo.normalize(tomo.make_scan(beam * sample, np.arange(12.0)), air_px=5)
+    air_only = tomo.normalise(tomo.make_scan(beam * sample, np.arange(12.0)), air_px=5)
     np.testing.assert_allclose(air_only.data, sample, rtol=1e-5)
     assert "outermost" in air_only.history[-1].notes["flat"]
     with pytest.raises(InputError, match="no flat field in the scan"):
-        tomo.normalize(tomo.make_scan(np.zeros((12, 4, 30)), np.arange(12.0)))
+        tomo.normalise(tomo.make_scan(np.zeros((12, 4, 30)), np.arange(12.0)))
 
 
 def test_zero_flat_field_is_an_error_naming_pixels_or_interpolated():
@@ -192,15 +192,15 @@ def test_zero_flat_field_is_an_error_naming_pixels_or_interpolated():
     flat[3, 7] = 0.0
     scan = tomo.make_scan(raw, np.arange(12.0), flats=flat, darks=dark)
     with pytest.raises(InputError, match=r"2 detector pixel\(s\): \(row 1, col 2\), \(row 3, col 7\)"):
-        tomo.normalize(scan)
-    fixed = tomo.normalize(scan, zero_flat="interpolate")
+        tomo.normalise(scan)
+    fixed = tomo.normalise(scan, zero_flat="interpolate")
     assert fixed.history[-1].notes["interpolated_pixels"] == [[1, 2], [3, 7]]
     expected = 0.5 * (fixed.data[:, 1, 1] + fixed.data[:, 1, 3])
     np.testing.assert_allclose(fixed.data[:, 1, 2], expected, rtol=1e-6)
     dead_row = flat.copy()
     dead_row[0] = 0
     with pytest.raises(InputError, match="whole rows are dead"):
-        tomo.normalize(tomo.make_scan(raw, np.arange(12.0), flats=dead_row, darks=dark), zero_flat="interpolate")
+        tomo.normalise(tomo.make_scan(raw, np.arange(12.0), flats=dead_row, darks=dark), zero_flat="interpolate")
 
 
 def test_zinger_removal_replaces_injected_outliers():
@@ -221,7 +221,7 @@ def test_ring_removal_reduces_stripes():
     line = 2 * 0.01 * np.sqrt(np.clip(80.0**2 - t**2, 0, None))
     rng = np.random.default_rng(4)
     counts = rng.poisson(1e5 * np.exp(-np.broadcast_to(line, (90, 3, 256)))).astype(np.float32)
-    attenuation = tomo.minus_log(tomo.normalize(tomo.make_scan(counts, np.arange(90) * 2.0, flats=np.full((3, 256), 1e5))))
+    attenuation = tomo.minus_log(tomo.normalise(tomo.make_scan(counts, np.arange(90) * 2.0, flats=np.full((3, 256), 1e5))))
     columns = [70, 101, 140, 170]
     offsets = np.zeros(256, np.float32)
     offsets[columns] = [0.05, -0.04, 0.06, -0.05]
@@ -243,13 +243,13 @@ def test_centre_finding_recovers_a_known_shift(method):
     shift = 2.6
     shifted = ndimage.shift(result.noisy.data.astype(float), (0, 0, shift), order=3, mode="nearest")
     scan = tomo.make_scan(shifted, result.meta["angles_deg"], flats=np.full(shifted.shape[1:], 1000.0))
-    estimate = tomo.find_centre(tomo.minus_log(tomo.normalize(scan)), method=method)
+    estimate = tomo.find_centre(tomo.minus_log(tomo.normalise(scan)), method=method)
     assert abs(estimate.centre_px - (32 + shift)) < 0.5, estimate
 
 
 def test_fbp_of_phantom_projections_matches_the_phantom(phantom):
     result = tomo_projections(phantom, n_angles=120, photons=1e6, beam_fwhm_px=0, seed=2)
-    volume = tomo.fbp(tomo.minus_log(tomo.normalize(scan_from_synth(result))))
+    volume = tomo.fbp(tomo.minus_log(tomo.normalise(scan_from_synth(result))))
     assert volume.kind == "image" and volume.shape == phantom.shape
     assert psnr(phantom, volume) > 26
     assert volume.history[-1].method == "fbp" and volume.meta["rotation_centre_px"] == 16
@@ -270,7 +270,7 @@ def test_projector_pair_is_adjoint_and_weights_cover_half_a_turn():
 
 def test_sirt_improves_with_iterations(phantom):
     result = tomo_projections(phantom, n_angles=60, photons=1e5, beam_fwhm_px=0, seed=3)
-    attenuation = tomo.minus_log(tomo.normalize(scan_from_synth(result)))
+    attenuation = tomo.minus_log(tomo.normalise(scan_from_synth(result)))
     volumes = [tomo.sirt(attenuation, iterations=n) for n in (2, 8, 30)]
     scores = [psnr(phantom, volume) for volume in volumes]
     assert scores[0] < scores[1] < scores[2], scores
@@ -283,7 +283,7 @@ def test_reconstruction_rejects_bad_inputs(phantom):
     counts = scan_from_synth(result).projections
     with pytest.raises(InputError, match="needs attenuation"):
         tomo.fbp(counts)
-    attenuation = tomo.minus_log(tomo.normalize(scan_from_synth(result)))
+    attenuation = tomo.minus_log(tomo.normalise(scan_from_synth(result)))
     with pytest.raises(ParameterError, match="outside the detector"):
         tomo.fbp(attenuation, centre=40.0)
     with pytest.raises(ParameterError, match="unknown filter"):
@@ -340,7 +340,7 @@ def test_restore_slices_and_bad_restoration_parameters(low_dose):
 
 
 def test_noise2inverse_subsets_average_to_the_full_fbp_and_training_is_recorded(low_dose):
-    attenuation = tomo.minus_log(tomo.normalize(scan_from_synth(low_dose)))
+    attenuation = tomo.minus_log(tomo.normalise(scan_from_synth(low_dose)))
     subsets = subset_reconstructions(attenuation, 4, centre=16.0)
     full = tomo.fbp(attenuation, centre=16.0)
     np.testing.assert_allclose(subsets.mean(axis=0)[:, full.valid[0]], full.data[:, full.valid[0]], atol=1e-4)
@@ -354,7 +354,7 @@ def test_noise2inverse_subsets_average_to_the_full_fbp_and_training_is_recorded(
 
 @pytest.mark.slow
 def test_noise2inverse_denoises_a_low_dose_volume(phantom, low_dose):
-    attenuation = tomo.minus_log(tomo.normalize(scan_from_synth(low_dose)))
+    attenuation = tomo.minus_log(tomo.normalise(scan_from_synth(low_dose)))
     plain = tomo.fbp(attenuation, centre=16.0)
     denoised = noise2inverse(attenuation, centre=16.0, steps=200, patch=24)
     assert psnr(phantom, denoised) > psnr(phantom, plain) + 2.0

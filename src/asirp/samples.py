@@ -27,10 +27,10 @@ def tooth_sinogram(row: int = 0) -> Frame:
     line integrals of attenuation (dimensionless). Rows are the 181 angles (0–180°),
     columns the 640 detector pixels; the history holds every step.
     """
-    from .tomo import minus_log, normalize, read_scan
+    from .tomo import minus_log, normalise, read_scan
 
     path = sample_path("tooth")
-    attenuation = minus_log(normalize(read_scan(path)))  # both rows: a Frame image has at least 2 rows
+    attenuation = minus_log(normalise(read_scan(path)))  # both rows: a Frame image has at least 2 rows
     return Frame(
         attenuation.data[:, row, :],
         kind="image",

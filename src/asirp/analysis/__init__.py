@@ -7,7 +7,7 @@ combined with the frames' own masks.
 """
 
 from .frc import FRC_THRESHOLDS, FRCResult, frc, half_bit_threshold
-from .metrics import NRMSE_NORMALIZATIONS, contrast_std, nrmse, psnr, ssim
+from .metrics import NRMSE_NORMALISATIONS, contrast_std, nrmse, psnr, ssim
 from .physics import (
     Orientation,
     Peak,
@@ -24,7 +24,7 @@ from .physics import (
 __all__ = [
     "FRC_THRESHOLDS",
     "FRCResult",
-    "NRMSE_NORMALIZATIONS",
+    "NRMSE_NORMALISATIONS",
     "Orientation",
     "Peak",
     "Profile",

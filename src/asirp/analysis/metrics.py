@@ -23,7 +23,7 @@ from ..errors import InputError, ParameterError
 from ._inputs import ImageLike, prepare
 
 #: Normalisations of :func:`nrmse`, as in :func:`skimage.metrics.normalized_root_mse`.
-NRMSE_NORMALIZATIONS: tuple[str, ...] = ("euclidean", "min-max", "mean")
+NRMSE_NORMALISATIONS: tuple[str, ...] = ("euclidean", "min-max", "mean")
 
 #: Side of the square SSIM window (scikit-image's default for uniform windows), pixels.
 _SSIM_WIN = 7
@@ -186,7 +186,7 @@ def nrmse(
     estimate: ImageLike,
     *,
     valid: ArrayLike | None = None,
-    normalization: str = "euclidean",
+    normalisation: str = "euclidean",
 ) -> float:
     """Normalised root mean squared error of ``estimate`` against ``truth``.
 
@@ -209,27 +209,27 @@ def nrmse(
         Shapes differ, no valid pixel, a valid NaN/inf, or ``D`` is 0 (e.g. the
         ``"mean"`` normalisation of a zero-mean truth).
     ParameterError
-        Unknown ``normalization``.
+        Unknown ``normalisation``.
 
     Examples
     --------
     >>> import numpy as np
     >>> truth = np.array([[3.0, 4.0], [3.0, 4.0]])
-    >>> round(nrmse(truth, truth + 1.0, normalization="min-max"), 6)
+    >>> round(nrmse(truth, truth + 1.0, normalisation="min-max"), 6)
     1.0
     """
-    if not isinstance(normalization, str) or normalization.lower() not in NRMSE_NORMALIZATIONS:
+    if not isinstance(normalisation, str) or normalisation.lower() not in NRMSE_NORMALISATIONS:
         raise ParameterError(
-            f"unknown NRMSE normalization {normalization!r}; use one of {', '.join(NRMSE_NORMALIZATIONS)}"
+            f"unknown NRMSE normalisation {normalisation!r}; use one of {', '.join(NRMSE_NORMALISATIONS)}"
         )
     prepared = prepare((truth, estimate), ("truth", "estimate"), valid)
     t, e = (array[prepared.valid] for array in prepared.arrays)
     try:
         with np.errstate(divide="raise", invalid="raise"):
-            return float(normalized_root_mse(t, e, normalization=normalization.lower()))
+            return float(normalized_root_mse(t, e, normalization=normalisation.lower()))
     except FloatingPointError:
         raise InputError(
-            f"the {normalization!r} normalisation of truth is 0 over the valid pixels, so NRMSE is undefined"
+            f"the {normalisation!r} normalisation of truth is 0 over the valid pixels, so NRMSE is undefined"
         ) from None
 
 

@@ -23,7 +23,7 @@ from typing import Any
 #: building the ``asirp`` command line (which imports :mod:`asirp.tomo.cli`) stays cheap.
 _EXPORTS = {
     "CentreEstimate": "centre", "find_centre": "centre",
-    "flat_field": "correct", "minus_log": "correct", "normalize": "correct", "remove_rings": "correct",
+    "flat_field": "correct", "minus_log": "correct", "normalise": "correct", "remove_rings": "correct",
     "remove_zingers": "correct", "subtract_dark": "correct",
     "Reconstruction": "pipeline", "corrected_projections": "pipeline", "reconstruct_scan": "pipeline",
     "TomoScan": "readers", "make_scan": "readers", "read_scan": "readers",
@@ -42,7 +42,7 @@ __all__ = [
     "flat_field",
     "make_scan",
     "minus_log",
-    "normalize",
+    "normalise",
     "read_scan",
     "reconstruct",
     "reconstruct_scan",

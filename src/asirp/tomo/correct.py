@@ -193,7 +193,7 @@ def flat_field(frame: Frame, scan: TomoScan, *, air_px: int = 10, zero_flat: Zer
     return step.apply(frame, transmission, notes=notes, meta={**frame.meta, "quantity": TRANSMISSION})
 
 
-def normalize(scan: TomoScan, *, air_px: int = 10, zero_flat: ZeroFlat = "error") -> Frame:
+def normalise(scan: TomoScan, *, air_px: int = 10, zero_flat: ZeroFlat = "error") -> Frame:
     """Dark subtraction then flat field: the transmission of every projection (see :func:`flat_field`)."""
     return flat_field(subtract_dark(scan), scan, air_px=air_px, zero_flat=zero_flat)
 

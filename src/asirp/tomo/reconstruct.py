@@ -289,7 +289,7 @@ def _inputs(frame: Frame, centre: float | None, size: int | None) -> _Inputs:
         raise InputError("reconstruction needs a projection stack Frame (n_angles, ny, nx)", source)
     if frame.meta.get("quantity", ATTENUATION) != ATTENUATION:
         raise InputError(f"reconstruction needs attenuation (line integrals), got {frame.meta['quantity']!r}; "
-                         "run asirp.tomo.normalize and minus_log first", source)
+                         "run asirp.tomo.normalise and minus_log first", source)
     if "angles_deg" not in frame.meta:
         raise InputError("the projections carry no angles (meta['angles_deg'])", source)
     angles = np.asarray(frame.meta["angles_deg"], dtype=np.float64)
