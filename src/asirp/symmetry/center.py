@@ -56,11 +56,11 @@ _FOUND_LOCK = threading.Lock()
 
 
 def _content_key(data: np.ndarray, valid: np.ndarray, *options: object) -> bytes:
-    """A digest of the image, its mask and the options (blake2b: ~5 ms for 1 Mpx, against ~1.5 s of search)."""
+    """A digest of the image, its mask and the options (blake2b of a copy: ~10 ms for 1 Mpx, against ~1.5 s of search)."""
     digest = hashlib.blake2b(digest_size=20)
     for array in (np.ascontiguousarray(data), np.ascontiguousarray(valid, bool)):
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
+        digest.update(array.tobytes())
     digest.update(repr(options).encode())
     return digest.digest()
 

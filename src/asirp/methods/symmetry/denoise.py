@@ -8,6 +8,11 @@ network sees both and gives the expected counts. Where a pixel has no usable par
 (off the detector, in a gap, a broken symmetry, or a frame with no usable symmetry
 at all) the same network works from the own neighbourhood alone: never a refusal.
 
+The output is then rescaled ring by ring so that each ring one pixel wide keeps the
+measured counts wherever they differ beyond noise (:mod:`asirp.symmetry.rings`): a
+neighbourhood denoiser blurs sharp powder rings radially, which no image figure shows
+but every azimuthal profile does.
+
 The ground-truth-free score (``selfsupervised_loss``) splits the photons of the
 frame binomially in two halves, denoises one and measures the Poisson deviance of
 the prediction against the other (independent) half, as the adaptive selector does.
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...symmetry import Pairing, local_asymmetry
+from ...symmetry.rings import RingCorrection, Rings
 from .inputs import symmetry_inputs
 
 
@@ -35,11 +41,14 @@ class Denoised:
         Valid pixels that had at least one usable partner (the rest: own neighbourhood only).
     dropped_fraction:
         Fraction of (pixel, partner) pairs dropped by the local asymmetry test.
+    rings:
+        What the ring-count conservation changed, or None when it was not asked for.
     """
 
     data: np.ndarray
     partnered: np.ndarray
     dropped_fraction: float
+    rings: RingCorrection | None = None
 
 
 def run_network(net, inputs: np.ndarray) -> np.ndarray:
@@ -97,6 +106,7 @@ def denoise_image(
     local_check: bool = True,
     z_threshold: float = 6.0,
     extra: list[tuple[np.ndarray, np.ndarray]] = (),
+    rings: Rings | None = None,
 ) -> Denoised:
     """Denoise one image with the symmetry network.
 
@@ -112,15 +122,22 @@ def denoise_image(
         Mean counts per measured pixel of the frame (or stack).
     extra:
         ``(data, valid)`` of neighbouring frames of a time series (static sample).
+    rings:
+        The frame's rings: each keeps its measured counts where they differ beyond
+        noise (:meth:`~asirp.symmetry.rings.Rings.conserve_counts`); None: no correction.
     """
     mean, count, dropped = partner_average(data, valid, pairing, local_check=local_check,
                                            z_threshold=z_threshold, extra=extra)
     log_rate = run_batch(net, symmetry_inputs(data, valid, mean, count, scale)[None])[0, 0]
-    out = scale * np.exp(log_rate)
-    return Denoised(np.where(valid, out, 0.0).astype(np.float32), valid & (count > 0), dropped)
+    out = np.where(valid, scale * np.exp(log_rate), 0.0)
+    correction = None
+    if rings is not None:
+        out, correction = rings.conserve_counts(out, data, valid)
+    return Denoised(out.astype(np.float32), valid & (count > 0), dropped, correction)
 
 
-def split_score(net, data: np.ndarray, valid: np.ndarray, pairing: Pairing, *, seed: int = 0) -> float:
+def split_score(net, data: np.ndarray, valid: np.ndarray, pairing: Pairing, *, seed: int = 0,
+                rings: Rings | None = None) -> float:
     """Held-out Poisson deviance: denoise one binomial half of the photons, score it on the other half.
 
     Only for photon counts (integers); NaN otherwise.
@@ -133,7 +150,7 @@ def split_score(net, data: np.ndarray, valid: np.ndarray, pairing: Pairing, *, s
     scale = float(half[valid].mean())
     if scale <= 0:
         return float("nan")
-    result = denoise_image(net, half, valid, pairing, scale, local_check=False)
+    result = denoise_image(net, half, valid, pairing, scale, local_check=False, rings=rings)
     return poisson_deviance(counts - half, result.data, valid)
 
 

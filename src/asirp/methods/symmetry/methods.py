@@ -40,6 +40,7 @@ from ...symmetry import (
     parse,
 )
 from ...symmetry.operations import closure, generator_specs
+from ...symmetry.rings import Rings
 from ...torch_runtime import DeviceName, device_field
 from .._stack import per_image
 from ..base import Method, Output, Params, register
@@ -124,6 +125,9 @@ class SymmetryParams(_LocalCheckOptions):
         "optimiser steps of self-supervised fine-tuning on this frame before denoising (0: pre-trained weights "
         "as they are); a fixed number of steps makes the result reproducible; the tuned weights are cached per "
         "detector, symmetry and data folder and reused without further training"))
+    conserve_rings: bool = Field(True, description=(
+        "rescale each ring one pixel wide so that it keeps its measured counts where they differ beyond noise: "
+        "the network must not blur sharp rings radially (azimuthal profiles stay unbiased)"))
     fine_tune_s: float = Field(DEFAULT_FINE_TUNE_S, ge=0, le=3600, description=(
         "upper bound of the fine-tuning time: a slow or loaded machine stops early and the notes say after how "
         "many steps (0: no fine-tuning)"), json_schema_extra={"unit": "s"})
@@ -171,18 +175,22 @@ class SymmetryDenoiser(Method):
             if tuning.get("cache_file"):  # the provenance names the tuned weights beside the base ones
                 tuning = {**tuning, "sha256": sha256_of_file(tuning["cache_file"])}
             net = module_on(net, on)  # a tuned network cached from another device
-        return _Prepared(scale, report, ops, response, pairing, net, digest, meta, tuning)
+        rings = Rings.of(report.plane) if params.conserve_rings else None
+        return _Prepared(scale, report, ops, response, pairing, net, digest, meta, tuning, rings)
 
     def process(self, frame: Frame, params: SymmetryParams) -> Output:
         prep = self._prepare(frame, params)
         images = frame.images()
-        outputs, partnered, valid_pixels, dropped = [], 0, 0, []
+        outputs, partnered, valid_pixels, dropped, corrections = [], 0, 0, [], []
         for i, image in enumerate(images):
             extra = [(images[j].data, images[j].valid)
                      for j in range(max(0, i - params.temporal), min(len(images), i + params.temporal + 1)) if j != i]
             result = denoise_image(prep.net, image.data, image.valid, prep.pairing, prep.scale,
-                                   local_check=params.local_check, z_threshold=params.z_threshold, extra=extra)
+                                   local_check=params.local_check, z_threshold=params.z_threshold, extra=extra,
+                                   rings=prep.rings)
             outputs.append(result.data)
+            if result.rings is not None:
+                corrections.append(result.rings.to_dict())
             partnered += int(result.partnered.sum())
             valid_pixels += int(image.valid.sum())
             dropped.append(result.dropped_fraction)
@@ -191,7 +199,8 @@ class SymmetryDenoiser(Method):
         response = prep.response
         notes: dict[str, Any] = {}
         if params.heldout_score:
-            notes["selfsupervised_loss"] = split_score(prep.net, images[0].data, images[0].valid, prep.pairing)
+            notes["selfsupervised_loss"] = split_score(prep.net, images[0].data, images[0].valid, prep.pairing,
+                                                       rings=prep.rings)
             notes["selfsupervised_loss_kind"] = ("mean Poisson deviance of the denoised half of a binomial photon "
                                                  "split against the other half (first frame; NaN for non-integer data)")
         notes |= {
@@ -203,6 +212,7 @@ class SymmetryDenoiser(Method):
                 "terms_used": response.terms_used, "polarization_factor": response.polarization_factor,
                 "improvement": response.improvement, "note": response.note},
             "fine_tuning": prep.tuning,
+            "ring_counts": _ring_note(corrections),
             "symmetry": prep.report.to_dict(),
             "weights_meta": prep.meta,
         }
@@ -271,6 +281,18 @@ class _Prepared:
     digest: str
     meta: dict
     tuning: dict
+    rings: Rings | None
+
+
+def _ring_note(corrections: list[dict]) -> dict[str, Any]:
+    """The notes' summary of the ring-count conservation over the images of a frame."""
+    if not corrections:
+        return {"applied": False}
+    return {"applied": True, "rings": corrections[0]["rings"],
+            "corrected_fraction": float(np.mean([c["corrected_fraction"] for c in corrections])),
+            "moved_fraction": float(np.mean([c["moved_fraction"] for c in corrections])),
+            "meaning": "rings one pixel wide rescaled towards their measured counts by the share their estimated "
+                       "bias has of its error; moved_fraction: intensity moved, relative to the network's output"}
 
 
 def _mode_sentence(ops: list, fraction: float) -> str:
@@ -529,7 +551,7 @@ class AzimuthalMedian(Method):
         _counts(frame)
         geometry = frame.geometry
         if geometry is None:
-            center = params.center or analyze(frame, local=False).center
+            center = params.center or analyze(frame, local=False, score=False).center
             geometry = flat_geometry(frame.image_shape, center)
         ai = geometry.integrator
         shape = frame.image_shape
@@ -547,6 +569,17 @@ class AzimuthalMedian(Method):
             return np.nan_to_num(ai.calcfrom1d(radial[good], intensity[good], shape=shape, dim1_unit=unit, correctSolidAngle=True))
 
         return Output(per_image(frame, rings))
+
+    def series_parameters(self, frame: Frame, params: AzimuthalParams) -> dict[str, Any]:
+        """Without a geometry, the beam centre found on ``frame``: a series keeps its beam."""
+        if frame.geometry is not None or params.center is not None:
+            return {}
+        center = analyze(frame, local=False, score=False).center
+        return {"center": (float(center[0]), float(center[1]))}
+
+    def adapted_for_scoring(self, frame: Frame, params: AzimuthalParams) -> dict[str, Any]:
+        """The centre found on the whole frame, for the split copies (not searched again on each)."""
+        return {**params.model_dump(), **self.series_parameters(frame, params)}
 
 
 def _bm3d_available() -> bool:
