@@ -15,7 +15,7 @@ import asirp.io
 from asirp.cli import main
 from asirp.errors import InputError
 from asirp.io.masks import dead_areas
-from asirp.symmetry.center import find_center
+from asirp.symmetry.centre import find_centre
 
 REAL_SAXS = Path(__file__).resolve().parents[2] / "shared" / "data" / "diffraction" / "AgBehenate_003_saxs.tif"
 
@@ -40,7 +40,7 @@ def test_dead_corners_of_a_round_detector_are_masked_and_the_ring_centre_is_foun
     assert frame.meta["mask_sources"]["dead_area"] > 0.85 * outside.sum()  # all but thin slivers along the edges
     assert frame.valid[~outside].all()  # nothing inside the active area is lost
     assert frame.history[-1].parameters["mask_sources"]["dead_area"] == frame.meta["mask_sources"]["dead_area"]
-    center = find_center(frame.data, frame.valid).center
+    center = find_centre(frame.data, frame.valid).center
     assert np.hypot(center[0] - 131.5, center[1] - 104.5) < 1.0
 
 
@@ -68,7 +68,7 @@ def test_a_beamstop_shadow_without_counts_is_masked_and_a_bright_spot_beside_zer
 def test_real_agbehenate_marccd_frame_centre_within_a_pixel_of_its_rings():
     frame = asirp.io.open(REAL_SAXS)
     assert frame.meta["mask_sources"]["dead_area"] > 200_000  # the corners outside the 1024-px circle
-    center = find_center(frame.data, frame.valid).center
+    center = find_centre(frame.data, frame.valid).center
     assert np.hypot(center[0] - 569.5, center[1] - 483.5) < 1.0
 
 

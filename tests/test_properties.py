@@ -265,12 +265,12 @@ def test_errors_raised_inside_a_method_name_the_source() -> None:
 
 def test_beam_centre_of_a_small_frame_warns_nothing() -> None:
     """Nelder-Mead polished a centre on a cost that was inf everywhere (RuntimeWarning: inf - inf)."""
-    from asirp.symmetry.center import find_center
+    from asirp.symmetry.centre import find_centre
 
     frame = _counts_frame((9, 9))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        found = find_center(np.asarray(frame.data), np.asarray(frame.valid))
+        found = find_centre(np.asarray(frame.data), np.asarray(frame.valid))
     assert 0 <= found.center[0] <= 9 and 0 <= found.center[1] <= 9
 
 

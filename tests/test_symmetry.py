@@ -15,7 +15,7 @@ from asirp.symmetry import (
     ScatteringPlane,
     analyze,
     closure,
-    find_center,
+    find_centre,
     mirror,
     parse,
     plane_for,
@@ -31,7 +31,7 @@ def _without_geometry(frame: Frame) -> Frame:
                                              ("single_crystal", (92.5, 99.14))])
 def test_center_found_within_0p2_px_off_centre(pattern, center):
     result = synth.diffraction_frame(pattern, shape=(192, 192), dose=10.0, beam_center=center, seed=4)
-    found = find_center(result.noisy.data, result.noisy.valid).center
+    found = find_centre(result.noisy.data, result.noisy.valid).center
     assert max(abs(found[0] - center[0]), abs(found[1] - center[1])) < 0.2
     report = analyze(_without_geometry(result.noisy), local=False)
     assert report.center_source == "inversion correlation"

@@ -27,7 +27,7 @@ from .analysis import (
     local_asymmetry,
     mirror_candidates,
 )
-from .center import CenterEstimate, find_center
+from .centre import CentreEstimate, find_centre
 from .operations import INVERSION, Operation, closure, mirror, parse, rotation
 from .pairing import Pairing, PartnerMap, Partners
 from .plane import ScatteringPlane, plane_for
@@ -36,7 +36,7 @@ from .response import ResponseFit, fit_response
 __all__ = [
     "HOLD_THRESHOLD",
     "INVERSION",
-    "CenterEstimate",
+    "CentreEstimate",
     "Operation",
     "OperationScore",
     "Pairing",
@@ -49,7 +49,7 @@ __all__ = [
     "bin_counts",
     "check_frame",
     "closure",
-    "find_center",
+    "find_centre",
     "fit_response",
     "frame_image",
     "local_asymmetry",

@@ -1,7 +1,7 @@
 """Which symmetries a detector frame obeys, how well, and where they break.
 
 :func:`analyze` finds the beam centre (from the PONI geometry, or by maximising the
-inversion correlation, see :mod:`asirp.symmetry.center`), then scores candidate
+inversion correlation, see :mod:`asirp.symmetry.centre`), then scores candidate
 operations on the measured pixels: inversion (Friedel), 3-, 4- and 6-fold
 rotations, the two best mirror lines and full isotropy. For each it reports
 
@@ -36,7 +36,7 @@ from scipy import ndimage, stats
 from ..errors import InputError, ParameterError
 from ..filters import gaussian_filter
 from ..frame import Frame
-from .center import find_center
+from .centre import find_centre
 from .operations import INVERSION, Operation, closure, mirror, parse, rotation
 from .pairing import Pairing, Partners, check_response
 from .plane import ScatteringPlane
@@ -475,7 +475,7 @@ def analyze(
     elif geometry is not None:
         plane, how = ScatteringPlane.from_geometry(geometry, shape), "geometry"
     else:
-        found = find_center(data, valid)
+        found = find_centre(data, valid)
         plane, how, contrast = ScatteringPlane.flat(shape, found.center), "inversion correlation", found.contrast
     if not score:
         return SymmetryReport(plane.center, how, contrast, shape, mean, (), (), None, plane)

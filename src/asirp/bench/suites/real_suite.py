@@ -375,11 +375,11 @@ def _profile_geometry(case: Case) -> tuple[Geometry, str]:
     """The geometry of the physics figures: the case's PONI, else a flat one about the centre found on the truth."""
     if case.geometry is not None:
         return case.geometry, "PONI"
-    from ...symmetry.center import find_center
+    from ...symmetry.centre import find_centre
 
     shape = case.truth.shape
     try:
-        center = find_center(case.truth, case.valid).center
+        center = find_centre(case.truth, case.valid).center
         how = f"flat geometry about the centre found on the truth ({center[0]:.1f}, {center[1]:.1f})"
     except InputError:
         center = (shape[0] / 2, shape[1] / 2)

@@ -30,7 +30,7 @@ from ..filters import gaussian_filter
 
 
 @dataclass(frozen=True)
-class CenterEstimate:
+class CentreEstimate:
     """A beam centre ``(y, x)`` in pixels (pyFAI convention) and how sharp its evidence is.
 
     ``contrast`` is the masked Pearson correlation between the pixels and their
@@ -49,8 +49,8 @@ def _parabola(m: float, c0: float, p: float) -> float:
     return 0.0 if den >= 0 else float(np.clip(0.5 * (m - p) / den, -0.5, 0.5))
 
 
-#: Centres found lately, by content (see :func:`find_center`): a few frames' worth.
-_FOUND: OrderedDict[bytes, CenterEstimate] = OrderedDict()
+#: Centres found lately, by content (see :func:`find_centre`): a few frames' worth.
+_FOUND: OrderedDict[bytes, CentreEstimate] = OrderedDict()
 _FOUND_SIZE = 4
 _FOUND_LOCK = threading.Lock()
 
@@ -65,14 +65,14 @@ def _content_key(data: np.ndarray, valid: np.ndarray, *options: object) -> bytes
     return digest.digest()
 
 
-def find_center(
+def find_centre(
     data: np.ndarray,
     valid: np.ndarray,
     *,
     smooth_px: float | None = None,
     min_overlap: float = 0.25,
     refine: bool = True,
-) -> CenterEstimate:
+) -> CentreEstimate:
     """Beam centre of a 2-D count image by maximising its inversion correlation.
 
     The result is remembered for the last few images by content: selecting a method
@@ -97,7 +97,7 @@ def find_center(
 
     Returns
     -------
-    CenterEstimate
+    CentreEstimate
 
     Raises
     ------
@@ -118,8 +118,8 @@ def find_center(
 
 
 def _search_center(data: np.ndarray, valid: np.ndarray, smooth_px: float | None, min_overlap: float,
-                   refine: bool) -> CenterEstimate:
-    """:func:`find_center` without its memo."""
+                   refine: bool) -> CentreEstimate:
+    """:func:`find_centre` without its memo."""
     valid = np.asarray(valid, bool)
     counts = np.where(valid, np.asarray(data, np.float64), 0.0)
     mean = counts[valid].mean()
@@ -157,7 +157,7 @@ def _search_center(data: np.ndarray, valid: np.ndarray, smooth_px: float | None,
     # index coordinates, s / 2 + 0.5 in pyFAI pixel coordinates.
     coarse = ((sy + dy) / 2.0, (sx + dx) / 2.0)
     refined = _refine(smooth, valid, coarse) if refine else coarse
-    return CenterEstimate((refined[0] + 0.5, refined[1] + 0.5), contrast)
+    return CentreEstimate((refined[0] + 0.5, refined[1] + 0.5), contrast)
 
 
 def _refine(smooth: np.ndarray, valid: np.ndarray, start: tuple[float, float], n_pixels: int = 60_000) -> tuple[float, float]:
