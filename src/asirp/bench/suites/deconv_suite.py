@@ -31,7 +31,7 @@ Four parts, one run:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -132,7 +132,7 @@ def _edge_rows() -> Iterator[Row]:
                "edge_row_mean": float(image[0].mean())}
 
 
-def _interleaved_best(functions: dict[str, Callable[[], Any]], rounds: int) -> dict[str, tuple[float, float]]:
+def _interleaved_best(functions: Mapping[str, Callable[[], Any]], rounds: int) -> dict[str, tuple[float, float]]:
     """Best wall and CPU time of each function over ``rounds`` rounds alternating between them.
 
     Alternating (rather than timing one function N times, then the other) exposes both
@@ -228,6 +228,8 @@ def _acceleration_rows(ctx: BenchContext) -> Iterator[Row]:
         ("AG175, 5 µm steps", synth.mesh_grid_map("AG175", shape=(side, side), step_um=5.0, seed=2)),
     )
     for case, result in cases:
+        if result.psf is None:
+            raise RuntimeError(f"{case}: the synthetic map has no beam blur, nothing to deconvolve")
         needed = _iterations_to_reach(result.noisy.data, result.psf)
         yield {"part": "acceleration", "case": f"{case}, {side}²", "method": "richardson_lucy (Biggs-Andrews)",
                "plain_iterations": 50, "accelerated_iterations": needed,

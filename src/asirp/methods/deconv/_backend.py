@@ -160,7 +160,7 @@ class NumpyBackend:
 
     def frame_sum(self, a: np.ndarray) -> np.ndarray:
         """Sum over the two image axes, float64, one value per frame."""
-        return np.sum(a, axis=(-2, -1), dtype=np.float64)
+        return a.sum(axis=(-2, -1), dtype=np.float64)
 
     def frame_dot(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Inner product over the two image axes, one value per frame.

@@ -53,6 +53,7 @@ from ...spectrum import spectral_sigma
 from ...torch_runtime import DeviceName
 from ._backend import BackendName, get_backend
 from .iterative import _check_range, _device_name, _Problem, _rl_run, _stop_rule, richardson_lucy
+from .operator import Convolution
 from .result import DeconvResult, Inputs, check_iterations, prepare_inputs
 from .stopping import CrossValidation, binomial_split
 
@@ -219,7 +220,11 @@ class _FreePSF:
 
     def __init__(self, problem: _Problem, psf: np.ndarray, support: tuple[int, int], background: float, psf_iterations: int):
         ops = problem.backend
+        if not isinstance(problem.blur, Convolution):
+            raise TypeError("a free-form PSF needs the FFT operator: build the problem with spatial=False")
         self.problem = problem
+        #: The FFT operator whose PSF this updates (the problem's).
+        self.blur = problem.blur
         self.background = background
         self.psf_iterations = psf_iterations
         shape = problem.domain.shape
@@ -233,7 +238,7 @@ class _FreePSF:
         start[:sy, :sx] = psf
         self.padded = ops.asarray(np.roll(start, (-(sy // 2), -(sx // 2)), axis=(0, 1))[None])
         self.weights_spectrum = ops.rfft2(problem.w)
-        problem.blur.set_padded_psf(self.padded)
+        self.blur.set_padded_psf(self.padded)
 
     def __call__(self, u: Any) -> None:
         ops = self.problem.backend
@@ -242,7 +247,7 @@ class _FreePSF:
         spectrum = ops.rfft2(u)
         conj_spectrum = ops.conj(spectrum)
         for _ in range(self.psf_iterations):
-            prediction = ops.irfft2(ops.mul(spectrum, self.problem.blur.otf), shape)
+            prediction = ops.irfft2(ops.mul(spectrum, self.blur.otf), shape)
             if self.background:
                 ops.add(prediction, self.background, out=prediction)
             ratio = ops.div(self.problem.wy, ops.clip_min(prediction, tiny, out=prediction), out=prediction)
@@ -256,7 +261,7 @@ class _FreePSF:
             if not total > 0:
                 break
             ops.mul(self.padded, 1.0 / total, out=self.padded)
-            self.problem.blur.set_padded_psf(self.padded)
+            self.blur.set_padded_psf(self.padded)
 
     def psf(self) -> np.ndarray:
         """The current PSF cropped to its support box (centred, unit sum)."""

@@ -14,7 +14,7 @@ in float32 with the transfer function computed once, on numpy or torch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,7 +23,7 @@ from ...errors import ParameterError
 from ...progress import progress
 from ...psf import validate_psf
 from ...torch_runtime import DeviceName
-from ._backend import Backend, BackendName, get_backend
+from ._backend import Backend, BackendName, TorchBackend, get_backend
 from .noise import noise_variance as noise_variance_of
 from .operator import blur_operator
 from .result import DeconvResult, Inputs, check_iterations, prepare_inputs
@@ -283,6 +283,15 @@ def _iterations(rule: StopRule, desc: str) -> Iterable[int]:
                     total=rule.max_iterations, unit="iteration")
 
 
+class _RLSettings(TypedDict):
+    """The Richardson-Lucy keywords of :func:`_rl_run` that :func:`richardson_lucy` passes through."""
+
+    background: float
+    damping: float
+    tv: float
+    accelerate: bool
+
+
 def _rl_run(
     problem: _Problem,
     rule: StopRule,
@@ -453,7 +462,7 @@ def richardson_lucy(
     _check_range("damping", damping, 0.0, np.inf)
     _check_range("tv", tv, 0.0, 0.2)
     ops = get_backend(backend, device)
-    settings = {"background": float(background), "damping": float(damping), "tv": float(tv), "accelerate": bool(accelerate)}
+    settings: _RLSettings = {"background": float(background), "damping": float(damping), "tv": float(tv), "accelerate": bool(accelerate)}
     info: dict[str, Any] = {"backend": ops.name, "device": _device_name(ops)}
     if stop == "split":
         first, second, gain = binomial_split(inputs.data, inputs.valid, kernel, seed)
@@ -464,8 +473,8 @@ def richardson_lucy(
         rule = CrossValidation(
             iterations, (split_problem.wy[:n], split_problem.wy[n:]), split_problem.w[:n], ops
         )
-        _rl_run(split_problem, rule, **{**settings, "background": 0.5 * float(background)}, track=False,
-                desc="Richardson-Lucy, when to stop (split data)")
+        split_settings: _RLSettings = {**settings, "background": 0.5 * float(background)}
+        _rl_run(split_problem, rule, **split_settings, track=False, desc="Richardson-Lucy, when to stop (split data)")
         info["split_best_iterations"] = [int(k) for k in rule.best]
         main_rule: StopRule = PerFrameIterations(rule.best, "binomial split-data cross-validation")
     else:
@@ -478,7 +487,7 @@ def richardson_lucy(
 
 def _device_name(ops: Backend) -> str:
     """Where a backend computes, for the results' info: ``cpu`` or the torch device."""
-    return str(ops.device) if ops.name == "torch" else "cpu"
+    return str(ops.device) if isinstance(ops, TorchBackend) else "cpu"
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -565,7 +574,7 @@ def _least_squares(
     ops = get_backend(backend, device)
     problem = _Problem(inputs, kernel, ops)
     tracker = _least_squares_run(problem, rule, adjoint=adjoint, relaxation=relaxation, non_negative=non_negative, variance=variance)
-    info = {"backend": ops.name, "device": _device_name(ops), "convolution": problem.blur.name}
+    info: dict[str, Any] = {"backend": ops.name, "device": _device_name(ops), "convolution": problem.blur.name}
     if variance is not None:
         info["noise_variance"] = [float(v) for v in variance]
     return tracker.result(track and variance is not None, kernel, info)

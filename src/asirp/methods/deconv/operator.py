@@ -139,7 +139,7 @@ def transfer_function(psf: np.ndarray, shape: tuple[int, int], dtype: type = np.
     ry, rx = psf_margin(psf)
     rows = (np.arange(psf.shape[0]) - ry) % shape[0]
     cols = (np.arange(psf.shape[1]) - rx) % shape[1]
-    padded = np.zeros(shape, dtype=dtype)
+    padded: np.ndarray = np.zeros(shape, dtype=dtype)
     np.add.at(padded, (rows[:, None], cols[None, :]), psf)
     return scipy.fft.rfft2(padded, workers=-1)
 

@@ -19,7 +19,7 @@ into the history step's notes.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -34,7 +34,7 @@ from ...units import parse_length
 from ..base import Method, Output, Params, register
 from .blind import blind_richardson_lucy, estimate_gaussian_sigma
 from .closed_form import fit_wiener_spectrum, tikhonov, wiener
-from .iterative import landweber, richardson_lucy, van_cittert
+from .iterative import StopName, landweber, richardson_lucy, van_cittert
 from .operator import padded_shape
 from .result import DeconvResult
 
@@ -98,6 +98,10 @@ class PSFParams(Params):
         return self
 
 
+@overload
+def resolve_psf(frame: Frame, params: PSFParams, *, estimate: Literal[True] = True) -> tuple[np.ndarray, dict[str, Any]]: ...
+@overload
+def resolve_psf(frame: Frame, params: PSFParams, *, estimate: bool) -> tuple[np.ndarray | None, dict[str, Any]]: ...
 def resolve_psf(frame: Frame, params: PSFParams, *, estimate: bool = True) -> tuple[np.ndarray | None, dict[str, Any]]:
     """The PSF array for ``frame`` from the parameters, and notes saying where it came from.
 
@@ -106,9 +110,10 @@ def resolve_psf(frame: Frame, params: PSFParams, *, estimate: bool = True) -> tu
     shape = frame.image_shape
     if params.psf_sigma is not None:
         return validate_psf(gaussian_psf(params.psf_sigma), shape), {"source": "gaussian", "sigma_px": params.psf_sigma}
-    if params.psf_sigma_y is not None or params.psf_sigma_x is not None:
-        sy = params.psf_sigma_y if params.psf_sigma_y is not None else params.psf_sigma_x
-        sx = params.psf_sigma_x if params.psf_sigma_x is not None else params.psf_sigma_y
+    widths = [sigma for sigma in (params.psf_sigma_y, params.psf_sigma_x) if sigma is not None]
+    if widths:  # one width given: the PSF is round
+        sy = params.psf_sigma_y if params.psf_sigma_y is not None else widths[0]
+        sx = params.psf_sigma_x if params.psf_sigma_x is not None else widths[0]
         kernel = validate_psf(gaussian_psf(sy, sx, params.psf_angle_deg), shape)
         return kernel, {"source": "gaussian", "sigma_y_px": sy, "sigma_x_px": sx, "angle_deg": params.psf_angle_deg}
     if params.beam_fwhm is not None:
@@ -145,7 +150,7 @@ def _psf_given(params: PSFParams) -> bool:
 class _PSFMethod(Method):
     """A deconvolution whose PSF comes from :class:`PSFParams`: a series estimates its width once."""
 
-    def series_parameters(self, frame: Frame, params: PSFParams) -> dict[str, Any]:
+    def series_parameters(self, frame: Frame, params: Any) -> dict[str, Any]:
         """The estimated Gaussian PSF width (``psf_sigma``, px) when no PSF is given and the Gaussian's
         default extent fits the image (for tiny images the per-frame estimate cuts the kernel to fit)."""
         if _psf_given(params):
@@ -183,8 +188,10 @@ def _iteration_notes(result: DeconvResult) -> dict[str, Any]:
     }
     trace = np.asarray(result.log_likelihood)
     if trace.size:
-        last = trace[..., -1] if trace.ndim == 1 else [float(row[np.isfinite(row)][-1]) for row in trace]
-        notes["final_log_likelihood"] = float(last) if trace.ndim == 1 else last
+        if trace.ndim == 1:
+            notes["final_log_likelihood"] = float(trace[-1])
+        else:
+            notes["final_log_likelihood"] = [float(row[np.isfinite(row)][-1]) for row in trace]
     for key, value in result.info.items():
         notes[key] = value
     return notes
@@ -228,7 +235,7 @@ class RichardsonLucyParams(PSFParams):
     seed: int = Field(0, ge=0, description="seed of the binomial split (stop='split')")
 
 
-def _stop_and_iterations(frame: Frame, params: RichardsonLucyParams | BlindRichardsonLucyParams) -> tuple[str, int]:
+def _stop_and_iterations(frame: Frame, params: RichardsonLucyParams | BlindRichardsonLucyParams) -> tuple[StopName, int]:
     """The stop rule and iteration count (or cap) that ``stop="auto"`` and ``iterations=None`` mean."""
     if params.stop != "auto":
         return params.stop, params.iterations or (DEFAULT_ITERATIONS if params.stop == "fixed" else MAX_AUTOMATIC_ITERATIONS)
@@ -460,7 +467,7 @@ class BlindRichardsonLucy(Method):
     # the cross-validated σ is unstable on coarse periodic maps (AG300 at 25 µm).
     selectable = False
     task = "blind Richardson-Lucy: estimates the PSF (Gaussian σ or free-form) with the image"
-    needs: frozenset[str] = frozenset()
+    needs: ClassVar[frozenset[str]] = frozenset()
     Parameters = BlindRichardsonLucyParams
 
     def process(self, frame: Frame, params: BlindRichardsonLucyParams) -> Output:

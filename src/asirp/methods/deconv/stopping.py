@@ -254,7 +254,8 @@ def poisson_constant(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """
     y = np.where(valid, data, 0).astype(np.float32)
     # xlogy: 0·log 0 = 0 in one pass; float32 terms (1e-7 relative) summed in float64.
-    return np.sum(xlogy(y, y), axis=(-2, -1), dtype=np.float64) - np.sum(y, axis=(-2, -1), dtype=np.float64)
+    terms: np.ndarray = xlogy(y, y)
+    return terms.sum(axis=(-2, -1), dtype=np.float64) - y.sum(axis=(-2, -1), dtype=np.float64)
 
 
 def gaussian_constant(valid: np.ndarray, variance: np.ndarray) -> np.ndarray:
