@@ -27,6 +27,7 @@ own noise).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from ... import synth
 from ...analysis import psnr, ssim
 from ...api import restore
 from ...frame import Frame
+from ...kinds import Kind
 from ...methods.base import registry
 from ...progress import quiet
 from ...units import PixelSize
@@ -63,7 +65,7 @@ class SRCase:
 
 
 def degrade(
-    name: str, truth: np.ndarray, scale: int, sigma_px: float, *, kind: str, seed: int, pixel_um: float | None = None
+    name: str, truth: np.ndarray, scale: int, sigma_px: float, *, kind: Kind, seed: int, pixel_um: float | None = None
 ) -> SRCase:
     """Make the coarse measurement of a fine ``truth`` (2-D or a stack) with the SR forward model.
 
@@ -131,6 +133,10 @@ def _chi2_and_mean(case: SRCase, output: Frame, scale: int) -> tuple[float, floa
     return chi2, float(output.data.sum() * factor / scale**2 / measured.data.sum())
 
 
+def _deconvolve_then_bicubic(frame: Frame, name: str, params: dict[str, Any], sigma: float, scale: int) -> Frame:
+    return restore(restore(frame, name, psf_sigma=sigma, **params), "bicubic", scale=scale)
+
+
 def _methods(case: SRCase, scale: int, zssr_budget_s: float) -> list[tuple[str, Callable[[Frame], Frame]]]:
     available = registry()
     sigma = case.sigma_px
@@ -140,14 +146,14 @@ def _methods(case: SRCase, scale: int, zssr_budget_s: float) -> list[tuple[str, 
     ]
     for label, (name, params) in DECONVOLUTIONS.items():
         if name in available:
-            methods.append((label, lambda f, n=name, p=params: restore(restore(f, n, psf_sigma=sigma, **p), "bicubic", scale=scale)))
+            methods.append((label, functools.partial(_deconvolve_then_bicubic, name=name, params=params, sigma=sigma, scale=scale)))
     methods.append(("zssr", lambda f: restore(f, "zssr", scale=scale, psf_sigma=sigma, time_budget_s=zssr_budget_s)))
     methods.append(("fca_sr", lambda f: restore(f, "fca_sr", scale=scale)))
     return methods
 
 
 def _score(ctx: BenchContext, case: SRCase, scale: int, zssr_budget_s: float) -> Iterator[Row]:
-    rows = []
+    rows: list[Row] = []
     for label, run in _methods(case, scale, zssr_budget_s):
         with quiet():
             repeat = 1 if (label == "zssr" or ctx.quick) else 2

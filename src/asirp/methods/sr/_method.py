@@ -138,7 +138,7 @@ class NetworkSR(Method):
         notes: dict[str, Any] = {**restored.notes, "output_shape": [*frame.shape[:-2], *(n * scale for n in frame.shape[-2:])]}
         if params.consistency:
             fitted = sigma is None
-            sigma_used = deg.fit_sigma(fine, measured, valid, scale) if fitted else sigma
+            sigma_used = deg.fit_sigma(fine, measured, valid, scale) if sigma is None else sigma
             noise = deg.estimate_noise(measured, valid, frame.is_counting)
             fine, record = deg.enforce_consistency(
                 fine, measured, valid, deg.Degradation.from_beam(scale, sigma_used), noise, nonnegative=nonnegative

@@ -87,7 +87,7 @@ def biological_map(rng: np.random.Generator, side: int) -> np.ndarray:
 
 def tomography(rng: np.random.Generator, count: int, size: int) -> list[np.ndarray]:
     """Projections (transmission) and slices (attenuation) of random phantoms, ``count`` phantoms."""
-    images = []
+    images: list[np.ndarray] = []
     for _ in range(count):
         seed = int(rng.integers(CORPUS_SEED, 2**31))
         volume = synth.tomo_phantom(size, n_slices=size, seed=seed, max_line_integral=float(rng.uniform(0.5, 3.0)))

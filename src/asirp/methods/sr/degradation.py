@@ -34,6 +34,8 @@ import torch.nn.functional as F
 TRUNCATE = 4.0
 #: Blur widths below this (px) are treated as no blur.
 MIN_SIGMA = 0.05
+#: Beam widths (input pixels) that :func:`fit_sigma` tries: 0 to 2.5 in steps of 0.1.
+SIGMA_CANDIDATES: tuple[float, ...] = tuple(0.1 * i for i in range(26))
 
 
 def gaussian_kernels(sigma_px: torch.Tensor) -> torch.Tensor:
@@ -86,8 +88,13 @@ def _blur_torch(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     padded = F.pad(images, (half, half, half, half), mode=mode)
     h, w = images.shape[-2:]
     weights = kernels[:, :, None, None, None]  # (n, taps, 1, 1, 1) against (n, 1, h, w)
-    rows = sum(weights[:, i] * padded[..., i : i + h, :] for i in range(2 * half + 1))
-    return sum(weights[:, i] * rows[..., :, i : i + w] for i in range(2 * half + 1))
+    rows = weights[:, 0] * padded[..., :h, :]
+    for i in range(1, 2 * half + 1):
+        rows = rows + weights[:, i] * padded[..., i : i + h, :]
+    out = weights[:, 0] * rows[..., :, :w]
+    for i in range(1, 2 * half + 1):
+        out = out + weights[:, i] * rows[..., :, i : i + w]
+    return out
 
 
 def area_downsample(images: torch.Tensor, scale: int) -> torch.Tensor:
@@ -311,7 +318,7 @@ def fit_sigma(
     measured: torch.Tensor,
     valid: torch.Tensor,
     scale: int,
-    candidates_input_px: tuple[float, ...] = tuple(0.1 * i for i in range(26)),
+    candidates_input_px: tuple[float, ...] = SIGMA_CANDIDATES,
     crop: int = 256,
 ) -> float:
     """The beam width (input pixels) under which ``D x`` best matches ``y``: least squares over a grid.

@@ -128,7 +128,7 @@ def network_tiles(
     on = images.device
     net = module_on(net, on).eval()  # a cached network stays where it was loaded; a copy runs on `on`
     layout = torch.channels_last if on.type == "cpu" else torch.contiguous_format
-    net = net.to(memory_format=layout)
+    net = net.to(memory_format=layout)  # type: ignore[call-overload]  # torch's Module.to stubs omit memory_format, a documented keyword
 
     def run(tiles: torch.Tensor) -> torch.Tensor:
         return net(tiles.contiguous(memory_format=layout)).contiguous()

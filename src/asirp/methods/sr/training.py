@@ -183,7 +183,8 @@ def train(
     torch.manual_seed(config.seed)
     net = FCANet(config.scale, config.channels, config.groups, config.blocks)
     torch.nn.init.zeros_(net.tail.weight)  # start as bicubic interpolation
-    torch.nn.init.zeros_(net.tail.bias)
+    if net.tail.bias is not None:
+        torch.nn.init.zeros_(net.tail.bias)
     if config.init is not None:
         _initial_weights(net, config.init)
     net.to(device)  # before the optimiser: a resumed optimiser state is cast to its parameters' device

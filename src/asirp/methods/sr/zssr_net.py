@@ -77,7 +77,8 @@ class ZSSRNet(nn.Module):
             layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
         tail = nn.Conv2d(channels, scale**2, 3, padding=1)
         nn.init.zeros_(tail.weight)
-        nn.init.zeros_(tail.bias)
+        if tail.bias is not None:
+            nn.init.zeros_(tail.bias)
         self.body = nn.Sequential(*layers, tail)
         self.scale = scale
 
