@@ -73,6 +73,7 @@ def subtract_dark(scan: TomoScan) -> Frame:
     frame = scan.projections
     _require(frame, COUNTS, "dark subtraction", "asirp.tomo.read_scan")
     step = TimedStep("dark_subtraction", n_darks=0 if scan.darks is None else int(scan.darks.shape[0]))
+    notes: dict[str, object]
     if scan.darks is None:
         dark = np.zeros(frame.image_shape, dtype=np.float32)
         notes = {"dark": "no dark images: dark current taken as 0"}
@@ -164,7 +165,7 @@ def flat_field(frame: Frame, scan: TomoScan, *, air_px: int = 10, zero_flat: Zer
             raise InputError(
                 f"no flat field in the scan, and the {air_px} edge columns of projection {n}, row {row} hold no signal "
                 "to estimate it from; give flats, or a larger air_px", where)
-        notes = {"flat": f"no flat images: open beam estimated per projection and row from the {air_px} outermost "
+        notes: dict[str, object] = {"flat": f"no flat images: open beam estimated per projection and row from the {air_px} outermost "
                          "columns on each side (air)"}
         return step.apply(frame, data / air, notes=notes, meta={**frame.meta, "quantity": TRANSMISSION})
 
@@ -173,7 +174,7 @@ def flat_field(frame: Frame, scan: TomoScan, *, air_px: int = 10, zero_flat: Zer
     bad_raw = flat_raw <= 0
     flat, scale = _flat_on_grid(np.asarray(flat_raw, dtype=np.float64), frame, where)
     bad = np.repeat(np.repeat(bad_raw, scale, axis=0), scale, axis=1) if scale > 1 else bad_raw
-    notes: dict[str, object] = {"flat_mean_counts": float(flat[~bad].mean()) if (~bad).any() else 0.0}
+    notes = {"flat_mean_counts": float(flat[~bad].mean()) if (~bad).any() else 0.0}
     if scale > 1:
         notes["flat_resampled_by"] = scale
     if bad.any():

@@ -197,9 +197,9 @@ def noise2inverse(
         denoised = np.zeros(subsets.shape[1:], dtype=np.float32)
         pad = (-size) % 4  # the U-Net halves twice
         with torch.no_grad():
-            for held in range(splits):
+            for subset in range(splits):
                 for start in range(0, nz, 8):
-                    slab = torch.from_numpy(np.ascontiguousarray(others[held, start : start + 8, None])).to(on)
+                    slab = torch.from_numpy(np.ascontiguousarray(others[subset, start : start + 8, None])).to(on)
                     slab = torch.nn.functional.pad(slab, (0, pad, 0, pad), mode="reflect") if pad else slab
                     denoised[start : start + 8] += to_numpy(net(slab)[:, 0, :size, :size])
         weights = _weights_sha256(net)

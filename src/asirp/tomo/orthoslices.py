@@ -34,14 +34,20 @@ def _check(volume: Frame) -> None:
 def default_point(volume: Frame) -> tuple[int, int, int]:
     """The middle voxel ``(z, y, x)``."""
     _check(volume)
-    return tuple(int(n) // 2 for n in volume.shape)  # type: ignore[return-value]
+    nz, ny, nx = volume.shape
+    return nz // 2, ny // 2, nx // 2
 
 
 def _point_in(volume: Frame, reference: Frame, point: tuple[int, int, int]) -> tuple[int, int, int]:
     """``point`` of ``reference`` at the same relative position in ``volume`` (grids may differ)."""
-    return tuple(
-        min(int((p + 0.5) / r * n), n - 1) for p, r, n in zip(point, reference.shape, volume.shape, strict=True)
-    )  # type: ignore[return-value]
+    z, y, x = (min(int((p + 0.5) / r * n), n - 1) for p, r, n in zip(point, reference.shape, volume.shape, strict=True))
+    return z, y, x
+
+
+def _voxel(point: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``point`` as three Python ints (a caller may pass numpy integers)."""
+    z, y, x = (int(p) for p in point)
+    return z, y, x
 
 
 def _spacing(volume: Frame) -> tuple[float, float, str] | None:
@@ -70,7 +76,7 @@ def orthoslices(volume: Frame, point: tuple[int, int, int] | None = None) -> dic
         if not 0 <= value < n:
             raise InputError(f"point {axis}={value} is outside the volume ({n} voxels along {axis})")
     spacing = _spacing(volume)
-    cuts = {
+    cuts: dict[str, tuple[tuple[int | slice, ...], PixelSize | None]] = {
         "xy": (np.s_[z, :, :], None if spacing is None else PixelSize(spacing[1], spacing[1], spacing[2])),
         "xz": (np.s_[:, y, :], None if spacing is None else PixelSize(spacing[0], spacing[1], spacing[2])),
         "yz": (np.s_[:, :, x], None if spacing is None else PixelSize(spacing[0], spacing[1], spacing[2])),
@@ -101,7 +107,7 @@ def orthoslice_figure(
     if not volumes:
         raise InputError("no volume to draw")
     reference = next(iter(volumes.values()))
-    point = default_point(reference) if point is None else tuple(int(p) for p in point)  # type: ignore[assignment]
+    point = default_point(reference) if point is None else _voxel(point)
     rows = {name: orthoslices(volume, _point_in(volume, reference, point)) for name, volume in volumes.items()}
     limits = colour_limits(np.concatenate([plane.data[plane.valid] for planes in rows.values() for plane in planes.values()]))
     figure = new_figure(13.5, 4.0 * len(rows))
@@ -132,15 +138,15 @@ def profile_figure(
     if not volumes:
         raise InputError("no volume to draw")
     reference = next(iter(volumes.values()))
-    point = default_point(reference) if point is None else tuple(int(p) for p in point)  # type: ignore[assignment]
+    point = default_point(reference) if point is None else _voxel(point)
     figure = new_figure(13.5, 3.8)
     for index, axis in enumerate(("x", "y", "z")):
         dim = 2 - index  # x is axis 2, z axis 0
         axes = figure.add_subplot(1, 3, index + 1)
         for name, volume in volumes.items():
             _check(volume)
-            here = list(_point_in(volume, reference, point))
-            here[dim] = slice(None)  # type: ignore[call-overload]
+            here: list[int | slice] = list(_point_in(volume, reference, point))
+            here[dim] = slice(None)
             values = np.where(volume.valid[tuple(here)], volume.data[tuple(here)], np.nan)
             spacing = _spacing(volume)
             step = reference.shape[dim] / volume.shape[dim] if spacing is None else (spacing[0] if dim == 0 else spacing[1])

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 import tifffile
+from numpy.typing import ArrayLike
 
 from ..errors import InputError, ParameterError
 from ..frame import Frame
@@ -93,7 +94,7 @@ class TomoScan:
 # -- building a scan from arrays ----------------------------------------------------------
 
 
-def _angles_in_degrees(values: np.ndarray, unit: str | None, where: str | None) -> np.ndarray:
+def _angles_in_degrees(values: ArrayLike, unit: str | None, where: str | None) -> np.ndarray:
     angles = np.asarray(values, dtype=np.float64).ravel()
     if not np.isfinite(angles).all():
         bad = int(np.flatnonzero(~np.isfinite(angles))[0])

@@ -59,7 +59,7 @@ def _block_mean(volume: np.ndarray, valid: np.ndarray, scale: int) -> tuple[np.n
     """A finer volume brought back to the truth's grid: block means, times ``scale`` (1/px of the finer grid)."""
     nz, ny, nx = (n // scale for n in volume.shape)
     blocks = volume[: nz * scale, : ny * scale, : nx * scale].reshape(nz, scale, ny, scale, nx, scale)
-    mask = valid[: nz * scale, : ny * scale, : nx * scale].reshape(nz, scale, ny, scale, nx, scale).all(axis=(1, 3, 5))
+    mask = np.asarray(valid[: nz * scale, : ny * scale, : nx * scale].reshape(nz, scale, ny, scale, nx, scale).all(axis=(1, 3, 5)))
     return blocks.mean(axis=(1, 3, 5)) * scale, mask
 
 
