@@ -40,6 +40,7 @@ Files are opened read-only.
 from __future__ import annotations
 
 import mmap
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -166,7 +167,7 @@ def _describe(datasets: list[Found]) -> str:
     return ", ".join(listed) + more
 
 
-def _named_dataset(handle: h5py.File, name: str, path: Path) -> Found:
+def _named_dataset(handle: h5py.File, name: str, path: str | os.PathLike[str]) -> Found:
     """The dataset at ``name``; a group is followed down its NeXus default/signal attributes."""
     name = "/" + name.strip("/")
     try:
@@ -190,10 +191,10 @@ def _named_dataset(handle: h5py.File, name: str, path: Path) -> Found:
     target = _follow_default(obj)
     if target is not None:
         return target
-    inside = [(_join(obj, key), ds) for key, ds in obj.items() if isinstance(ds, h5py.Dataset)]
+    datasets = [(_join(obj, key), ds) for key, ds in obj.items() if isinstance(ds, h5py.Dataset)]
     raise InputError(
         f"{name} is a group without a NeXus @signal/@default, not a dataset; datasets in it: "
-        f"{_describe(inside) or 'none'}",
+        f"{_describe(datasets) or 'none'}",
         path,
     )
 
@@ -214,7 +215,7 @@ def _detector_datasets(handle: h5py.File) -> list[Found]:
     return found
 
 
-def find_image_dataset(handle: h5py.File, name: str | None, path: Path) -> Found:
+def find_image_dataset(handle: h5py.File, name: str | None, path: str | os.PathLike[str]) -> Found:
     """The image dataset of an open file and its path (see the module docstring for the rules)."""
     if name is not None:
         return _named_dataset(handle, name, path)

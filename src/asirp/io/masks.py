@@ -192,7 +192,7 @@ def combine(
     for mask in masks.values():
         valid &= ~mask
     if data.dtype.kind in "iu":
-        measured = valid.all(axis=0) if data.ndim == 3 else valid
+        measured = np.asarray(valid.all(axis=0)) if data.ndim == 3 else valid
         image = np.where(valid, data, 0).sum(axis=0) if data.ndim == 3 else data
         dead = dead_areas(image, measured)
         if dead.any():

@@ -12,6 +12,7 @@ from ..errors import InputError, ParameterError
 from ..frame import KINDS, Frame, check_range
 from ..geometry import Geometry
 from ..history import TimedStep, sha256_of_file
+from ..kinds import is_kind
 from ..units import PixelSize
 from . import masks
 from .hdf5 import read_hdf5
@@ -170,7 +171,9 @@ def open_frame(
         except InputError as exc:
             raise InputError(f"{exc.problem} (geometry from {geometry_source})", source) from None
     pixel_size = raw.pixel_size or (_detector_pixel_size(geometry) if geometry is not None else None)
-    kind = kind or raw.kind or ("diffraction" if geometry is not None else "image")
+    resolved = kind or raw.kind or ("diffraction" if geometry is not None else "image")
+    if not is_kind(resolved):  # a kind read from the file (a given one was checked above)
+        raise InputError(f"unknown kind {resolved!r}; expected one of {', '.join(KINDS)}", source)
 
     digest = sha256_of_file(file_path)
     meta = {
@@ -187,11 +190,11 @@ def open_frame(
         meta["geometry_source"] = geometry_source
     parameters = {
         "dataset": raw.dataset,
-        "kind": kind,
+        "kind": resolved,
         "mask_sources": mask_sources,
         "saturation": threshold,
         "poni": geometry_source,
         "mask": None if mask is None else str(Path(mask).absolute()),
     }
     step = timer.finish(parameters=parameters, inputs=({"name": absolute, "sha256": digest},) + _mask_input(mask))
-    return Frame(data, valid, kind, pixel_size, geometry, meta, raw.history + (step,))
+    return Frame(data, valid, resolved, pixel_size, geometry, meta, raw.history + (step,))

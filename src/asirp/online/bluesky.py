@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,10 @@ from ..pipeline.backends import Backend
 from ..pipeline.core import Pipeline
 from ..pipeline.engine import RunSummary
 from ..pipeline.items import DatumRef, Item, RunStart, RunStop
-from ..pipeline.spill import SpillQueue
+from ..pipeline.spill import Policy, SpillQueue
+
+if TYPE_CHECKING:
+    from event_model.documents import EventPage
 
 log = logging.getLogger("asirp.online")
 #: Start-document keys kept as run metadata (small, JSON-serialisable).
@@ -75,7 +78,7 @@ class BlueskyConsumer:
         handler_registry: dict[str, Callable[..., Any]] | None = None,
         backend: Backend | None = None,
         queue_size: int | None = None,
-        overflow: str | None = None,
+        overflow: Policy | None = None,
         spill_dir: str | None = None,
         root_map: dict[str, str] | None = None,
     ):
@@ -84,7 +87,7 @@ class BlueskyConsumer:
         execution = pipeline.config.execution
         self.pipeline = pipeline
         self.field = field or pipeline.config.read.field
-        self.queue = SpillQueue(queue_size or execution.queue_size, overflow or execution.overflow, spill_dir)  # type: ignore[arg-type]
+        self.queue = SpillQueue(queue_size or execution.queue_size, overflow or execution.overflow, spill_dir)
         self.filler = Filler(dict(handler_registry or {}), inplace=False, root_map=root_map or {})
         self._own_backend = backend is None
         self.engine = pipeline.engine(output=output, backend=backend, queue_depth=self.queue.depth, prepare=self._fill)
@@ -146,7 +149,7 @@ class BlueskyConsumer:
         meta = {"event_uid": doc.get("uid"), "event_time": doc.get("time"), **_scalars(doc["data"], field)}
         self.queue.put(Item(run, int(doc["seq_num"]), payload, arrived, meta))
 
-    def _event_page(self, doc: dict[str, Any]) -> None:
+    def _event_page(self, doc: EventPage) -> None:
         from event_model import unpack_event_page
 
         for event in unpack_event_page(doc):

@@ -25,9 +25,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..pipeline.items import FileRef, Item, RunStart, RunStop
+
+if TYPE_CHECKING:
+    import h5py
 
 log = logging.getLogger("asirp.online")
 
@@ -133,7 +137,7 @@ class SWMRWatcher(_Watcher):
         self.path = Path(path)
         self.dataset = dataset
         super().__init__(self.path.stem, poll_s=poll_s, idle_timeout_s=idle_timeout_s, expected=expected)
-        self._handle = None
+        self._handle: h5py.File | None = None
 
     def _poll(self) -> list[Item]:
         import h5py

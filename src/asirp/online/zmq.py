@@ -77,7 +77,11 @@ def serve_zmq(
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     watcher = None
     if stop_event is not None:
-        watcher = threading.Thread(target=lambda: (stop_event.wait(), stop()), daemon=True)
+        def stop_when_set() -> None:
+            stop_event.wait()
+            stop()
+
+        watcher = threading.Thread(target=stop_when_set, daemon=True)
         watcher.start()
     if ready is not None:
         dispatcher.loop.call_soon(ready)

@@ -316,6 +316,8 @@ class Engine:
         if entry.result is not None:
             return entry.result
         try:
+            if entry.future is None:
+                raise RuntimeError("a pending frame has neither a result nor a task")
             return entry.future.result()
         except Exception as exc:  # the backend lost the task (a Dask worker died...)
             return Result(entry.run, entry.seq, entry.arrived, entry.meta, error=f"{type(exc).__name__}: {exc}")

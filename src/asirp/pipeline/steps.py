@@ -22,7 +22,9 @@ from ..feedback.profile import ring_profile
 from ..frame import Frame
 from ..geometry import Geometry
 from ..history import TimedStep
+from ..kinds import KINDS, Kind, is_kind
 from ..methods.base import Method
+from ..select.decide import Mode
 from ..select.plan import Plan, make_plan
 from .config import AnalyseConfig, ReadConfig
 from .items import DatumRef, FileRef, Item, Result
@@ -34,13 +36,13 @@ def load_geometry(poni: str) -> Geometry:
     return Geometry.from_file(poni)
 
 
-def _hdf5_image(ref: FileRef, read: ReadConfig) -> Frame:
-    """Image ``ref.index`` of the 3-D dataset of an HDF5 file (SWMR-safe when ``ref.swmr``)."""
+def _hdf5_image(ref: FileRef, index: int, read: ReadConfig) -> Frame:
+    """Image ``index`` (``ref.index``) of the 3-D dataset of an HDF5 file (SWMR-safe when ``ref.swmr``)."""
     import h5py
 
     from ..io.hdf5 import find_image_dataset
 
-    timer = TimedStep("read", dataset=ref.dataset, index=ref.index, kind=read.kind, saturation=read.saturation, mask=read.mask)
+    timer = TimedStep("read", dataset=ref.dataset, index=index, kind=read.kind, saturation=read.saturation, mask=read.mask)
     try:
         handle = h5py.File(ref.path, "r", swmr=True, libver="latest") if ref.swmr else h5py.File(ref.path, "r")
     except OSError as exc:
@@ -51,15 +53,22 @@ def _hdf5_image(ref: FileRef, read: ReadConfig) -> Frame:
             raise InputError(f"dataset {name} of shape {dataset.shape} is not a 3-D image stack", ref.path)
         if ref.swmr:
             dataset.refresh()
-        if not 0 <= ref.index < dataset.shape[0]:
-            raise InputError(f"image {ref.index} requested but dataset {name} holds {dataset.shape[0]}", ref.path)
-        data = np.asarray(dataset[ref.index])
+        if not 0 <= index < dataset.shape[0]:
+            raise InputError(f"image {index} requested but dataset {name} holds {dataset.shape[0]}", ref.path)
+        data = np.asarray(dataset[index])
     valid = _valid(data, read)
     geometry = load_geometry(read.poni) if read.poni else None
     step = timer.finish(parameters={**timer.parameters, "dataset": name}, inputs=({"name": f"{ref.path}::{name}", "sha256": ""},))
     return Frame.from_array(
-        data, valid, kind=read.kind, geometry=geometry, meta={"source": f"{ref.path}::{name}", "index": ref.index}, history=(step,)
+        data, valid, kind=_kind(read), geometry=geometry, meta={"source": f"{ref.path}::{name}", "index": index}, history=(step,)
     )
+
+
+def _kind(read: ReadConfig) -> Kind:
+    """The configured kind of the frames (:class:`ReadConfig` accepts only :data:`asirp.KINDS`)."""
+    if not is_kind(read.kind):
+        raise InputError(f"unknown kind {read.kind!r}; expected one of {', '.join(KINDS)}")
+    return read.kind
 
 
 @lru_cache(maxsize=4)
@@ -88,7 +97,7 @@ def load_frame(item: Item, read: ReadConfig) -> Frame:
         return payload
     if isinstance(payload, FileRef):
         if payload.index is not None:
-            return _hdf5_image(payload, read)
+            return _hdf5_image(payload, payload.index, read)
         from ..io import open as open_frame
 
         return open_frame(payload.path, kind=read.kind, poni=read.poni, dataset=payload.dataset, saturation=read.saturation,
@@ -97,7 +106,7 @@ def load_frame(item: Item, read: ReadConfig) -> Frame:
         geometry = load_geometry(read.poni) if read.poni else None
         valid = _valid(payload, read)
         meta = {"source": f"run {item.run}", "seq": item.seq}
-        return Frame.from_array(payload, valid, kind=read.kind, geometry=geometry, meta=meta)
+        return Frame.from_array(payload, valid, kind=_kind(read), geometry=geometry, meta=meta)
     if isinstance(payload, DatumRef):
         raise InputError(f"{item.describe()}: external data reference was not filled before processing")
     raise InputError(f"{item.describe()}: cannot read a payload of type {type(payload).__name__}")
@@ -124,7 +133,7 @@ class WorkerSteps:
         has a per-frame budget."""
         if self.custom is not None:
             return Plan(self.custom.name, dict(self.params))
-        mode = "online" if self.budget_s is not None else "offline"
+        mode: Mode = "online" if self.budget_s is not None else "offline"
         return make_plan(frame, self.method, self.params, budget_s=self.budget_s, mode=mode, series=True)
 
     def fixed_plan(self) -> Plan | None:

@@ -14,6 +14,7 @@ are masked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ class MapAssembler:
             {"source": f"run {run}", "complete": bool(partial.received.all())},
             history,
         )
-        meta = {"lines": int(partial.received.sum()), "complete": bool(partial.received.all())}
+        meta: dict[str, Any] = {"lines": int(partial.received.sum()), "complete": bool(partial.received.all())}
         if partial.errors:
             meta["line_errors"] = {str(k): v for k, v in partial.errors.items()}
         return Item(run, 1, frame, partial.last_arrival, meta)
