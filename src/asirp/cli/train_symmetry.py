@@ -38,6 +38,7 @@ def _handler(args: argparse.Namespace) -> int:
         print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f} s on {on}; held-out loss "
               f"{result.heldout_loss[0][1]:.4f} -> {result.heldout_loss[-1][1]:.4f})")
         return 0
+    source: training.SyntheticCorpus | training.FrameSource
     if args.synthetic:
         if args.frames:
             raise ParameterError("give FRAMES or --synthetic N, not both")

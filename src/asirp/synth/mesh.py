@@ -168,7 +168,8 @@ def mesh_grid_map(
     rotation_deg = _checks.number("rotation_deg", rotation_deg, unit="degrees")
     position_rng, beam_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
 
-    offset_um = tuple(float(v) for v in position_rng.uniform(0.0, mesh.pitch_um, size=2))
+    offset_y, offset_x = (float(v) for v in position_rng.uniform(0.0, mesh.pitch_um, size=2))
+    offset_um = (offset_y, offset_x)
     sigma_px = beam_fwhm_um * FWHM_TO_SIGMA / step_um
     psf = gaussian_psf(sigma_px) if beam_fwhm_um > 0 else None
     margin = 0 if psf is None else psf.shape[0] // 2

@@ -261,7 +261,10 @@ _NI_LATTICE_NM = 0.35240
 
 def _ni_form_factor(q_nm: np.ndarray) -> np.ndarray:
     s2 = (q_nm / 10.0 / (4.0 * math.pi)) ** 2  # (sin theta / lambda)^2 in 1/Å^2
-    return sum(a * np.exp(-b * s2) for a, b in _NI_CROMER_MANN) + _NI_C
+    factor = np.zeros_like(s2)
+    for a, b in _NI_CROMER_MANN:
+        factor = factor + a * np.exp(-b * s2)
+    return factor + _NI_C
 
 
 def _fcc_sphere(diameter_nm: float, lattice_nm: float) -> np.ndarray:

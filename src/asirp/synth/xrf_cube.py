@@ -135,7 +135,7 @@ class XRFCube:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.beam_factor.shape  # type: ignore[return-value]
+        return self.beam_factor.shape
 
     @property
     def n_channels(self) -> int:
@@ -278,8 +278,8 @@ def xrf_cube(
     energies = calibration.energies(n_channels)
     slope = calibration.slope_kev
     element_maps = {"Cu": mesh.blurred.data.astype(np.float64)}
-    for symbol, value in (elements or {}).items():
-        array = np.broadcast_to(np.asarray(value, dtype=np.float64), (ny, nx))
+    for symbol, given in (elements or {}).items():
+        array = np.broadcast_to(np.asarray(given, dtype=np.float64), (ny, nx))
         if not (np.isfinite(array).all() and (array >= 0).all()):
             raise ParameterError(f"element {symbol}: counts must be finite and non-negative")
         element_maps[symbol] = np.array(array)
@@ -455,10 +455,10 @@ def _write_nexus_map(cube: XRFCube, data: h5py.Group, scalers: h5py.Group, chunk
 
 def _write_points(cube: XRFCube, data: h5py.Group, scalers: h5py.Group, snake: bool, chunk_mb: float) -> None:
     ny, nx = cube.shape
-    order = np.arange(ny * nx).reshape(ny, nx)
+    grid = np.arange(ny * nx).reshape(ny, nx)
     if snake:
-        order[1::2] = order[1::2, ::-1]
-    order = order.ravel()
+        grid[1::2] = grid[1::2, ::-1]
+    order = grid.ravel()
     data.attrs["signal"] = "spectra"
     data.attrs["axes"] = ["point", "energy"]
     spectra = data.create_dataset("spectra", (ny * nx, cube.n_channels), dtype=np.int32)
