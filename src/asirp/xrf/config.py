@@ -168,12 +168,19 @@ class RestoreConfig(_Section):
     params: dict[str, Any] = Field(default_factory=dict, description="other parameters of the method")
 
 
+OutputFormat = Literal["nxs", "tif", "png", "txt"]
+
+
+def _default_formats() -> list[OutputFormat]:
+    return ["nxs", "png", "txt"]
+
+
 class OutputConfig(_Section):
     """[output]: where and what to write."""
 
     directory: Path = Field(Path("."), description="output folder (created)")
     stem: str | None = Field(None, description="file name stem (default: the input's)")
-    formats: list[Literal["nxs", "tif", "png", "txt"]] = Field(default_factory=lambda: ["nxs", "png", "txt"])
+    formats: list[OutputFormat] = Field(default_factory=_default_formats)
     threshold: tuple[Level, Level] = Field((None, None), description="clip levels of the pictures: numbers or 'p1', 'p99'")
     relative_xy: bool = Field(True, description="TXT x, y relative to the map corner")
     force: bool = False

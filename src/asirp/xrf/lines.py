@@ -302,8 +302,8 @@ def make_window(
             return energy_window(label, float(values[0]), float(values[1]), _needs_calibration(label, calibration), n_channels)
         return channel_window(label, values[0], values[1], n_channels, calibration)
     mapping = spec_mapping(str(spec))
-    label = name if "line" in mapping else (name or str(spec))
-    return make_window(mapping, calibration, n_channels, resolution, name=label, width_fwhm=width_fwhm)
+    window_name = name if "line" in mapping else (name or str(spec))
+    return make_window(mapping, calibration, n_channels, resolution, name=window_name, width_fwhm=width_fwhm)
 
 
 def spec_mapping(text: str) -> dict[str, Any]:

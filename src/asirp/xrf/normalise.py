@@ -179,6 +179,7 @@ def _detector_correction(
 ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Dead-time / live-time corrected ``(n_points, n_windows)`` sums, usable mask, parameters, notes."""
     n_det, n_points, _ = sums.sums.shape
+    parameters: dict[str, Any]
     if mode == "none":
         return sums.total.astype(np.float64), np.ones(n_points, dtype=bool), {}, {}
     if mode == "livetime":

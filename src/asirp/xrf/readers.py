@@ -551,8 +551,9 @@ def _read_nexus(
         reader, unit_points = _grid_reader(datasets, ny, nx, channels_first), nx
     else:
         n_points = logical[0]
-        xs, ys = _point_positions(handle, nxdata, x, y, n_points, where)
-        if xs is not None:
+        positions = _point_positions(handle, nxdata, x, y, n_points, where)
+        if positions is not None:
+            xs, ys = positions
             unit = _unit(position_unit or xs[1], where)
             grid = grid_from_positions(xs[0], ys[0], unit=unit, where=where)
         elif shape is not None:
@@ -573,8 +574,8 @@ def _read_nexus(
 
 def _point_positions(
     handle: h5py.File, nxdata: h5py.Group, x: str | None, y: str | None, n_points: int, where: str
-) -> tuple[tuple[np.ndarray, str] | None, tuple[np.ndarray, str] | None]:
-    """Per-point x and y positions (values, unit) of a point list, or (None, None)."""
+) -> tuple[tuple[np.ndarray, str], tuple[np.ndarray, str]] | None:
+    """Per-point x and y positions (values, unit) of a point list, or None."""
 
     def find(name: str | None, default: str) -> h5py.Dataset | None:
         if name is not None:
@@ -588,7 +589,7 @@ def _point_positions(
 
     dx, dy = find(x, "x"), find(y, "y")
     if dx is None or dy is None:
-        return None, None
+        return None
     for ds in (dx, dy):
         if ds.size != n_points:
             hint = " (the spectra may be stored channels first: pass channel_axis=0)" if ds.size in _signal_lengths(nxdata) else ""

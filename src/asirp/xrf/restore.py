@@ -87,15 +87,16 @@ def method_parameters(
     if beam_fwhm is not None and psf_sigma is not None:
         raise ParameterError("give the PSF either as beam_fwhm (a length) or as psf_sigma (pixels), not both")
     if beam_fwhm is not None:
-        if frame is not None and frame.pixel_size is None:
+        pixel_size = None if frame is None else frame.pixel_size
+        if frame is not None and pixel_size is None:
             raise ParameterError(
                 "a beam FWHM needs the scan step to become a PSF in pixels, and the map has none: "
                 "give the step (--step 25um) or the PSF width in pixels (--psf-sigma)"
             )
         if "beam_fwhm" not in fields and "psf_sigma" not in fields:
             raise ParameterError(f"method {method!r} takes no PSF, so a beam size cannot be used with it")
-        if frame is not None:
-            out.update(_beam_parameters(method, fields, frame.pixel_size, beam_fwhm))
+        if pixel_size is not None:  # with a frame (checked above)
+            out.update(_beam_parameters(method, fields, pixel_size, beam_fwhm))
     elif psf_sigma is not None:
         if "psf_sigma" not in fields:
             raise ParameterError(f"method {method!r} takes no psf_sigma parameter")

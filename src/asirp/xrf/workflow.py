@@ -109,7 +109,7 @@ def resolve_calibration(
     calibration: EnergyCalibration | None = None,
     resolution: DetectorResolution | None = None,
     maps_file: str | os.PathLike[str] | None = None,
-) -> tuple[EnergyCalibration | None, DetectorResolution | None]:
+) -> tuple[EnergyCalibration | None, DetectorResolution]:
     """Calibration and resolution to use: given > MAPS parameter file > the source's own > default resolution."""
     if maps_file is not None:
         parameters = read_maps_override(maps_file)
@@ -247,6 +247,8 @@ def _refit(
         raise ParameterError(f"give exactly two peaks to refit the calibration, got {list(peaks)!r}")
     energies = (line_energy(peaks[0]), line_energy(peaks[1]))
     sums = channel_sums(source, [Window("channel 0", 0, 1)], spectrum=True, chunk_mb=chunk_mb, show_progress=show_progress)
+    if sums.spectrum is None:
+        raise RuntimeError("channel_sums(spectrum=True) returned no summed spectrum")
     fit = fit_two_peaks(sums.spectrum, energies, guess=calibration, where=source.where)
     return fit.calibration
 
@@ -345,7 +347,7 @@ def run(config: XRFConfig, *, show_progress: bool = True) -> XRFResult:
     stages: dict[str, dict[str, Frame]] = {"counts": {n: _orient(f, config) for n, f in maps.counts.items()}}
     if "normalised" in stage_names(config):
         stages["normalised"] = {n: _orient(f, config) for n, f in maps.normalised.items()}
-    if "restored" in stage_names(config):
+    if "restored" in stage_names(config) and config.restore.method:
         started = time.perf_counter()
         stages["restored"] = restore_maps(list(stages.values())[-1], config.restore.method, **_restore_options(config))
         maps.timings["restore_s"] = time.perf_counter() - started
@@ -414,6 +416,6 @@ def write_outputs(maps: XRFMaps, stages: dict[str, dict[str, Frame]], config: XR
             colour = config.elements.colours.get(name, config.elements.colour)
             written.append(export.write_png(left, path, compare=right, colour=colour, limits=out.threshold, force=force))
     if "txt" in files:
-        for frames, path in zip(stages.values(), files["txt"], strict=True):
-            written.append(export.write_txt(frames, path, relative=out.relative_xy, force=force))
+        for stage_frames, path in zip(stages.values(), files["txt"], strict=True):
+            written.append(export.write_txt(stage_frames, path, relative=out.relative_xy, force=force))
     return written
