@@ -37,9 +37,9 @@ from ..harness import BenchContext, Row, register_suite
 PATTERNS = ("powder", "textured", "single_crystal", "saxs", "pdf")
 DOSES = (0.1, 1.0, 10.0, 100.0)
 #: Methods on every case, with parameters; the expensive ones only at <= 1 count/px.
-FAST = {"identity": {}, "symmetric_average": {}, "azimuthal_median": {}, "smae_halves": {},
+FAST: dict[str, dict[str, Any]] = {"identity": {}, "symmetric_average": {}, "azimuthal_median": {}, "smae_halves": {},
         "smae_halves(beam)": {"center": "beam"}, "supervised": {}, "symmetry": {"heldout_score": True}}
-SLOW = {"noise2self": {}, "bm3d": {}}
+SLOW: dict[str, dict[str, Any]] = {"noise2self": {}, "bm3d": {}}
 
 
 def _method(label: str) -> str:
@@ -157,8 +157,8 @@ def _summary(rows: list[Row]) -> Iterator[Row]:
     by = {(r["case"], r["dose"], r["method"]): r["psnr_db"] for r in low}
     means = {}
     for label in [*FAST, *SLOW]:
-        values = [by.get((c, d, label)) for c, d in cases]
-        if values and all(v is not None for v in values):
+        values = [by[c, d, label] for c, d in cases if (c, d, label) in by]
+        if values and len(values) == len(cases):
             means[label] = float(np.mean(values))
             yield {"section": "summary <=1 count/px", "case": f"{len(cases)} cases", "method": label, "psnr_db": means[label]}
     sym = means.get("symmetry")
@@ -193,8 +193,9 @@ def _asymmetric_peak(ctx: BenchContext) -> Iterator[Row]:
             a = restore(injected, label).data
             b = restore(noisy, label).data
         kept = float((a - b)[window].sum() / peak[window].sum())
+        broken = "not computed" if report.broken is None else bool(report.broken[int(py), int(px)])
         yield {"section": "asymmetric peak", "case": "powder, 1 count/px + 400-count peak", "method": label,
-               "peak_area_kept": kept, "note": f"analyze: broken at peak = {bool(report.broken[int(py), int(px)])}"}
+               "peak_area_kept": kept, "note": f"analyze: broken at peak = {broken}"}
 
 
 def _timing(ctx: BenchContext) -> Iterator[Row]:
@@ -253,9 +254,11 @@ def _finetune(ctx: BenchContext) -> Iterator[Row]:
 def _real(ctx: BenchContext) -> Iterator[Row]:
     from ...io import open as open_frame
 
-    folder = ctx.data / "diffraction" if ctx.data is not None else None
-    path = folder / "CeO2_Pilatus1M.tif" if folder is not None else None
-    if path is None or not path.exists():
+    if ctx.data is None:
+        return
+    folder = ctx.data / "diffraction"
+    path = folder / "CeO2_Pilatus1M.tif"
+    if not path.exists():
         return
     raw = open_frame(path, kind="diffraction", poni=folder / "CeO2_Pilatus1M.poni")
     # Dioptas (where this calibration comes from) shows images flipped upside down and its

@@ -23,6 +23,7 @@ decision and the per-frame reuse check of the other frames.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -60,6 +61,10 @@ def _asymmetric_frame(seed: int) -> SynthResult:
 REALISATIONS = 3
 
 
+def _tomo_case(size: int, seed: int) -> SynthResult:
+    return synth.tomo_projections(synth.tomo_phantom(size, n_slices=size, seed=seed), n_angles=4, photons=300.0, seed=seed)
+
+
 def cases(quick: bool) -> dict[str, Callable[[], SynthResult]]:
     """The held-out cases (seeds 900+, not used by any training), each in :data:`REALISATIONS` noise draws."""
     side, det = 96, 128  # small enough that the oracle (every method x its grid) runs on 2 cores
@@ -67,18 +72,15 @@ def cases(quick: bool) -> dict[str, Callable[[], SynthResult]]:
     for k in range(1 if quick else REALISATIONS):
         tag, offset = ("" if k == 0 else f" (draw {k + 1})"), 100 * k
         for grid, step, counts in [("AG175", 10, 50), ("AG175", 25, 60), ("AG175", 25, 400), ("AG175", 50, 60), ("AG300", 25, 100)]:
-            out[f"{grid} {step} µm, {counts} counts{tag}"] = (
-                lambda g=grid, s=step, c=counts, o=offset: synth.mesh_grid_map(g, shape=(side, side), step_um=s, counts=c,
-                                                                              seed=900 + s + o)
+            out[f"{grid} {step} µm, {counts} counts{tag}"] = functools.partial(
+                synth.mesh_grid_map, grid, shape=(side, side), step_um=step, counts=counts, seed=900 + step + offset
             )
         for pattern, dose in [("powder", 0.5), ("powder", 5.0), ("saxs", 10.0), ("pdf", 2.0), ("textured", 1.0), ("single_crystal", 1.0)]:
-            out[f"{pattern}, {dose:g} counts/px{tag}"] = (
-                lambda p=pattern, d=dose, o=offset: synth.diffraction_frame(p, shape=(det, det), dose=d, seed=910 + o)
+            out[f"{pattern}, {dose:g} counts/px{tag}"] = functools.partial(
+                synth.diffraction_frame, pattern, shape=(det, det), dose=dose, seed=910 + offset
             )
-        out[f"asymmetric single crystal, 1 count/px{tag}"] = lambda o=offset: _asymmetric_frame(920 + o)
-        out[f"tomography projections, 300 photons{tag}"] = lambda o=offset: synth.tomo_projections(
-            synth.tomo_phantom(side // 2, n_slices=side // 2, seed=930 + o), n_angles=4, photons=300.0, seed=930 + o
-        )
+        out[f"asymmetric single crystal, 1 count/px{tag}"] = functools.partial(_asymmetric_frame, 920 + offset)
+        out[f"tomography projections, 300 photons{tag}"] = functools.partial(_tomo_case, side // 2, 930 + offset)
     if quick:
         keep = ["AG175 25 µm, 60 counts", "AG175 50 µm, 60 counts", "powder, 0.5 counts/px", "tomography projections, 300 photons"]
         out = {k: out[k] for k in keep}
@@ -109,7 +111,7 @@ def _truth_psnr(frame: Frame, truth: Frame, name: str, params: dict[str, Any]) -
 
 @register_suite("select", description="auto vs the ground-truth oracle: regret, family match, overhead, score-PSNR correlation")
 def select_suite(ctx: BenchContext) -> Iterator[Row]:
-    rows = []
+    rows: list[Row] = []
     for case_name, make in ctx.track(list(cases(ctx.quick).items()), desc="cases"):
         result = make()
         noisy, truth = result.noisy, result.truth
@@ -121,9 +123,9 @@ def select_suite(ctx: BenchContext) -> Iterator[Row]:
             value = _truth_psnr(noisy, truth, name, params)
             if value is not None and value > oracle[2]:
                 oracle = (name, params, value)
-        scored = [c for c in decision.candidates if c.estimated_mse is not None]
-        true_values = [_truth_psnr(noisy, truth, c.method, c.parameters) for c in scored]
-        pairs = [(-c.estimated_mse, v) for c, v in zip(scored, true_values, strict=True) if v is not None]
+        scored = [(c, c.estimated_mse) for c in decision.candidates if c.estimated_mse is not None]
+        true_values = [_truth_psnr(noisy, truth, c.method, c.parameters) for c, _ in scored]
+        pairs = [(-mse, v) for (_, mse), v in zip(scored, true_values, strict=True) if v is not None]
         rho = float(spearmanr(*zip(*pairs)).statistic) if len(pairs) >= 3 else float("nan")
         oracle_family = "reference" if oracle[0] == "identity" else families[oracle[0]]
         chosen_family = "reference" if decision.method == "identity" else families[decision.method]
