@@ -125,7 +125,10 @@ def _acquire(subscriber: Any, images: list[np.ndarray], n: int, rate: float, nam
     engine = RunEngine({})
     engine.subscribe(subscriber)
     started = time.perf_counter()
-    (uid,) = engine(_paced([_camera(images, name)], n, rate))
+    uids = engine(_paced([_camera(images, name)], n, rate))
+    if not isinstance(uids, tuple):  # a RunEngine made with call_returns_result=True
+        raise TypeError(f"expected the run uids from the RunEngine, got {type(uids).__name__}")
+    (uid,) = uids
     return uid, max(n - 1, 1) / (time.perf_counter() - started)  # n triggers span n - 1 periods
 
 
@@ -207,9 +210,12 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def _wait_for_line(process: subprocess.Popen, text: str, timeout: float, lines: list[str]) -> bool:
     found = threading.Event()
+    stream = process.stdout
+    if stream is None:
+        raise ValueError("the process was started without stdout=PIPE")
 
     def reader() -> None:
-        for line in process.stdout:
+        for line in stream:
             lines.append(line)
             if text in line:
                 found.set()
@@ -247,8 +253,8 @@ def _zmq_case(images: list[np.ndarray], n: int, rate: float, method: str, params
         deadline = time.monotonic() + 30
         while not started and time.monotonic() < deadline:  # 0MQ subscriptions take a moment to propagate
             probe = compose_run(metadata={"purpose": "probe"})
-            publisher("start", probe.start_doc)
-            publisher("stop", probe.compose_stop())
+            publisher("start", dict(probe.start_doc))  # Publisher is typed for plain dicts, documents are TypedDicts
+            publisher("stop", dict(probe.compose_stop()))
             time.sleep(0.1)
         uid, achieved = _acquire(publisher, images, n, rate)
         final = folder / "zmq" / f"{uid}.nxs"
@@ -287,6 +293,8 @@ def _xrf_case(folder: Path) -> Row:
     consumer = BlueskyConsumer(pipe, output=str(folder / "xrf"), field="xrf_line")
     _, achieved = _acquire(consumer, lines, len(lines), 100.0, name="xrf_line")
     summary = consumer.close()
+    if summary is None:
+        raise RuntimeError("the XRF consumer finished without a run summary")
     return {
         "case": "XRF fly scan 182x162, line by line",
         "consumer": "thread",
@@ -406,7 +414,7 @@ def online_suite(ctx: BenchContext) -> Iterator[Row]:
             yield {"case": "baseline: synchronous loop read -> restore -> write", "consumer": "none", "method": method,
                    "frame": frame, "frames": min(n, 10 if method == WIENER_DEFAULTS else 20), "throughput_fps": fps}  # fmt: skip
 
-        cases = [
+        cases: list[tuple[str, str, str, dict[str, Any], dict[str, Any], str]] = [
             ("in-process RunEngine callback", "thread", wiener, wiener_params, {}, wiener),
             ("in-process RunEngine callback", "thread", "richardson_lucy", RL, {}, "richardson_lucy"),
             ("in-process RunEngine callback", "thread", "auto", {}, {}, "auto"),
@@ -444,11 +452,13 @@ def online_suite(ctx: BenchContext) -> Iterator[Row]:
                 from ...online import BlueskyConsumer
 
                 pipe = _pipeline(wiener, params, backend="dask", workers=workers)
-                consumer = BlueskyConsumer(pipe, output=str(folder / f"dask{workers}-{len(params)}"), backend=backend)
-                _, achieved = _acquire(consumer, images, n, RATE_HZ)
-                summary = consumer.close()
+                dask_consumer = BlueskyConsumer(pipe, output=str(folder / f"dask{workers}-{len(params)}"), backend=backend)
+                _, achieved = _acquire(dask_consumer, images, n, RATE_HZ)
+                summary = dask_consumer.close()
             finally:
                 backend.close()
+            if summary is None:
+                raise RuntimeError("the Dask consumer finished without a run summary")
             row = _row("in-process callback, Dask LocalCluster", f"dask-{workers}", label, summary, n, achieved, frame,
                        baseline=f"sync loop {label}", baseline_fps=baselines[label])  # fmt: skip
             if label == WIENER_DEFAULTS:

@@ -47,10 +47,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..harness import BenchContext, Row, register_suite
+
+if TYPE_CHECKING:
+    from ...frame import Frame
+    from ...xrf import XRFMaps
 
 _ELEMENTS = ["Cu-Ka", "Fe-Ka", "Zn-Ka"]
 _BEAM, _STEP = "50um", 25.0
@@ -76,7 +81,7 @@ def _paper_cube(quick: bool, generate: bool = True):
 # -- 1 + 3: accuracy and end-to-end time ------------------------------------------------------------
 
 
-def _ours(cube_counts: np.ndarray, calibration, scalers, spectrum: bool = False) -> tuple[dict, dict]:
+def _ours(cube_counts: np.ndarray, calibration, scalers, spectrum: bool = False) -> tuple[dict[str, Frame], dict[str, Frame]]:
     from ...units import PixelSize
     from ...xrf import element_maps, from_array, restore_maps
 
@@ -86,7 +91,7 @@ def _ours(cube_counts: np.ndarray, calibration, scalers, spectrum: bool = False)
     return normalised, restore_maps(normalised, "richardson_lucy", beam_fwhm=_BEAM, iterations=_ITERATIONS)
 
 
-def _ours_file(path: Path, calibration, hash_input: bool) -> dict:
+def _ours_file(path: Path, calibration, hash_input: bool) -> dict[str, Frame]:
     from ...units import PixelSize
     from ...xrf import element_maps, open_spectra, restore_maps
 
@@ -157,13 +162,13 @@ def _accuracy_and_time(ctx: BenchContext, folder: Path) -> Iterator[Row]:
     yield {**common, "method": "floor: cube.sum(-1) in memory", "time_s": floor_s, "throughput_MB_s": nbytes / floor_s / 1e6}
 
 
-def _frame(values: np.ndarray) -> object:
+def _frame(values: np.ndarray) -> Frame:
     from ...frame import Frame
 
     return Frame(values.astype(np.float32), kind="xrf_map")
 
 
-def _matched(frame, reference) -> object:
+def _matched(frame: Frame, reference: Frame) -> Frame:
     """``frame`` scaled so that its mean equals ``reference``'s."""
     return _frame(frame.data * (float(reference.data.mean()) / float(frame.data.mean())))
 
@@ -186,8 +191,10 @@ def _stripes(ctx: BenchContext) -> Iterator[Row]:
         window = make_window("Cu-Ka", calibration, 1024)
         reference = cube.expected_window(window.lo, window.hi)
         floor = row_stripes(np.random.default_rng(0).poisson(reference), reference)
+        if cube.counts is None:
+            raise RuntimeError("synth.xrf_cube built no counts")
         source = from_array(cube.counts[0], scalers=cube.scalers, calibration=calibration)
-        none = None
+        none = float("nan")  # the stripes without normalisation: the first method below
         case = f"{ny}x{nx}, sawtooth 30 %, I0 dark offset {offset:.0%}"
         for method, smooth in (
             ("none", 1),
@@ -317,16 +324,20 @@ def _real_aps(ctx: BenchContext) -> Iterator[Row]:
     from ...xrf.lines import line_energy
     from ...xrf.spectrum import line_significance
 
+    if ctx.data is None:
+        return
     path = ctx.data / "xrf" / "2xfm_0011_2xfm3__0.h5"
     if not path.is_file():
         return
     candidates = ["Si-Ka", "P-Ka", "S-Ka", "Cl-Ka", "Ar-Ka", "K-Ka", "Ca-Ka", "Ti-Ka", "Cr-Ka", "Mn-Ka", "Fe-Ka", "Co-Ka", "Ni-Ka", "Cu-Ka", "Zn-Ka"]
 
-    def run() -> object:
+    def run() -> XRFMaps:
         with open_spectra(path) as source:
             return element_maps(source, candidates, normalisation="livetime", spectrum=True, show_progress=False)
 
     maps, seconds = ctx.timeit(run, repeat=1 if ctx.quick else 3)
+    if maps.spectrum is None:
+        raise RuntimeError("element_maps(spectrum=True) returned no summed spectrum")
     file_calibration = maps.calibration
     refit = fit_two_peaks(maps.spectrum, (line_energy("Ar-Ka"), line_energy("Fe-Ka")), guess=file_calibration, where=str(path))
     signals = {
