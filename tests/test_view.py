@@ -109,6 +109,33 @@ def test_colour_limits_clip_percentiles_and_log_starts_above_zero():
     assert images.colour_limits(np.array([np.nan]), scale="log") == (1.0, 10.0)
 
 
+def test_colours_made_here_are_the_ones_bokehs_mappers_choose_and_asinh_lifts_the_faint():
+    from asirp.view.panels import PALETTES, Look, coloured
+
+    values = np.array([[-1.0, 0.0, 25.0, 50.0], [99.9, 100.0, 1e4, np.nan]], np.float32)
+    index = images.colour_index(values, (0.0, 100.0), "linear", 256)
+    # Bokeh's LinearColorMapper: floor((v - low) / (high - low) * N), clipped to the palette; NaN takes the masked colour.
+    assert index.tolist() == [[0, 0, 64, 128], [255, 255, 255, 256]]
+    log = images.colour_index(np.array([-3.0, 1.0, 10.0, 100.0, np.nan]), (1.0, 100.0), "log", 256)
+    assert log.tolist() == [0, 0, 128, 255, 256]
+    faint = np.array([2.0, 5.0, 50.0])  # 2 % and 5 % of the range: barely off the first colour when linear, well up in asinh
+    linear_i, asinh_i = (images.colour_index(faint, (0.0, 100.0), scale, 256) for scale in ("linear", "asinh"))
+    assert linear_i.tolist() == [5, 12, 128] and (asinh_i > linear_i).all() and asinh_i[1] > 50
+    rgba = coloured(values, Look(palette="gray", scale="linear", limits=(0.0, 100.0)))
+    palette, masked = PALETTES["gray"]
+    as_hex = ["#" + bytes(c)[:3].hex() for c in rgba.ravel().view(np.uint8).reshape(-1, 4)]
+    assert as_hex[2] == palette[64].lower() and as_hex[-1] == masked and rgba.dtype == np.uint32
+    assert (rgba.view(np.uint8).reshape(-1, 4)[:, 3] == 255).all()  # opaque
+
+
+def test_live_colour_limits_stay_while_they_jitter():
+    assert images.steady_limits(None, (0.0, 100.0), "linear") == (0.0, 100.0)
+    assert images.steady_limits((0.0, 100.0), (3.0, 97.0), "linear") == (0.0, 100.0)  # within 5 % of the range: kept
+    assert images.steady_limits((0.0, 100.0), (0.0, 120.0), "linear") == (0.0, 120.0)
+    assert images.steady_limits((1.0, 1000.0), (1.2, 1100.0), "log") == (1.0, 1000.0)  # 5 % of three decades
+    assert images.steady_limits((1.0, 1000.0), (3.0, 1000.0), "log") == (3.0, 1000.0)
+
+
 def test_difference_and_its_symmetric_scale():
     raw = np.array([[1.0, 2.0], [np.nan, 4.0]], np.float32)
     restored = np.array([[2.0, 2.0], [3.0, 1.0]], np.float32)

@@ -324,18 +324,18 @@ def test_live_page_holds_a_frame_at_full_resolution_while_the_status_follows(tmp
     follower = LiveFollower(out, config=config, frame_interval_s=0)
     follower.poll()
     page = LivePage(Document(), follower, None)
-    image = page.panels.right.overview["linear"].data_source.data["image"]
-    assert image[0].shape == (32, 32) and "frame 3 of run scan" in page.frame_line.text
+    data = page.panels.right.overview["rgba"].data_source.data  # coloured here: RGBA colours, the values beside them
+    assert data["image"][0].dtype == np.uint32 and data["value"][0].shape == (32, 32) and "frame 3 of run scan" in page.frame_line.text
     assert [len(page.roi_source.data["rank"]), page.accept_button.disabled] == [2, True]  # proposals shown; nowhere to publish
     page.hold.active = True
-    assert page.panels.right.overview["linear"].data_source.data["image"][0].shape == (96, 96)
+    assert page.panels.right.overview["rgba"].data_source.data["image"][0].shape == (96, 96)
     assert "held, full resolution" in page.panels.right_figure.title.text
     Pipeline(config).run([RunStart("scan"), Item("scan", 4, _map(4)), RunStop("scan")], output=out)  # the run goes on and ends
     follower.poll()
     page._draw()
     assert "finished" in page.status.text and "held" in page.panels.right_figure.title.text  # the status follows, the frame stays
     page.hold.active = False
-    assert page.panels.right.overview["linear"].data_source.data["image"][0].shape == (32, 32) and "frame 4 of run" in page.frame_line.text
+    assert page.panels.right.overview["rgba"].data_source.data["image"][0].shape == (32, 32) and "frame 4 of run" in page.frame_line.text
 
 
 def test_view_follow_publish_sends_accepted_rois_through_a_0mq_proxy(tmp_path):

@@ -23,13 +23,17 @@ from ..units import PixelSize
 DOWNSAMPLE_FROM = 4_000_000
 #: Pixels of a downsampled overview, about (1024 x 1024).
 OVERVIEW_PIXELS = 1 << 20
+#: Largest side of an image panel on screen, CSS pixels: what a live frame needs, sent no larger (the page's figures are this size).
+PANEL_SIZE = 440
+#: Softening of the asinh scale, as a fraction of the colour range: linear within about it of the low limit, logarithmic far above.
+ASINH_SOFTENING = 0.05
 #: Default percentile clipping of the colour scale (low, high), percent of the valid pixels.
 DEFAULT_CLIP = (0.5, 99.5)
 #: Rotations offered (degrees, counter-clockwise as displayed).
 ROTATIONS = (0, 90, 180, 270)
 
 Reduction = Literal["mean", "max"]
-Scale = Literal["linear", "log"]
+Scale = Literal["linear", "log", "asinh"]
 
 
 @dataclass(frozen=True)
@@ -109,24 +113,23 @@ def downsample(data: np.ndarray, valid: np.ndarray, factor: int, how: Reduction 
     if factor == 1:
         return data, valid
     ny, nx = data.shape
-    if how == "mean" and ny % factor == 0 and nx % factor == 0:  # whole blocks: sums over a reshaped view, a third faster
+    if how == "mean":  # sums over a reshaped view, several times faster than block_reduce; edge blocks padded with invalid pixels
+        pad = ((0, -ny % factor), (0, -nx % factor))
+        if pad[0][1] or pad[1][1]:
+            data, valid = np.pad(data, pad), np.pad(valid, pad)
+            ny, nx = data.shape
         rows = (ny // factor, factor, nx)
         count = valid.reshape(rows).sum(axis=1, dtype=np.int32).reshape(ny // factor, nx // factor, factor).sum(axis=2)
-        kept = np.where(valid, data, 0).astype(np.float64)
-        total = kept.reshape(rows).sum(axis=1).reshape(ny // factor, nx // factor, factor).sum(axis=2)
+        kept = np.where(valid, data, np.float32(0))
+        total = kept.reshape(rows).sum(axis=1, dtype=np.float64).reshape(ny // factor, nx // factor, factor).sum(axis=2)
         reduced = np.divide(total, count, out=np.zeros(count.shape), where=count > 0)
         return reduced.astype(np.float32), count > 0
+    if how != "max":
+        raise ValueError(f"unknown reduction {how!r}; use 'mean' or 'max'")
     block = (factor, factor)
     count = block_reduce(valid, block, np.sum, cval=0)
-    if how == "mean":
-        total = block_reduce(np.where(valid, data, 0).astype(np.float64), block, np.sum, cval=0.0)
-        reduced = np.divide(total, count, out=np.zeros(count.shape), where=count > 0)
-    elif how == "max":
-        reduced = block_reduce(np.where(valid, data, -np.inf), block, np.max, cval=-np.inf)
-        reduced = np.where(count > 0, reduced, 0.0)
-    else:
-        raise ValueError(f"unknown reduction {how!r}; use 'mean' or 'max'")
-    return reduced.astype(np.float32), count > 0
+    reduced = block_reduce(np.where(valid, data, -np.inf), block, np.max, cval=-np.inf)
+    return np.where(count > 0, reduced, 0.0).astype(np.float32), count > 0
 
 
 def display_array(data: np.ndarray, valid: np.ndarray, orientation: Orientation, factor: int, how: Reduction = "mean") -> np.ndarray:
@@ -156,6 +159,45 @@ def colour_limits(values: np.ndarray, clip: tuple[float, float] = DEFAULT_CLIP, 
     if high <= low:
         high = low * 10.0 if scale == "log" else low + 1.0
     return low, high
+
+
+def colour_index(values: np.ndarray, limits: tuple[float, float], scale: Scale, levels: int) -> np.ndarray:
+    """Which of ``levels`` colours each of ``values`` gets, as Bokeh's colour mappers choose (``levels``: not a number).
+
+    Linear: ``levels`` equal steps from ``limits[0]`` to ``limits[1]``; log: the same in
+    ``log10`` (values at or below 0 take the first colour); asinh: equal steps of
+    ``asinh(t / s) / asinh(1 / s)``, ``t`` the value's place between the limits (0 to 1)
+    and ``s`` = :data:`ASINH_SOFTENING`: linear near the low limit, logarithmic far above
+    it, so faint background and bright peaks are both seen. Values outside the limits take
+    the first or last colour. Returns uint16 (the palette's index, ``levels`` for NaN).
+    """
+    low, high = limits
+    masked = np.isnan(values)
+    tiny = float(np.finfo(np.float32).tiny)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "log":
+            low, high = math.log10(max(low, tiny)), math.log10(max(high, tiny))
+            values = np.log10(np.where(values > 0, values, tiny))
+        span = high - low if high > low else 1.0
+        place = (values - low) * (1.0 / span)
+        if scale == "asinh":
+            place = np.arcsinh(place / ASINH_SOFTENING) / np.arcsinh(1.0 / ASINH_SOFTENING)
+        index = np.clip(np.nan_to_num(place * levels, nan=0.0, posinf=levels, neginf=0.0), 0, levels - 1).astype(np.uint16)
+    index[masked] = levels
+    return index
+
+
+def steady_limits(kept: tuple[float, float] | None, new: tuple[float, float], scale: Scale, tolerance: float = 0.05) -> tuple[float, float]:
+    """``kept`` while ``new`` is within ``tolerance`` of its range at both ends (in log10 on a log scale), else ``new``.
+
+    A live series' limits jitter from frame to frame; keeping them steady keeps the colours
+    comparable between frames and spares the browser a new colour bar each time.
+    """
+    if kept is None:
+        return new
+    a, b, c, d = (math.log10(max(v, 1e-30)) if scale == "log" else v for v in (*kept, *new))
+    span = b - a if b > a else 1.0
+    return kept if abs(c - a) <= tolerance * span and abs(d - b) <= tolerance * span else new
 
 
 def difference(restored: np.ndarray, raw: np.ndarray) -> np.ndarray:

@@ -44,8 +44,9 @@ from . import images
 
 log = logging.getLogger("asirp.view")
 
-#: Pixels of the arrays sent per panel (512 x 512): a panel is 440 screen pixels wide, so a 1 Mpx frame is sent as 2 x 2 block means.
-LIVE_PIXELS = 1 << 18
+#: Pixels of the arrays sent per panel: as many as the panel shows on screen (440 x 440), so a 1 Mpx frame is sent as
+#: 3 x 3 block means (342 x 342); a held frame goes at full resolution.
+LIVE_PIXELS = images.PANEL_SIZE**2
 #: Rows read per poll for the timeline; a pipeline further ahead is caught up by jumping to its newest row (a gap).
 MAX_ROWS_PER_POLL = 16
 #: Side of the block-mean image whose successive differences make the change timeline (pixels).
@@ -235,19 +236,23 @@ class LiveFollower:
     idle_s:
         A run with no new frame for this long is shown as idle.
     frame_interval_s:
-        Least time between two frame snapshots (s): the newest frame is prepared for
-        the page at most this often (default 1/7 s: 7 frames/s, ``--max-fps``), however fast
+        Mean least time between two frame snapshots (s): the newest frame is prepared for
+        the page at most 1/``frame_interval_s`` times a second on average (default 1/7 s: 7 frames/s, ``--max-fps``), however fast
         the pipeline writes; every row still enters the timeline.
+    roi_interval_s:
+        Least time between two rounds of ROI proposals (s; the frames between keep the
+        last ones): proposing costs more than the rest of a snapshot together.
     """
 
     def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | None = None,
-                 poll_s: float = 0.05, idle_s: float = 5.0, frame_interval_s: float = 1 / 7):
+                 poll_s: float = 0.05, idle_s: float = 5.0, frame_interval_s: float = 1 / 7, roi_interval_s: float = 1.0):
         self.folder = Path(folder)
         self.config = config or PipelineConfig()
         self.raw = raw
         self.poll_s = poll_s
         self.idle_s = idle_s
         self.frame_interval_s = frame_interval_s
+        self.roi_interval_s = roi_interval_s
         self.roi_config = self.config.analyse.roi or RoiConfig()
         change = self.config.analyse.change
         self._change_args = (change.threshold, change.min_history) if change is not None else (6.0, 3)
@@ -260,13 +265,15 @@ class LiveFollower:
     def _reset_run(self) -> None:
         self._row = -1  # last row read
         self._pending: tuple[np.ndarray, np.ndarray, int] | None = None  # the newest row read and not yet in a snapshot
-        self._last_frame = -math.inf  # time.monotonic() of the last frame snapshot
+        self._next_frame = -math.inf  # time.monotonic() from which the next frame snapshot may be made
         self._detector = ChangeDetector(*self._change_args)
         self._timeline: deque[tuple[int, float]] = deque(maxlen=TIMELINE_LENGTH)
         self._changes: list[ChangeEvent] = []
         self._last_new = time.monotonic()
         self._decision: tuple[str, ...] = ()
         self._history_json: str | None = None
+        self._rois: tuple[Roi, ...] = ()  # the newest ROI proposals, and from when new ones are due
+        self._next_rois = -math.inf
 
     # -- thread ------------------------------------------------------------------------------------
     def start(self) -> LiveFollower:
@@ -365,10 +372,14 @@ class LiveFollower:
             self._pending = (data, valid, seq)
         if self._pending is None:
             return self._status_only(run, path, rows, finished)
-        if time.monotonic() - self._last_frame < self.frame_interval_s:  # drawn at most this often; newer rows replace it
+        now = time.monotonic()
+        if now < self._next_frame:  # drawn at most this often; newer rows replace it
             return self._latest
+        # Due times step by the interval from the last due time, not from the last frame: frames arriving every 0.1 s
+        # are shown 7 times a second at 1/7 s (from the frame's own time they would be every 0.2 s, 5 a second).
+        self._next_frame = max(self._next_frame, now - self.frame_interval_s) + self.frame_interval_s
         data, valid, seq = self._pending
-        self._pending, self._last_frame = None, time.monotonic()
+        self._pending = None
         return self._frame_snapshot(run, path, rows, finished, group, data, valid, seq)
 
     def _status_only(self, run: str, path: Path, rows: int, finished: bool) -> LiveSnapshot:
@@ -439,7 +450,9 @@ class LiveFollower:
         method = group["method"][rows - 1].decode()
         times = np.asarray(group["written_time"][max(0, rows - RATE_ROWS) : rows])
         fps = (len(times) - 1) / float(times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
-        rois = self._proposals(restored, restored_display, factor)
+        if finished or time.monotonic() >= self._next_rois:  # the slowest part of a snapshot: every roi_interval_s at most
+            self._rois, self._next_rois = self._proposals(restored, restored_display, factor), time.monotonic() + self.roi_interval_s
+        rois = self._rois
         status = "finished" if finished else "running"
         message = f"run {run} finished: {rows} frame(s) in {path}" if finished else f"run {run}: frame {seq} ({rows} written)"
         return self._publish(status=status, message=message, run=run, path=path, rows=rows, seq=seq, shape=restored.image_shape,

@@ -16,6 +16,7 @@ replaces it, so a browser slower than the pipeline simply skips frames.
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections import deque
 from typing import Any
@@ -47,7 +48,9 @@ FRAME_LOG_JS = "if (source.data.name.length) { (window.asirpFrames ??= []).push(
 #: Colour of the source's status, by status.
 #: The look's choices (typed as Bokeh's Select expects).
 PALETTE_OPTIONS: list[str | tuple[Any, str]] = list(PALETTES)
-SCALE_OPTIONS: list[str | tuple[Any, str]] = ["linear", "log"]
+SCALE_OPTIONS: list[str | tuple[Any, str]] = ["linear", "log", "asinh"]
+#: Least seconds between two updates of the text, ROI table and timeline beside the panels (the panels follow every frame).
+SIDE_EVERY_S = 1.0
 STATUS_COLOURS = {"missing": "#b00020", "waiting": "#8a6d00", "running": "#1b7a1b", "idle": "#8a6d00", "finished": "#1f4e9a"}
 
 
@@ -71,8 +74,12 @@ class LivePage:
         self.doc = doc
         self.follower = follower
         self.feedback = feedback
-        self.panels = ImagePanels()
+        self.panels = ImagePanels(rgba=True)  # coloured in this process: the browser copies colours (see panels.py)
         self.shown: LiveSnapshot | None = None
+        self._limits: dict[str, tuple[float, float]] = {}  # the colour limits shown, per scale (kept while steady)
+        self._listed: tuple[Roi, ...] = ()  # the proposals in the table
+        self._side_at = -math.inf  # time.monotonic() of the last update of the text beside the panels
+        self._side_shown: tuple[Any, ...] = ()  # what the text beside the panels was last made from
         self._shape: tuple[int, int] | None = None
         self._drawn: deque[float] = deque(maxlen=20)
         self.frames_drawn = 0
@@ -109,9 +116,8 @@ class LivePage:
         self.panels.raw_figure.title.text = "raw (newest)"
         # The browser notes when each new restored frame reaches it (ms since the page loaded, and the frame's title), so
         # the rate a page really receives can be measured (asirp bench view) without polling its text.
-        for mapper in ("linear", "log"):
-            source = self.panels.right.overview[mapper].data_source
-            source.js_on_change("data", CustomJS(args={"source": source}, code=FRAME_LOG_JS))
+        source = self.panels.right.overview["rgba"].data_source
+        source.js_on_change("data", CustomJS(args={"source": source}, code=FRAME_LOG_JS))
         figures = column(row(self.panels.raw_figure, self.panels.right_figure), self.panels.readout, self.timeline_note, self.timeline)
         doc.add_root(row(controls, figures))
         doc.title = "asirp view: live"
@@ -160,27 +166,35 @@ class LivePage:
         """Draw the follower's latest snapshot when it is newer than the one seen (``force``: the look or hold changed).
 
         While the frame is held, only the status follows the source; the held frame is drawn at full resolution
-        (frames of 4 Mpx and more as the offline viewer's overview) so that it can be zoomed into.
+        (frames of 4 Mpx and more as the offline viewer's overview) so that it can be zoomed into. Everything changed
+        in one call reaches the browser as one message (one patch, one layout pass).
         """
         latest = self.follower.latest()
         if latest.version == self._seen and not force:
+            self._show_side(latest, force=False)  # text held back by the once-a-second rule, now due
             return
         self._seen = latest.version
-        colour = STATUS_COLOURS.get(latest.status, "#555")
-        self._set_text(self.status, f'<b style="color:{colour}">{html.escape(latest.status)}</b> '
-                                    f'<span style="color:#555">{html.escape(latest.message)}</span>')  # fmt: skip
-        if self.hold.active:
-            if force and self.shown is not None and self.shown.restored is not None:
-                self._show_frame(self.shown, full=True)
-            return
-        new_frame = latest.restored is not None and (self.shown is None or (latest.seq, latest.run) != (self.shown.seq, self.shown.run))
-        if latest.restored is not None:
-            self.shown = latest
-        if self.shown is not None and self.shown.restored is not None and (new_frame or force):
-            self._show_frame(self.shown, full=False)
+        self.doc.hold("combine")
+        try:
+            if self.hold.active:
+                if force and self.shown is not None and self.shown.restored is not None:
+                    self._show_frame(self.shown, full=True)
+            else:
+                new_frame = latest.restored is not None and (self.shown is None or (latest.seq, latest.run) != (self.shown.seq, self.shown.run))
+                if latest.restored is not None:
+                    self.shown = latest
+                if self.shown is not None and self.shown.restored is not None and (new_frame or force):
+                    self._show_frame(self.shown, full=False)
+            self._show_side(latest, force=force)
+        finally:
+            self.doc.unhold()
 
     def _show_frame(self, snap: LiveSnapshot, *, full: bool) -> None:
-        """Draw ``snap``'s frames (``full``: at full resolution, for a held frame) and, unless held, what goes with them."""
+        """Draw ``snap``'s frames (``full``: at full resolution, for a held frame).
+
+        The panels' titles name the frame only when held: a title that changes with every frame costs the browser a
+        layout pass each time; the frame line beside says which frame is shown (at most a second late).
+        """
         assert snap.restored is not None and snap.restored_display is not None
         restored, raw = snap.restored_display, snap.raw_display
         if full:
@@ -190,40 +204,61 @@ class LivePage:
         if snap.shape != self._shape:
             self._shape = snap.shape
             self.panels.set_extent(snap.shape[0], snap.shape[1], "pixel")
-        scale: Scale = "log" if self.scale.value == "log" else "linear"
-        look = Look(palette=self.palette.value, scale=scale, limits=snap.limits[scale])
+        scale: Scale = "log" if self.scale.value == "log" else "asinh" if self.scale.value == "asinh" else "linear"
+        limits = snap.limits["log" if scale == "log" else "linear"]
+        look = Look(palette=self.palette.value, scale=scale, limits=images.steady_limits(self._limits.get(scale), limits, scale))
+        self._limits[scale] = look.limits
         axes = Axes()
-        held = " (held, full resolution)" if full else ""
-        right_title = f"restored: frame {snap.seq} ({snap.method}){held}"
+        name = f"restored: frame {snap.seq} ({snap.method})"  # the readout's (and asirpFrames') name of the image: data, no layout
+        right_title = f"{name} (held, full resolution)" if full else f"restored: {snap.method} (newest)"
         self.panels.show(raw if raw is not None else restored, restored, axes, snap.shape, right_title=right_title,
-                         right_mode="restored", look=look)  # fmt: skip
+                         right_mode="restored", look=look, right_name=name)  # fmt: skip
         if raw is None:  # nothing raw to show: the left panel stays empty, the note says why
-            self.panels.raw.fill(self.panels.raw.overview, None, (0.0, 0.0, float(snap.shape[1]), float(snap.shape[0])), "raw", axes)
-        self.panels.raw_figure.title.text = f"raw: frame {snap.seq}{held}" if raw is not None else "raw: not followed"
-        if full:
-            return
+            self.panels.raw.fill(self.panels.raw.overview, None, (0.0, 0.0, float(snap.shape[1]), float(snap.shape[0])), "raw", axes, look)
+        raw_title = f"raw: frame {snap.seq} (held, full resolution)" if full else "raw (newest)"
+        self._set_text(self.panels.raw_figure.title, raw_title if raw is not None else "raw: not followed")
+        if not full:
+            self._drawn.append(time.monotonic())
+            self.frames_drawn += 1
+            self._outline()
+
+    def _show_side(self, latest: LiveSnapshot, *, force: bool) -> None:
+        """The status, frame line, rates, decision, ROI table and timeline: at most once a second (:data:`SIDE_EVERY_S`).
+
+        Each of these costs the browser a layout pass of the page when it changes (a third of its time per frame when
+        they followed every frame); the status word itself (running, idle, finished...) and the look's changes at once.
+        """
+        colour = STATUS_COLOURS.get(latest.status, "#555")
+        status = f'<b style="color:{colour}">{html.escape(latest.status)}</b> <span style="color:#555">{html.escape(latest.message)}</span>'
         now = time.monotonic()
-        self._drawn.append(now)
-        self.frames_drawn += 1
-        page_fps = (len(self._drawn) - 1) / (self._drawn[-1] - self._drawn[0]) if len(self._drawn) > 2 else None
-        self.frame_line.text = note(f"frame {snap.seq} of run {snap.run} ({snap.shape[0]} x {snap.shape[1]} px); "
-                                    f"{self.frames_drawn} drawn by this page")  # fmt: skip
+        word_changed = f">{html.escape(latest.status)}</b>" not in self.status.text
+        shown = (status, None if self.shown is None else (self.shown.run, self.shown.seq), self.hold.active)
+        if not (force or word_changed or now - self._side_at >= SIDE_EVERY_S) or shown == self._side_shown:
+            return
+        self._side_at, self._side_shown = now, shown
+        self._set_text(self.status, status)
+        snap = self.shown
+        if snap is None or snap.restored is None or self.hold.active:
+            return
+        drawn = self._drawn
+        page_fps = (len(drawn) - 1) / (drawn[-1] - drawn[0]) if len(drawn) > 2 and drawn[-1] > drawn[0] else None
+        self._set_text(self.frame_line, note(f"frame {snap.seq} of run {snap.run} ({snap.shape[0]} x {snap.shape[1]} px); "
+                                             f"{self.frames_drawn} drawn by this page"))  # fmt: skip
         pipeline = f"{snap.pipeline_fps:.1f}" if snap.pipeline_fps else "–"
-        shown = f"{page_fps:.1f}" if page_fps else "–"
-        self.rates.text = note(f"pipeline {pipeline} frames/s written; page {shown} frames/s drawn")
-        # Only what changed goes to the browser: each update costs it a layout pass, and the pipeline may share its CPU.
+        page = f"{page_fps:.1f}" if page_fps else "–"
+        self._set_text(self.rates, note(f"pipeline {pipeline} frames/s written; page {page} frames/s drawn"))
         self._set_text(self.raw_note, error(snap.raw_note) if snap.raw_note and self.follower.raw is not None else note(snap.raw_note))
         self._set_text(self.decision, "<br>".join(html.escape(line) for line in snap.decision) or note("method not recorded yet"))
         columns = _roi_columns(snap.rois)
         if columns != self.roi_source.data:
             self.roi_source.data = columns
+            self._listed = snap.rois
         self._draw_timeline(snap)
-        self._outline()
 
     @staticmethod
-    def _set_text(div: Div, text: str) -> None:
-        if div.text != text:
-            div.text = text
+    def _set_text(model: Any, text: str) -> None:
+        if model.text != text:
+            model.text = text
 
     def _draw_timeline(self, snap: LiveSnapshot) -> None:
         """Append the timeline's new points (the whole series again after a new run or a gap), and the changes."""
@@ -266,9 +301,9 @@ class LivePage:
 
     # -- ROIs --------------------------------------------------------------------------------------------
     def _roi_picked(self, indices: list[int]) -> None:
-        if not indices or self.shown is None or indices[0] >= len(self.shown.rois):
+        if not indices or indices[0] >= len(self._listed):
             return
-        roi = self.shown.rois[indices[0]]
+        roi = self._listed[indices[0]]
         self.y0.value, self.y1.value, self.x0.value, self.x1.value = str(roi.y0), str(roi.y1), str(roi.x0), str(roi.x1)
 
     def _box_drawn(self, event: SelectionGeometry) -> None:

@@ -8,7 +8,11 @@ panels. The y axis is flipped so that row 0 is at the top, as detector images ar
 Each panel has one image renderer per colour mapper and shows one of them (an image
 glyph keeps the colours it mapped when its mapper is replaced, while a renderer made
 visible draws with its own), and for frames sent as a reduced overview a second layer
-holding a full-resolution crop of the region zoomed into.
+holding a full-resolution crop of the region zoomed into. Panels made with ``rgba=True``
+(the live page; every page for the asinh scale, which Bokeh's mappers lack) are coloured
+here instead: an ``image_rgba`` renderer draws 4-byte colours that the browser only
+copies (no per-pixel colour mapping in JavaScript, the largest cost of a live frame),
+with the values beside them for the readout and hover tool.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from bokeh.models import (
 from bokeh.palettes import Cividis256, Greys256, Inferno256, Magma256, Plasma256, RdBu, Viridis256, interp_palette
 from bokeh.plotting import figure
 
-from .images import Axes, Scale
+from . import images
+from .images import PANEL_SIZE, Axes, Scale
 
 #: Colour maps offered, each with the colour of masked pixels (one the map does not contain).
 PALETTES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -48,8 +53,6 @@ PALETTES: dict[str, tuple[tuple[str, ...], str]] = {
 #: Diverging map of difference and ratio images (blue: restored below raw, red: above), masked pixels grey.
 DIFFERENCE_PALETTE = tuple(interp_palette(RdBu[11], 256))
 DIFFERENCE_MASKED = "#808080"
-#: Largest side of an image panel on screen, CSS pixels.
-PANEL_SIZE = 440
 TOOLS = "pan,wheel_zoom,box_zoom,box_select,reset,save"
 
 # Bokeh's hover tool reports the value under the cursor in the panel hovered only; this
@@ -60,7 +63,7 @@ TOOLS = "pan,wheel_zoom,box_zoom,box_select,reset,save"
 _READOUT_JS = """
 function value(sources, x, y) {
     for (const source of sources) {
-        const d = source.data, image = d.image[0]
+        const d = source.data, image = (d.value ?? d.image)[0]  // coloured here: the values travel beside the colours
         if (image === undefined) { continue }
         const [ny, nx] = image.shape
         const j = Math.floor((x - d.x[0]) / d.dw[0] * nx), i = Math.floor((y - d.y[0]) / d.dh[0] * ny)
@@ -88,8 +91,23 @@ class Look:
     ratio_limits: tuple[float, float] = (0.5, 2.0)
 
 
-def _empty() -> dict[str, list]:
-    return {"image": [], "x": [], "y": [], "dw": [], "dh": [], "name": [], "sx": [], "sy": []}
+def _empty(rgba: bool = False) -> dict[str, list]:
+    return {"image": [], "x": [], "y": [], "dw": [], "dh": [], "name": [], "sx": [], "sy": []} | ({"value": []} if rgba else {})
+
+
+def _lut(palette: tuple[str, ...], masked: str) -> np.ndarray:
+    """``palette`` and then the ``masked`` colour as RGBA uint32 (bytes R, G, B, A in memory: what ``image_rgba`` reads)."""
+    rgba = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] + [255] for c in (*palette, masked)], np.uint8)
+    return rgba.view("<u4").ravel()
+
+
+_LUTS = {name: _lut(palette, masked) for name, (palette, masked) in PALETTES.items()}
+
+
+def coloured(values: np.ndarray, look: Look) -> np.ndarray:
+    """``values`` (float, NaN where masked) as RGBA uint32 colours with ``look``, as the page's colour mappers would draw them."""
+    lut = _LUTS[look.palette]
+    return lut[images.colour_index(values, look.limits, look.scale, len(lut) - 1)]
 
 
 @dataclass
@@ -112,25 +130,33 @@ class _Panel:
         return [renderer.data_source for layer in (self.detail, self.overview) for renderer in layer.values()]
 
     def fill(self, layer: dict[str, GlyphRenderer], image: np.ndarray | None, box: tuple[float, float, float, float], name: str,
-             axes: Axes) -> None:
-        """Give ``image`` over ``box`` (x, y, dw, dh in axis units) to the shown mapper's renderer of ``layer``; empty the others."""
+             axes: Axes, look: Look) -> None:
+        """Give ``image`` over ``box`` (x, y, dw, dh in axis units) to the shown mapper's renderer of ``layer``; empty the others.
+
+        The ``"rgba"`` renderer gets ``image`` coloured with ``look``, and the values beside.
+        """
         for mapper, renderer in layer.items():
             renderer.visible = mapper == self.shown
             if mapper == self.shown and image is not None:
                 x, y, dw, dh = box
-                renderer.data_source.data = {"image": [image], "x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name],
-                                             "sx": [axes.x], "sy": [axes.y]}
+                values = {"image": [coloured(image, look)], "value": [image]} if mapper == "rgba" else {"image": [image]}
+                renderer.data_source.data = values | {"x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name], "sx": [axes.x],
+                                                      "sy": [axes.y]}  # fmt: skip
             elif renderer.data_source.data["image"]:
-                renderer.data_source.data = _empty()
+                renderer.data_source.data = _empty(mapper == "rgba")
         # Hover reports the top layer holding data only (the detail where there is one), one value per pixel.
         detail = self.detail[self.shown]
         self.hover.renderers = [detail if detail.data_source.data["image"] else self.overview[self.shown]]
+        self.hover.tooltips = [("value", "@value{0.[000]}" if self.shown == "rgba" else "@image{0.[000]}")]
 
 
 class ImagePanels:
     """Raw and right-hand (restored or difference) panels with linked ranges and a shared colour scale."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, rgba: bool = False) -> None:
+        #: Colour images here and send RGBA (see the module docstring); without it, only the asinh scale is.
+        self.rgba = rgba
+        self.look = Look()
         self.x_range = Range1d(0, 1)
         self.y_range = Range1d(1, 0)
         self.linear = LinearColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1])
@@ -158,6 +184,7 @@ class ImagePanels:
         layers = [
             {name: panel.image(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty()), color_mapper=mapper)
              for name, mapper in mappers.items()}
+            | {"rgba": panel.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty(rgba=True)))}
             for _ in ("overview", "detail")
         ]
         hover = HoverTool(renderers=[layers[0]["linear"]], tooltips=[("value", "@image{0.[000]}")])
@@ -181,8 +208,10 @@ class ImagePanels:
             panel.xaxis.axis_label, panel.yaxis.axis_label = f"x ({unit})", f"y ({unit})"
 
     def show(self, raw: np.ndarray, right: np.ndarray | None, axes: Axes, shape: tuple[int, int], *, right_title: str, right_mode: str,
-             look: Look, right_box: tuple[float, float, float, float] | None = None) -> None:
+             look: Look, right_box: tuple[float, float, float, float] | None = None, right_name: str | None = None) -> None:
         """Draw ``raw`` and ``right`` (None: an empty right panel) over an image of ``shape`` pixels with ``look``; drop any detail.
+
+        ``right_name`` names the right image in the readout (default: ``right_title``).
 
         ``right_mode`` is ``"restored"`` (the raw image's colour scale), ``"difference"`` or ``"ratio"``;
         ``right_box`` (x, y, dw, dh in axis units) places a result of a region (default: the whole image).
@@ -192,14 +221,17 @@ class ImagePanels:
         mapper.update(palette=palette, nan_color=masked, low=look.limits[0], high=look.limits[1])
         self.difference.update(low=look.difference_limits[0], high=look.difference_limits[1])
         self.ratio.update(low=look.ratio_limits[0], high=look.ratio_limits[1])
-        self.raw.shown, self.right.shown = look.scale, look.scale if right_mode == "restored" else right_mode
+        self.look = look
+        colours = "rgba" if self.rgba or look.scale == "asinh" else look.scale
+        self.raw.shown, self.right.shown = colours, colours if right_mode == "restored" else right_mode
         self.raw.bar.color_mapper = mapper
-        self.right.bar.color_mapper = self.right.overview[self.right.shown].glyph.color_mapper
+        self.right.bar.color_mapper = mapper if self.right.shown == "rgba" else self.right.overview[self.right.shown].glyph.color_mapper
         box = (0.0, 0.0, shape[1] * axes.x, shape[0] * axes.y)
-        self.raw.fill(self.raw.overview, raw, box, "raw", axes)
-        self.right.fill(self.right.overview, right, right_box or box, right_title, axes)
+        self.raw.fill(self.raw.overview, raw, box, "raw", axes, look)
+        self.right.fill(self.right.overview, right, right_box or box, right_name or right_title, axes, look)
         self.show_detail(None, None, box, right_title, axes)
-        self.right_figure.title.text = right_title
+        if self.right_figure.title.text != right_title:  # a title changed costs the browser a layout pass
+            self.right_figure.title.text = right_title
 
     def show_region(self, box: tuple[float, float, float, float] | None) -> None:
         """Outline the region ``box`` (x, y, dw, dh in axis units) on both panels; None removes it."""
@@ -212,5 +244,5 @@ class ImagePanels:
     def show_detail(self, raw: np.ndarray | None, right: np.ndarray | None, box: tuple[float, float, float, float], right_title: str,
                     axes: Axes) -> None:
         """Draw full-resolution crops over ``box`` (x, y, dw, dh in axis units) on top of the overviews; None removes them."""
-        self.raw.fill(self.raw.detail, raw, box, "raw", axes)
-        self.right.fill(self.right.detail, right, box, right_title, axes)
+        self.raw.fill(self.raw.detail, raw, box, "raw", axes, self.look)
+        self.right.fill(self.right.detail, right, box, right_title, axes, self.look)
