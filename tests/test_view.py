@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -563,6 +564,33 @@ def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):
     assert "missing.tif: no such file" in page.open_message.text and page.workspace.source is not None
 
 
+def test_workspace_restores_a_whole_stack_with_progress_and_a_cancel_keeps_nothing(tmp_path):
+    from threading import Event
+
+    from asirp.view.workspace import Cancelled
+
+    source = tmp_path / "stack.tif"
+    asirp.save(Frame.from_array(np.random.default_rng(2).poisson(20, (4, 24, 24)).astype(np.float32)), source)
+    workspace = Workspace(FrameCache())
+    workspace.open(str(source))
+    workspace.index = 2
+    earlier = workspace.restore("gaussian", {"sigma": 3.0})
+    seen: list[tuple[int, int]] = []
+    results = workspace.restore_stack("gaussian", {"sigma": 1.0}, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)] and len(results) == 4
+    for index, result in enumerate(results):  # each image restored and kept with that image, as restoring it alone would
+        np.testing.assert_allclose(result.frame.data, asirp.restore(asirp.open(source).images()[index], "gaussian", sigma=1.0).data)
+        assert workspace.results[index][-1] is result
+    assert workspace.shown_results == [earlier, results[2]] and results[2].label == "2: gaussian (sigma=1.0) [stack, 4 images]"
+    cancel = Event()  # set while image 1 is being restored: stops before image 2, and nothing of the run is kept
+    with pytest.raises(Cancelled):
+        workspace.restore_stack("gaussian", {"sigma": 2.0}, cancel=cancel, progress=lambda done, total: done == 1 and cancel.set())
+    assert [len(workspace.results[i]) for i in range(4)] == [1, 1, 2, 1]
+    with pytest.raises(Cancelled):  # one image: between the decision and the restoration
+        workspace.restore("gaussian", {"sigma": 2.0}, cancel=cancel)
+    assert workspace.shown_results == [earlier, results[2]]
+
+
 # -- the page in a real browser ----------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -672,3 +700,71 @@ def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
     assert [step.method for step in restored.history] == ["read", "gaussian", "read"]
     assert restored.history[1].parameters["sigma"] == 2
     assert restored.geometry is not None and restored.mask_fraction == pytest.approx(asirp.open(diffraction_tiff).mask_fraction)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium); the page is tested in a real browser")
+@pytest.mark.timeout(180)
+def test_page_colours_asinh_with_a_threshold_restores_a_whole_stack_and_cancels_in_a_real_browser(tmp_path):
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from asirp.view.server import ViewerServer
+
+    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    made = [asirp.synth.diffraction_frame("powder", shape=(192, 192), dose=30.0, seed=k).noisy for k in range(20)]
+    stack = tmp_path / "series.nxs"
+    asirp.save(Frame.from_array(np.stack([f.data for f in made]), np.stack([f.valid for f in made]), kind="diffraction"), stack)
+    first = made[0].data[made[0].valid]
+    viewer = ViewerServer([str(stack)], port=0, folder=tmp_path)
+    viewer.start()
+
+    def white(png: bytes) -> float:  # fraction of the panel's middle left white: pixels not drawn
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        ny, nx, _ = pixels.shape
+        return float((pixels[ny // 5 : 4 * ny // 5, nx // 5 : 3 * nx // 5] == 255).all(axis=2).mean())
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            raw, right = page.locator(".asirp-panel-raw").first, page.locator(".asirp-panel-restored").first
+            page.goto(viewer.url)
+            page.get_by_text("diffraction, 192 x 192 px, 20 images").wait_for(timeout=30_000)
+            _until(lambda: _drawn(raw.screenshot()), 30)
+            # asinh, coloured by the server; a threshold hides what is below it (a bad one is said beside the field).
+            page.locator(".asirp-scale select").select_option("asinh")
+            threshold = page.locator(".asirp-threshold input")
+            threshold.fill("lots")
+            threshold.press("Enter")
+            page.get_by_text("threshold: 'lots' is not a number").wait_for()
+            assert white(raw.screenshot()) < 0.05
+            threshold.fill(f"{np.percentile(first, 90):.1f}")
+            threshold.press("Enter")
+            _until(lambda: white(raw.screenshot()) > 0.6, 30)  # 90 % of the pixels are below: the background shows
+            threshold.fill("")
+            threshold.press("Enter")
+            _until(lambda: white(raw.screenshot()) < 0.05 and _drawn(raw.screenshot()), 30)
+            # Every image of the stack, with the images counted.
+            page.locator(".asirp-method select").select_option("gaussian")
+            page.locator(".asirp-param-sigma input").fill("2")
+            page.locator(".asirp-whole-stack input").check()
+            page.locator(".asirp-restore button").click()
+            page.get_by_text("done: 1: gaussian (sigma=2) [stack, 20 images], 20 images in").wait_for(timeout=60_000)
+            _until(lambda: _drawn(right.screenshot()), 30)
+            page.screenshot(path=shots / "viewer-asinh-stack.png", full_page=True)
+            # A slow restoration of the stack, cancelled while it runs: said so, and the result shown stays.
+            page.locator(".asirp-method select").select_option("richardson_lucy")
+            page.locator(".asirp-param-psf_sigma input").fill("2")
+            page.locator(".asirp-param-iterations input").fill("1500")
+            page.locator(".asirp-param-stop select").select_option("fixed")
+            page.locator(".asirp-restore button").click()
+            page.get_by_text(re.compile(r"image \d+ of 20,")).wait_for(timeout=60_000)
+            page.locator(".asirp-cancel button").click()
+            page.get_by_text("cancelled: richardson_lucy after").wait_for(timeout=60_000)
+            assert page.locator(".asirp-results select option").count() == 1 and _drawn(right.screenshot())
+            assert not page.locator(".asirp-cancel button").is_visible()
+            page.screenshot(path=shots / "viewer-cancelled.png", full_page=True)
+            browser.close()
+    finally:
+        viewer.stop()

@@ -64,10 +64,11 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         self._build_export()
         controls = column(
             heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
-            heading("Look"), self.palette, self.scale, self.clip, self.right_mode, self.axis_units, self.rotate, self.flips, self.reduction,
+            heading("Look"), self.palette, self.scale, self.clip, self.threshold, self.threshold_message,
+            self.right_mode, self.axis_units, self.rotate, self.flips, self.reduction,
             heading("Compare"), self.reference_path, self.reference_button, self.reference_message,
             heading("Restore"), self.method, self.method_note, self.form, self.region_note, self.use_region, self.clear_region_button,
-            self.restore_button, self.status, self.restore_message,
+            self.whole_stack, row(self.restore_button, self.cancel_button), self.status, self.restore_message,
             self.results,
             heading("Export the result shown"), self.export_path, self.overwrite, self.export_button, self.export_message,
             heading("Workspace"), self.workspace_path, self.save_workspace_button, self.workspace_message,
@@ -109,7 +110,11 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
 
     def _build_look(self) -> None:
         self.palette = Select(title="colour map", value="viridis", options=list(PALETTES), css_classes=["asirp-palette"])
-        self.scale = Select(title="scale", value="linear", options=["linear", "log"], css_classes=["asirp-scale"])
+        self.scale = Select(title="scale", value="linear", options=["linear", "log", "asinh"], css_classes=["asirp-scale"])
+        self.threshold = TextInput(title="threshold (pixels below it are not drawn; empty: none)", width=320,
+                                   css_classes=["asirp-threshold"])  # fmt: skip
+        self.threshold_message = Div(text="", css_classes=["asirp-threshold-message"])
+        self.threshold.on_change("value", lambda attr, old, new: self._look_changed())
         low, high = images.DEFAULT_CLIP
         self.clip = RangeSlider(title="colour limits (percentiles of the raw image)", start=0, end=100, step=0.1, value=(low, high))
         self.right_mode = RadioButtonGroup(labels=list(RIGHT_MODES), active=0, css_classes=["asirp-right-mode"])
@@ -192,6 +197,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         self.open_message.text = note(f"{frame.kind}, {frame.image_shape[0]} x {frame.image_shape[1]} px{stack}, "
                                        f"{frame.mask_fraction:.1%} masked{geometry}")
         self.frame_slider.update(end=max(1, self.workspace.count - 1), value=0, visible=frame.is_stack)
+        self.whole_stack.update(visible=frame.is_stack, active=False)
         stem = Path(path.split("::")[0]).stem
         self.export_path.value = str(Path.cwd() / f"{stem}_restored.nxs")
         self.workspace_path.value = str(Path.cwd() / f"{stem}_workspace.json")
@@ -247,6 +253,17 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         factor = images.downsample_factor(frame.image_shape)
         return images.display_array(frame.data, frame.valid, self.orientation, factor, self.reduction.value)  # type: ignore[arg-type]
 
+    def _threshold(self) -> float | None:
+        """The threshold typed (None: none, or not a number, which is said beside the field)."""
+        text = self.threshold.value.strip()
+        try:
+            value = float(text) if text else None
+        except ValueError:
+            self.threshold_message.text = error(f"threshold: {text!r} is not a number")
+            return None
+        self.threshold_message.text = ""
+        return value
+
     def _refresh_images(self) -> None:
         if self.workspace.source is None:
             return
@@ -259,7 +276,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         result = self.shown_result
         right, title = None, "restored: run a method"
         mode = list(RIGHT_MODES.values())[self.right_mode.active]
-        look = Look(self.palette.value, scale, limits)  # type: ignore[arg-type]
+        look = Look(self.palette.value, scale, limits, self._threshold())  # type: ignore[arg-type]
         right_box = None
         if result is not None:
             right, title, base = self._display(result.frame), result.label, raw

@@ -82,11 +82,15 @@ readout.text = `x ${Math.floor(x / sx)}, y ${Math.floor(y / sy)}: raw ${text(a)}
 
 @dataclass(frozen=True)
 class Look:
-    """How both panels are coloured: palette name, scale, colour limits, and the difference's and ratio's limits."""
+    """How both panels are coloured: palette name, scale, colour limits, threshold, and the difference's and ratio's limits.
+
+    Pixels below ``threshold`` (None: no threshold) are not drawn (the panel's background shows through).
+    """
 
     palette: str = "viridis"
     scale: Scale = "linear"
     limits: tuple[float, float] = (0.0, 1.0)
+    threshold: float | None = None
     difference_limits: tuple[float, float] = (-1.0, 1.0)
     ratio_limits: tuple[float, float] = (0.5, 2.0)
 
@@ -96,8 +100,8 @@ def _empty(rgba: bool = False) -> dict[str, list]:
 
 
 def _lut(palette: tuple[str, ...], masked: str) -> np.ndarray:
-    """``palette`` and then the ``masked`` colour as RGBA uint32 (bytes R, G, B, A in memory: what ``image_rgba`` reads)."""
-    rgba = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] + [255] for c in (*palette, masked)], np.uint8)
+    """``palette``, the ``masked`` colour and a transparent one as RGBA uint32 (bytes R, G, B, A in memory: what ``image_rgba`` reads)."""
+    rgba = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] + [255] for c in (*palette, masked)] + [[0, 0, 0, 0]], np.uint8)
     return rgba.view("<u4").ravel()
 
 
@@ -107,7 +111,17 @@ _LUTS = {name: _lut(palette, masked) for name, (palette, masked) in PALETTES.ite
 def coloured(values: np.ndarray, look: Look) -> np.ndarray:
     """``values`` (float, NaN where masked) as RGBA uint32 colours with ``look``, as the page's colour mappers would draw them."""
     lut = _LUTS[look.palette]
-    return lut[images.colour_index(values, look.limits, look.scale, len(lut) - 1)]
+    index = images.colour_index(values, look.limits, look.scale, len(lut) - 2)
+    if look.threshold is not None:
+        index[values < look.threshold] = len(lut) - 1  # NaN compares False: masked pixels keep their colour
+    return lut[index]
+
+
+def asinh_bar_palette(look: Look) -> tuple[str, ...]:
+    """The palette of a linear colour bar from ``look.limits`` that shows the asinh scale's colours at their values."""
+    palette = PALETTES[look.palette][0]
+    steps = np.linspace(*look.limits, len(palette))
+    return tuple(palette[k] for k in images.colour_index(steps, look.limits, "asinh", len(palette)))
 
 
 @dataclass
@@ -163,6 +177,7 @@ class ImagePanels:
         self.log = LogColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1], low=1, high=10)
         self.difference = LinearColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED)
         self.ratio = LogColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED, low=0.5, high=2)
+        self.asinh = LinearColorMapper(palette=PALETTES["viridis"][0])  # the asinh scale's colour bar only (images coloured here)
         self.profile_line = ColumnDataSource(data={"x": [], "y": []})
         #: The region drawn with the box-select tool, as a rectangle in axis units.
         self.region = ColumnDataSource(data={"left": [], "right": [], "top": [], "bottom": []})
@@ -217,12 +232,13 @@ class ImagePanels:
         ``right_box`` (x, y, dw, dh in axis units) places a result of a region (default: the whole image).
         """
         palette, masked = PALETTES[look.palette]
-        mapper = self.log if look.scale == "log" else self.linear
-        mapper.update(palette=palette, nan_color=masked, low=look.limits[0], high=look.limits[1])
+        mapper = self.log if look.scale == "log" else self.asinh if look.scale == "asinh" else self.linear
+        mapper.update(palette=asinh_bar_palette(look) if look.scale == "asinh" else palette, nan_color=masked, low=look.limits[0],
+                      high=look.limits[1])  # fmt: skip
         self.difference.update(low=look.difference_limits[0], high=look.difference_limits[1])
         self.ratio.update(low=look.ratio_limits[0], high=look.ratio_limits[1])
         self.look = look
-        colours = "rgba" if self.rgba or look.scale == "asinh" else look.scale
+        colours = "rgba" if self.rgba or look.scale == "asinh" or look.threshold is not None else look.scale
         self.raw.shown, self.right.shown = colours, colours if right_mode == "restored" else right_mode
         self.raw.bar.color_mapper = mapper
         self.right.bar.color_mapper = mapper if self.right.shown == "rgba" else self.right.overview[self.right.shown].glyph.color_mapper

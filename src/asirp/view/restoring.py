@@ -27,7 +27,7 @@ from . import images
 from .forms import FieldSpec, method_form, parse_form
 from .markup import error, note
 from .profiles import azimuthal
-from .workspace import Region, Result
+from .workspace import Cancelled, Region, Result
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,13 @@ class RestoreControls:
         self.use_region = Checkbox(label="restore only the region drawn", active=False, visible=False, css_classes=["asirp-use-region"])
         self.clear_region_button = Button(label="Clear the region", visible=False)
         self.clear_region_button.on_click(lambda: self._set_region(None))
+        self.whole_stack = Checkbox(label="restore every image of the stack", active=False, visible=False, css_classes=["asirp-whole-stack"])
         self.restore_button = Button(label="Restore", button_type="primary", css_classes=["asirp-restore"])
         self.restore_button.on_click(self._start_restore)
+        self.cancel_button = Button(label="Cancel", button_type="warning", visible=False, css_classes=["asirp-cancel"])
+        self.cancel_button.on_click(self._cancel_restore)
+        self._cancel = threading.Event()
+        self._progress: tuple[int, int] | None = None  # images done and in all, of a whole-stack restoration
         self.status = Div(text="", css_classes=["asirp-status"])
         self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
         self.results = Select(title="result shown", options=[], css_classes=["asirp-results"])
@@ -99,20 +104,40 @@ class RestoreControls:
         self.restore_message.text = ""
         self.busy = (method, time.perf_counter())
         self.restore_button.disabled = True
+        self._cancel = threading.Event()  # one per restoration: a late click cannot cancel the next one
+        self._progress = None
+        self.cancel_button.update(visible=True, disabled=False)
         self._tick()
         self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
         region = self.region if self.use_region.active else None
-        threading.Thread(target=self._restore_in_thread, args=(method, params, region), daemon=True, name="asirp-view-restore").start()
+        stack = self.whole_stack.active and self.whole_stack.visible and region is None
+        threading.Thread(target=self._restore_in_thread, args=(method, params, region, stack, self._cancel), daemon=True,
+                         name="asirp-view-restore").start()  # fmt: skip
 
     def _tick(self) -> None:
         if self.busy is not None:
             method, started = self.busy
-            self.status.text = f"<b>running {html.escape(method)}…</b> {time.perf_counter() - started:.1f} s"
+            images_done = "" if self._progress is None else f" image {min(self._progress[0] + 1, self._progress[1])} of {self._progress[1]},"
+            cancelling = " cancelling after the current step…" if self._cancel.is_set() else ""
+            self.status.text = f"<b>running {html.escape(method)}…</b>{images_done} {time.perf_counter() - started:.1f} s{cancelling}"
 
-    def _restore_in_thread(self, method: str, params: dict[str, Any], region: Region | None) -> None:
+    def _cancel_restore(self) -> None:
+        """Ask the running restoration to stop at its next step (between its decision and restoration, or two images)."""
+        self._cancel.set()
+        self.cancel_button.disabled = True
+        self._tick()
+
+    def _restore_in_thread(self, method: str, params: dict[str, Any], region: Region | None, stack: bool = False,
+                           cancel: threading.Event | None = None) -> None:
         try:
-            result = self.workspace.restore(method, params, region)
+            if stack:
+                results = self.workspace.restore_stack(method, params, cancel=cancel, progress=self._set_progress)
+                result = results[self.workspace.index]
+            else:
+                result = self.workspace.restore(method, params, region, cancel=cancel)
             self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+        except Cancelled:
+            self.doc.add_next_tick_callback(partial(self._restore_done, None, ""))
         except AsirpError as exc:
             self.doc.add_next_tick_callback(partial(self._restore_done, None, str(exc)))
         except Exception as exc:
@@ -121,17 +146,26 @@ class RestoreControls:
         else:
             self.doc.add_next_tick_callback(partial(self._restore_done, result, ""))
 
+    def _set_progress(self, done: int, total: int) -> None:
+        self._progress = (done, total)  # read by _tick on the server's loop
+
     def _restore_done(self, result: Result | None, problem: str) -> None:
+        """The thread's end: a result, a problem, or neither (cancelled: the results shown before stay)."""
+        method, started = self.busy or ("", time.perf_counter())
         self.busy = None
         if self._busy_callback is not None:
             self.doc.remove_periodic_callback(self._busy_callback)
             self._busy_callback = None
         self.restore_button.disabled = False
+        self.cancel_button.visible = False
         if result is None:
-            self.status.text = ""
-            self.restore_message.text = error(problem)
+            self.status.text = "" if problem else f"cancelled: {html.escape(method)} after {time.perf_counter() - started:.1f} s; nothing kept"
+            self.restore_message.text = error(problem) if problem else ""
             return
-        self.status.text = f"done: {html.escape(result.label)} in {result.seconds:.2f} s"
+        if self._progress is not None:  # a whole stack: the time of all its images
+            self.status.text = f"done: {html.escape(result.label)}, {self._progress[1]} images in {time.perf_counter() - started:.2f} s"
+        else:
+            self.status.text = f"done: {html.escape(result.label)} in {result.seconds:.2f} s"
         self._refresh_results(select=len(self.workspace.shown_results) - 1)
 
     # -- results -------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class SaveControls:
         x_range, y_range = self.panels.x_range, self.panels.y_range
         look = {"palette": self.palette.value, "scale": self.scale.value, "clip": list(self.clip.value),
                 "right_mode": self.right_mode.active, "axes": self.axis_units.value, "rotate": self.rotate.value,
-                "flips": list(self.flips.active), "reduction": self.reduction.value}
+                "flips": list(self.flips.active), "reduction": self.reduction.value, "threshold": self.threshold.value}
         restorations = tuple(Restoration(r.method, r.params, r.region) for r in self.workspace.shown_results)
         path = self.workspace.path or ""
         absolute = str(Path(path.split("::")[0]).absolute()) + (f"::{path.split('::', 1)[1]}" if "::" in path else "")
@@ -92,7 +92,7 @@ class SaveControls:
         look = state.look
         self._opening = True  # one drawing below, not one per control
         for widget, key in ((self.palette, "palette"), (self.scale, "scale"), (self.axis_units, "axes"), (self.rotate, "rotate"),
-                            (self.reduction, "reduction")):
+                            (self.reduction, "reduction"), (self.threshold, "threshold")):
             if key in look:
                 widget.value = str(look[key])
         if "clip" in look:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 from ..errors import InputError, OutputError
@@ -56,6 +58,15 @@ class Result:
     def base(self, raw: Frame) -> Frame:
         """What this result restored: ``raw``, or its region."""
         return raw if self.region is None else crop(raw, self.region)
+
+
+class Cancelled(Exception):
+    """A restoration stopped from the page (its Cancel button) between two of its stages; nothing of it is kept."""
+
+
+def _check(cancel: Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled
 
 
 def _short(params: dict[str, Any]) -> str:
@@ -122,26 +133,69 @@ class Workspace:
         """The results of the image shown, oldest first."""
         return self.results.get(self.index, [])
 
-    def restore(self, method: str, params: dict[str, Any], region: Region | None = None) -> Result:
+    def restore(self, method: str, params: dict[str, Any], region: Region | None = None, *, cancel: Event | None = None) -> Result:
         """Restore the image shown, or its ``region``, with ``method`` (or ``"auto"``) and keep the result.
 
         Blocking: run it in a thread. The region's crop is a step of the result's history.
+        ``cancel`` set stops it between its stages (the decision, the restoration) with
+        :class:`Cancelled`, keeping nothing.
         """
         from ..select import make_plan
 
         raw = self.raw if region is None else crop(self.raw, region)
         started = time.perf_counter()
+        _check(cancel)
         plan = make_plan(raw, method, params)
+        _check(cancel)
         frame = plan.run(raw)
+        _check(cancel)
+        result = self._result(self.index, method, params, plan, frame, time.perf_counter() - started, region)
+        self.results.setdefault(self.index, []).append(result)
+        return result
+
+    def restore_stack(self, method: str, params: dict[str, Any], *, cancel: Event | None = None,
+                      progress: Callable[[int, int], None] | None = None) -> list[Result]:
+        """Restore every image of the open stack with one plan (decided on the image shown, as ``asirp restore`` on a stack).
+
+        ``progress(done, total)`` is called before each image and at the end; ``cancel``
+        set stops it between images with :class:`Cancelled`, keeping nothing. The results,
+        one per image, are kept together at the end.
+        """
+        from ..select import make_plan
+
+        if self.source is None:
+            raise OutputError("no file is open")
+        total = self.count
+        started = time.perf_counter()
+        _check(cancel)
+        plan = make_plan(self.raw, method, params)
+        made = []
+        for index, image in enumerate(self.source.images()):
+            if progress is not None:
+                progress(index, total)
+            _check(cancel)
+            image_started = started if index == 0 else time.perf_counter()  # the first image's time includes the decision
+            made.append((index, plan.run(image), time.perf_counter() - image_started))
+        _check(cancel)
+        if progress is not None:
+            progress(total, total)
+        results = []
+        for index, frame, seconds in made:
+            result = self._result(index, method, params, plan, frame, seconds, None, f" [stack, {total} images]")
+            self.results.setdefault(index, []).append(result)
+            results.append(result)
+        return results
+
+    def _result(self, index: int, method: str, params: dict[str, Any], plan: Any, frame: Frame, seconds: float, region: Region | None,
+                note: str = "") -> Result:
+        """The result of ``method`` on image ``index`` (its label numbered after the ones kept), from the ``plan`` that made it."""
         if plan.decision is not None:
             label, explanation = f"auto → {plan.method}", plan.decision.explain()
         else:
             label, explanation = method + (f" ({_short(params)})" if params else ""), None
-        kept = self.results.setdefault(self.index, [])
         where = "" if region is None else f" [rows {region[0]}:{region[1]}, columns {region[2]}:{region[3]}]"
-        result = Result(f"{len(kept) + 1}: {label}{where}", method, frame, explanation, time.perf_counter() - started, region, params)
-        kept.append(result)
-        return result
+        number = len(self.results.get(index, [])) + 1
+        return Result(f"{number}: {label}{where}{note}", method, frame, explanation, seconds, region, params)
 
     def export(self, result: Result, path: str, *, force: bool = False) -> Path:
         """Write ``result`` to ``path`` as the CLI would; never over an input, over an existing file only with ``force``.
