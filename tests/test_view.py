@@ -734,6 +734,14 @@ def test_page_colours_asinh_with_a_threshold_restores_a_whole_stack_and_cancels_
             _until(lambda: _drawn(raw.screenshot()), 30)
             # asinh, coloured by the server; a threshold hides what is below it (a bad one is said beside the field).
             page.locator(".asirp-scale select").select_option("asinh")
+            box = raw.bounding_box()
+            assert box is not None
+
+            def readout_gives_the_value() -> bool:  # coloured images carry their values beside the colours, for the readout
+                page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.6 * box["height"] + np.random.randint(5))
+                return page.get_by_text(re.compile(r"^x \d+, y \d+: raw [0-9.]+ \| restored")).count() == 1
+
+            _until(readout_gives_the_value, 30, 0.2)
             threshold = page.locator(".asirp-threshold input")
             threshold.fill("lots")
             threshold.press("Enter")
