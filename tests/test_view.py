@@ -591,6 +591,31 @@ def test_workspace_restores_a_whole_stack_with_progress_and_a_cancel_keeps_nothi
     assert workspace.shown_results == [earlier, results[2]]
 
 
+def test_spectra_name_the_line_clicked_and_make_the_map_asirp_xrf_makes(tmp_path):
+    from asirp import xrf
+    from asirp.synth import write_xrf_cube, xrf_cube
+    from asirp.view.spectra import Spectra
+    from asirp.xrf.calibration import EnergyCalibration
+
+    cube = xrf_cube("AG175", shape=(40, 32), n_channels=512, calibration=EnergyCalibration(0.0, 0.04), elements={"Fe": 30.0}, seed=3)
+    path = str(write_xrf_cube(cube, tmp_path / "scan.h5", "nexus"))
+    spectra = Spectra.open(path)
+    try:
+        assert spectra.spectrum.shape == (512,) and spectra.energies is not None and spectra.energies[1] == pytest.approx(0.04)
+        # Ar Ka and Ag La share the 2.96 keV peak: K first; Cu Kb before Os La at 8.9 keV; nothing stands out in no man's land.
+        assert [spectra.line_at(e)[0] for e in (8.04, 8.9, 6.4, 2.96)] == ["Cu-Ka", "Cu-Kb", "Fe-Ka", "Ar-Ka"]  # type: ignore[index]
+        assert spectra.line_at(0.01) is None
+        frame, (lo, hi) = spectra.element_map("Cu-Ka", "i0+livetime")
+        with xrf.open_spectra(path) as source:
+            expected = xrf.element_maps(source, ["Cu-Ka"], normalisation="i0+livetime", show_progress=False)
+        np.testing.assert_array_equal(frame.data, expected.normalised["Cu-Ka"].data)
+        assert frame.kind == "xrf_map" and (lo, hi) == (expected.windows[0].lo, expected.windows[0].hi)
+        with pytest.raises(ParameterError, match="type an element line"):
+            spectra.element_map(" ", "none")
+    finally:
+        spectra.close()
+
+
 # -- the page in a real browser ----------------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -773,6 +798,70 @@ def test_page_colours_asinh_with_a_threshold_restores_a_whole_stack_and_cancels_
             assert page.locator(".asirp-results select option").count() == 1 and _drawn(right.screenshot())
             assert not page.locator(".asirp-cancel button").is_visible()
             page.screenshot(path=shots / "viewer-cancelled.png", full_page=True)
+            browser.close()
+    finally:
+        viewer.stop()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium); the page is tested in a real browser")
+@pytest.mark.timeout(180)
+def test_xrf_spectra_in_a_real_browser_a_peak_clicked_names_its_line_and_becomes_a_map(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from asirp.synth import write_xrf_cube, xrf_cube
+    from asirp.view.server import ViewerServer
+    from asirp.view.spectra_controls import SPECTRUM_LEFT, SPECTRUM_WIDTH
+    from asirp.xrf.calibration import EnergyCalibration
+
+    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    cube = xrf_cube("AG175", shape=(40, 32), n_channels=512, calibration=EnergyCalibration(0.0, 0.04), elements={"Fe": 30.0}, seed=3)
+    scan = write_xrf_cube(cube, tmp_path / "scan.h5", "nexus")
+    viewer = ViewerServer([], port=0, folder=tmp_path)
+    viewer.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            page.goto(viewer.url)
+            page.locator(".asirp-spectra-path input").fill(str(tmp_path / "missing.h5"))
+            page.locator(".asirp-spectra-open button").click()
+            page.get_by_text("missing.h5: no such file").wait_for(timeout=30_000)  # the CLI's one-line message
+            page.locator(".asirp-spectra-path input").fill(str(scan))
+            page.locator(".asirp-spectra-open button").click()
+            page.get_by_text("spectra: 40 x 32 points, 512 channels, 1 detector element(s), calibrated in keV").wait_for(timeout=30_000)
+            spectrum = page.locator(".asirp-spectrum").first
+            spectrum.scroll_into_view_if_needed()
+            # Click the Cu K-alpha peak (8.04 keV) on the energy axis (0 to 511 x 0.04 keV across the plot area).
+            box = spectrum.bounding_box()
+            assert box is not None
+            x = box["x"] + SPECTRUM_LEFT + 8.04 / (511 * 0.04) * SPECTRUM_WIDTH
+            page.mouse.click(x, box["y"] + box["height"] / 2)
+            line = page.locator(".asirp-xrf-line input")
+            _until(lambda: line.input_value() == "Cu-Ka", 30)
+            page.get_by_text(re.compile(r"Cu-Ka near 8\.\d\d keV: \d+ σ above the continuum")).wait_for()
+            page.locator(".asirp-xrf-map button").click()
+            page.get_by_text("Cu-Ka (none): map 40 x 32, channels").wait_for(timeout=30_000)
+            page.get_by_text("xrf_map, 40 x 32 px").wait_for()
+            raw = page.locator(".asirp-panel-raw").first
+            _until(lambda: _drawn(raw.screenshot()), 30)
+            # The map restores as any image.
+            page.locator(".asirp-method select").select_option("gaussian")
+            page.locator(".asirp-restore button").click()
+            page.get_by_text("done: 1: gaussian in").wait_for(timeout=60_000)
+            _until(lambda: _drawn(page.locator(".asirp-panel-restored").first.screenshot()), 30)
+            page.screenshot(path=shots / "viewer-xrf.png", full_page=True)
+            # A line typed, another normalisation; a bad one gets asirp xrf's message.
+            line.fill("Xx-Ka")
+            line.press("Enter")
+            page.locator(".asirp-xrf-map button").click()
+            page.get_by_text("unknown chemical element 'Xx'").wait_for()
+            line.fill("Fe-Ka")
+            line.press("Enter")
+            page.locator(".asirp-xrf-normalisation select").select_option("i0+livetime")
+            page.locator(".asirp-xrf-map button").click()
+            page.get_by_text("Fe-Ka (i0+livetime): map 40 x 32, channels").wait_for(timeout=30_000)
+            _until(lambda: page.locator(".asirp-results select option").count() == 0, 30)  # a new map: the last map's results go
             browser.close()
     finally:
         viewer.stop()

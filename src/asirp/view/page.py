@@ -32,6 +32,7 @@ from .panels import PALETTES, ImagePanels, Look
 from .profiles import Line
 from .restoring import RestoreControls
 from .saving import SaveControls
+from .spectra_controls import SpectraControls
 from .state import is_workspace
 from .workspace import Region, Workspace
 
@@ -39,7 +40,7 @@ from .workspace import Region, Workspace
 RIGHT_MODES = {"restored": "restored", "restored − raw": "difference", "restored / raw": "ratio"}
 
 
-class ViewerPage(RestoreControls, CompareControls, SaveControls):
+class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls):
     """Everything one browser tab shows and does."""
 
     def __init__(self, doc: Document, cache: FrameCache, paths: list[str], folder: Path) -> None:
@@ -62,8 +63,10 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         self._build_restore()
         self._build_compare()
         self._build_export()
+        self._build_spectra()
         controls = column(
             heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
+            heading("XRF spectra"), *self.spectra_controls(),
             heading("Look"), self.palette, self.scale, self.clip, self.threshold, self.threshold_message,
             self.right_mode, self.axis_units, self.rotate, self.flips, self.reduction,
             heading("Compare"), self.reference_path, self.reference_button, self.reference_message,
@@ -77,6 +80,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
         figures = column(
             row(self.panels.raw_figure, self.panels.right_figure), self.panels.readout,
             self.profile_note, row(self.profile_figure, self.azimuthal_figure), row(self.contrast_table, self.explanation),
+            self.spectrum_figure,
         )  # fmt: skip
         for panel in (self.panels.raw_figure, self.panels.right_figure):  # before add_root: Bokeh subscribes on attach
             # A second click soon after the first arrives as a double tap, not a tap: both are points.
@@ -173,10 +177,16 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls):
             self.datasets.visible = True
             self.open_message.text = note(f"{len(opened.choices)} image datasets and nothing in the file says which is the image: choose one")
             return
-        self._default_look(opened.frame)  # before the hold, which would defer the callbacks this silences
+        self._show_frame(opened.frame, path)
+
+    def _show_frame(self, frame: Frame, path: str) -> None:
+        """Show ``frame``, the workspace's new source read from ``path`` (or an element map made from spectra)."""
+        if self.workspace.source is not frame:
+            self.workspace.show(frame, path)
+        self._default_look(frame)  # before the hold, which would defer the callbacks this silences
         self.doc.hold("combine")  # one message for the new image, whatever the changes below trigger
         try:
-            self._opened(opened.frame, path)
+            self._opened(frame, path)
         finally:
             self.doc.unhold()
 

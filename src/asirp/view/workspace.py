@@ -90,8 +90,12 @@ class Workspace:
         """Open ``path``; on a frame, show its first image and forget the previous file's results."""
         opened = self.cache.open(path)
         if opened.frame is not None:
-            self.path, self.source, self.index, self.results, self._images = opened.path, opened.frame, 0, {}, {}
+            self.show(opened.frame, opened.path)
         return opened
+
+    def show(self, frame: Frame, path: str) -> None:
+        """Make ``frame`` (read from ``path``, or made from it: an XRF element map) the one shown; forget the previous results."""
+        self.path, self.source, self.index, self.results, self._images = path, frame, 0, {}, {}
 
     @property
     def count(self) -> int:

@@ -1,0 +1,114 @@
+"""The page's XRF spectra controls: open a spectra cube, its summed spectrum, element lines clicked or typed, the map.
+
+A mixin of :class:`~asirp.view.page.ViewerPage` (it uses the page's ``doc``,
+``workspace`` and the way a newly opened frame is shown). The element map made is
+shown and restored as any image; the spectra stay open for the next line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bokeh.events import Event, Tap
+from bokeh.models import ColumnDataSource, Range1d
+from bokeh.models.annotations import BoxAnnotation
+from bokeh.models.widgets.buttons import Button
+from bokeh.models.widgets.inputs import Select, TextInput
+from bokeh.models.widgets.markups import Div
+from bokeh.plotting import figure
+
+from ..errors import AsirpError
+from .markup import error, note
+from .spectra import NORMALISATIONS, Spectra
+
+#: Spectrum plot area, CSS pixels, and its left border: fixed, so that a place clicked maps to an energy the same way always.
+SPECTRUM_WIDTH, SPECTRUM_HEIGHT, SPECTRUM_LEFT = 800, 220, 80
+
+
+class SpectraControls:
+    """Spectra file, summed spectrum, element line (click or type), normalisation, Make map (see the module's description)."""
+
+    doc: Any
+    workspace: Any
+    spectra: Spectra | None
+
+    def _build_spectra(self) -> None:
+        self.spectra = None
+        self.spectra_path = TextInput(title="XRF spectra file (FILE.h5 or FILE.h5::/spectra)", width=320, css_classes=["asirp-spectra-path"])
+        self.spectra_button = Button(label="Open spectra", css_classes=["asirp-spectra-open"])
+        self.spectra_button.on_click(lambda: self._open_spectra(self.spectra_path.value))
+        self.spectra_message = Div(text="", width=320, css_classes=["asirp-spectra-message"])
+        self.xrf_line = TextInput(title="element line (Cu-Ka, 7.9-8.2keV, ch:820-860), or click a peak", width=320, visible=False,
+                              css_classes=["asirp-xrf-line"])  # fmt: skip
+        options: list[str | tuple[Any, str]] = list(NORMALISATIONS)
+        self.normalisation = Select(title="normalisation", value="none", options=options, visible=False,
+                                    css_classes=["asirp-xrf-normalisation"])  # fmt: skip
+        self.map_button = Button(label="Make the element map", button_type="primary", visible=False, css_classes=["asirp-xrf-map"])
+        self.map_button.on_click(self._make_map)
+        self.spectrum_source = ColumnDataSource({"x": [], "counts": []})
+        self.spectrum_figure = figure(title="summed spectrum", x_range=Range1d(start=0, end=1), frame_width=SPECTRUM_WIDTH,
+                                      frame_height=SPECTRUM_HEIGHT, min_border_left=SPECTRUM_LEFT,
+                                      y_axis_type="log", tools="pan,wheel_zoom,box_zoom,reset,save", visible=False,
+                                      css_classes=["asirp-spectrum"])  # fmt: skip
+        self.spectrum_figure.line("x", "counts", source=self.spectrum_source, line_color="#1f4e9a")
+        self.spectrum_figure.yaxis.axis_label = "counts (all points)"
+        self.window_box = BoxAnnotation(fill_color="orange", fill_alpha=0.3, visible=False)
+        self.spectrum_figure.add_layout(self.window_box)
+        self.spectrum_figure.on_event(Tap, self._spectrum_clicked)
+        self.doc.on_session_destroyed(lambda context: self.spectra is not None and self.spectra.close())  # the tab closed: the file too
+
+    def spectra_controls(self) -> list[Any]:
+        """The controls, in the order the page's left column shows them."""
+        return [self.spectra_path, self.spectra_button, self.spectra_message, self.xrf_line, self.normalisation, self.map_button]
+
+    def _open_spectra(self, path: str) -> None:
+        if not path.strip():
+            self.spectra_message.text = error("type the path of a spectra file")
+            return
+        try:
+            opened = Spectra.open(path.strip())
+        except AsirpError as exc:
+            self.spectra_message.text = error(str(exc))
+            return
+        if self.spectra is not None:
+            self.spectra.close()
+        self.spectra = opened
+        x = opened.energies if opened.energies is not None else np.arange(opened.spectrum.size, dtype=float)
+        self.spectrum_source.data = {"x": x, "counts": np.maximum(opened.spectrum, 0.5)}  # a log axis: empty channels at 0.5
+        self.spectrum_figure.xaxis.axis_label = "energy (keV)" if opened.energies is not None else "channel"
+        self.spectrum_figure.x_range.update(start=float(x[0]), end=float(x[-1]))
+        self.spectrum_figure.title = f"summed spectrum of {Path(path.split('::')[0]).name}"
+        self.window_box.visible = False
+        for widget in (self.spectrum_figure, self.xrf_line, self.normalisation, self.map_button):
+            widget.visible = True
+        click = "; click a peak to name its line" if opened.energies is not None else ""
+        self.spectra_message.text = note(opened.describe() + click)
+
+    def _spectrum_clicked(self, event: Event) -> None:
+        if self.spectra is None or not isinstance(event, Tap) or event.x is None:
+            return
+        found = self.spectra.line_at(float(event.x))
+        if found is None:
+            self.spectra_message.text = note(f"no X-ray line stands out near {event.x:.2f} keV" if self.spectra.energies is not None
+                                             else "no energy calibration: type channels (ch:FIRST-LAST)")  # fmt: skip
+            return
+        name, significance = found
+        self.xrf_line.value = name
+        self.spectra_message.text = note(f"{name} near {event.x:.2f} keV: {significance:.0f} σ above the continuum")
+
+    def _make_map(self) -> None:
+        if self.spectra is None:
+            return
+        try:
+            frame, (lo, hi) = self.spectra.element_map(self.xrf_line.value, self.normalisation.value)
+        except AsirpError as exc:
+            self.spectra_message.text = error(str(exc))
+            return
+        x = self.spectrum_source.data["x"]
+        self.window_box.update(left=float(x[lo]), right=float(x[min(hi, len(x)) - 1]), visible=True)
+        label = f"{self.xrf_line.value.strip()} ({self.normalisation.value})"
+        self.spectra_message.text = note(f"{label}: map {frame.image_shape[0]} x {frame.image_shape[1]}, channels {lo}..{hi - 1}")
+        page: Any = self  # the page shows the map as a frame opened (ViewerPage._show_frame)
+        page._show_frame(frame, f"{self.spectra.path.split('::')[0]}::{label}")
