@@ -641,6 +641,19 @@ def _until(check, timeout_s: float = 30.0, step_s: float = 0.1) -> float:
     return time.perf_counter() - started
 
 
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: ``$ASIRP_VIEW_SCREENSHOTS`` when set."""
+    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def _new_page(playwright):
+    """Debian's Chromium, headless, and a page tall enough for the viewer's panels and controls."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    return browser, browser.new_page(viewport={"width": 1500, "height": 1250})
+
+
 @pytest.fixture
 def diffraction_tiff(tmp_path: Path) -> Path:
     """A small synthetic powder frame (with its mask) as TIFF, its PONI beside it."""
@@ -659,8 +672,7 @@ def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
 
     from asirp.view.server import ViewerServer
 
-    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     output = tmp_path / "restored.nxs"
     # With a token, as beyond loopback: the page's websocket must pass on the cookie the first request set.
     viewer = ViewerServer([str(diffraction_tiff)], port=0, folder=diffraction_tiff.parent, token="browser-test-token")
@@ -668,8 +680,7 @@ def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
     viewer.start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            browser, page = _new_page(playwright)
             raw = page.locator(".asirp-panel-raw").first
             right = page.locator(".asirp-panel-restored").first
             page.goto(viewer.url)
@@ -735,8 +746,7 @@ def test_page_colours_asinh_with_a_threshold_restores_a_whole_stack_and_cancels_
 
     from asirp.view.server import ViewerServer
 
-    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     made = [asirp.synth.diffraction_frame("powder", shape=(192, 192), dose=30.0, seed=k).noisy for k in range(20)]
     stack = tmp_path / "series.nxs"
     asirp.save(Frame.from_array(np.stack([f.data for f in made]), np.stack([f.valid for f in made]), kind="diffraction"), stack)
@@ -751,8 +761,7 @@ def test_page_colours_asinh_with_a_threshold_restores_a_whole_stack_and_cancels_
 
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            browser, page = _new_page(playwright)
             raw, right = page.locator(".asirp-panel-raw").first, page.locator(".asirp-panel-restored").first
             page.goto(viewer.url)
             page.get_by_text("diffraction, 192 x 192 px, 20 images").wait_for(timeout=30_000)
@@ -813,16 +822,14 @@ def test_xrf_spectra_in_a_real_browser_a_peak_clicked_names_its_line_and_becomes
     from asirp.view.spectra_controls import SPECTRUM_LEFT, SPECTRUM_WIDTH
     from asirp.xrf.calibration import EnergyCalibration
 
-    shots = Path(os.environ.get("ASIRP_VIEW_SCREENSHOTS") or tmp_path / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = _shots(tmp_path)
     cube = xrf_cube("AG175", shape=(40, 32), n_channels=512, calibration=EnergyCalibration(0.0, 0.04), elements={"Fe": 30.0}, seed=3)
     scan = write_xrf_cube(cube, tmp_path / "scan.h5", "nexus")
     viewer = ViewerServer([], port=0, folder=tmp_path)
     viewer.start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1500, "height": 1250})
+            browser, page = _new_page(playwright)
             page.goto(viewer.url)
             page.locator(".asirp-spectra-path input").fill(str(tmp_path / "missing.h5"))
             page.locator(".asirp-spectra-open button").click()
