@@ -40,6 +40,21 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
+    #: The field that takes an isotropic Gaussian PSF width in pixels, in the models of methods
+    #: that need a PSF (``"psf"`` in :attr:`Method.needs`); None: the model takes none. The
+    #: selector hands its blur estimate to a method through it (:meth:`psf_width`).
+    psf_width_field: ClassVar[str | None] = None
+
+    @classmethod
+    def psf_width(cls, sigma_px: float) -> dict[str, float]:
+        """The parameters that give this model a Gaussian PSF of width ``sigma_px`` (px): empty if it takes none."""
+        return {} if cls.psf_width_field is None else {cls.psf_width_field: sigma_px}
+
+    @classmethod
+    def given_psf_width(cls, params: dict[str, Any]) -> float | None:
+        """The Gaussian PSF width (px) ``params`` give this model, if any."""
+        return None if cls.psf_width_field is None else params.get(cls.psf_width_field)
+
 
 @dataclass
 class Output:
@@ -196,6 +211,9 @@ def register(cls: type[Method]) -> type[Method]:
     for attribute in ("name", "family", "task"):
         if not isinstance(getattr(cls, attribute, None), str):
             raise TypeError(f"{cls.__name__} must define the class attribute {attribute!r}")
+    width_field = cls.Parameters.psf_width_field
+    if width_field is not None and width_field not in cls.Parameters.model_fields:
+        raise TypeError(f"{cls.__name__}'s parameters declare psf_width_field {width_field!r}, which is not one of their fields")
     unknown_kinds = set(cls.kinds) - set(KINDS)
     unknown_needs = set(cls.needs) - NEEDS
     if unknown_kinds or unknown_needs:

@@ -24,7 +24,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -32,6 +34,7 @@ from scipy import ndimage
 
 from ..errors import AsirpError, InputError, ParameterError
 from ..frame import Frame
+from ..kinds import Kind
 from ..methods.base import Method, registry
 from ..methods.deconv.blind import UNCERTAIN_BLUR_FACTOR
 from ..progress import progress, quiet
@@ -91,9 +94,14 @@ class Candidate:
     def admissible(self) -> bool:
         return self.negative_flux <= MAX_NEGATIVE_FLUX
 
+    @property
+    def mse(self) -> float:
+        """The estimated error; infinite for a candidate that was not scored."""
+        return float(self.estimated_mse) if self.estimated_mse is not None else float("inf")
+
     def rank_key(self) -> tuple[bool, float]:
         """Admissible estimates first, then by estimated error."""
-        return (not self.admissible, float(self.estimated_mse if self.estimated_mse is not None else np.inf))
+        return (not self.admissible, self.mse)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class Decision:
     candidates: list[Candidate] = field(default_factory=list)
     mode: str = "offline"
     selection_seconds: float = 0.0
-    kind: str = "image"
+    kind: Kind = "image"
     rule_set: str = RULE_SET
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +134,7 @@ class Decision:
             lines.append(f"candidates (ground-truth-free, unbiased estimate of the full-dose mean squared error {scale}, "
                          "shown as 0 when noise takes it below; lower is better):")
             lines += [
-                f"  {c.method:<24} {_short(c.parameters):<28} est. MSE {max(c.estimated_mse, 0.0):10.4g} ± {c.standard_error:.2g}"
+                f"  {c.method:<24} {_short(c.parameters):<28} est. MSE {max(c.mse, 0.0):10.4g} ± {c.standard_error:.2g}"
                 + (f"  ~{c.predicted_psnr_db:5.1f} dB" if c.predicted_psnr_db is not None else "")
                 + ("" if c.admissible else f"  inadmissible: {c.negative_flux:.1%} negative flux")
                 for c in scored
@@ -271,6 +279,29 @@ def _psnr_from_mse(mse: float, data_range: float) -> float | None:
     return float(10 * np.log10(data_range**2 / mse)) if mse > 0 and data_range > 0 else None
 
 
+def _base_parameters(method: type[Method], fixed: dict[str, Any], blur_sigma_px: float | None,
+                     scale: int | None) -> dict[str, Any]:
+    """What every parameter set scored for ``method`` starts from: the user's parameters it takes, the
+    estimated blur as the Gaussian PSF width of a method that needs a PSF (through the field its
+    parameter model declares, :meth:`~asirp.methods.base.Params.psf_width`; unless the user gave
+    one) and the upsampling factor asked for."""
+    model = method.Parameters
+    params = {k: v for k, v in fixed.items() if k in model.model_fields}
+    if "psf" in method.needs and blur_sigma_px is not None:
+        for key, width in model.psf_width(round(blur_sigma_px, 3)).items():
+            params.setdefault(key, width)
+    if scale is not None and "scale" in model.model_fields:
+        params["scale"] = scale
+    return params
+
+
+def _given_psf_width_field(methods: Iterable[type[Method]], fixed: dict[str, Any]) -> str | None:
+    """The field among ``fixed`` (the user's parameters) that gives a Gaussian PSF width to the methods
+    that need a PSF (:attr:`~asirp.methods.base.Params.psf_width_field`), if the user set one."""
+    fields = {method.Parameters.psf_width_field for method in methods if "psf" in method.needs}
+    return next((name for name in sorted(f for f in fields if f is not None) if name in fixed), None)
+
+
 def _parameter_grid(method: type[Method], base: dict[str, Any]) -> list[dict[str, Any]]:
     """The parameter sets to score, middle of the search space first (the first round's probe)."""
     if not method.search_space:
@@ -306,7 +337,7 @@ def _within_one_error(candidate: Candidate, best: Candidate, risks: dict[tuple[s
 def _one_se_choice(scored: list[Candidate], grid_order: list[dict[str, Any]], risks: dict[tuple[str, str], Risk]) -> Candidate:
     """The most regularised admissible candidate (earliest in the grid) within one standard error of the best."""
     pool = [c for c in scored if c.admissible] or scored
-    best = min(pool, key=lambda c: c.estimated_mse)
+    best = min(pool, key=lambda c: c.mse)
     ordered = sorted(pool, key=lambda c: grid_order.index(c.parameters) if c.parameters in grid_order else len(grid_order))
     return next(c for c in ordered if c is best or _within_one_error(c, best, risks))
 
@@ -412,7 +443,7 @@ def _sr_pair(image: Frame, scale: int) -> tuple[Frame, np.ndarray]:
     valid = image.valid[:ny, :nx]
     blocks = data.reshape(ny // scale, scale, nx // scale, scale)
     low = blocks.sum(axis=(1, 3)) if image.is_counting else blocks.mean(axis=(1, 3))
-    low_valid = valid.reshape(ny // scale, scale, nx // scale, scale).all(axis=(1, 3))
+    low_valid = np.asarray(valid.reshape(ny // scale, scale, nx // scale, scale).all(axis=(1, 3)))
     small = Frame(np.where(low_valid, low, 0), low_valid, kind=image.kind,
                   pixel_size=None if image.pixel_size is None else image.pixel_size.scaled(1 / scale))
     return small, data
@@ -468,8 +499,8 @@ def _score_one(
         estimates.append(estimate_a)
     risk = Risk.mean(risks)
     counts = features.noise_model == "poisson"
-    reference = copies[0]
-    full = reference.scale * reference.b[reference.valid]  # a copy at the measurement's scale
+    first_pair = copies[0]
+    full = first_pair.scale * first_pair.b[first_pair.valid]  # a copy at the measurement's scale
     if weights is not None:  # the error is on the Anscombe scale: so is the range
         full = 2.0 * np.sqrt(np.maximum(full, 0.0) + 0.375)
     data_range = float(np.ptp(full)) if full.size else 1.0
@@ -554,14 +585,7 @@ def choose(
     methods = registry()
     full_shape = work.image_shape
 
-    base_params: dict[str, dict[str, Any]] = {}
-    for name in names:
-        params = {k: v for k, v in fixed.items() if k in methods[name].Parameters.model_fields}
-        if "psf" in methods[name].needs and features.blur_sigma_px is not None:
-            params.setdefault("psf_sigma", round(features.blur_sigma_px, 3))
-        if scale is not None and "scale" in methods[name].Parameters.model_fields:
-            params["scale"] = scale
-        base_params[name] = params
+    base_params = {name: _base_parameters(methods[name], fixed, features.blur_sigma_px, scale) for name in names}
 
     def full_cost(name: str) -> float:
         method = methods[name]()
@@ -589,15 +613,17 @@ def choose(
     )
 
     image = representative_image(work)
-    blur_sigma = (fixed.get("psf_sigma") or features.blur_sigma_px) if family == "deconvolution" else None
+    width_field = _given_psf_width_field(methods.values(), fixed)
+    given_width = None if width_field is None else fixed[width_field]
+    blur_sigma = (given_width or features.blur_sigma_px) if family == "deconvolution" else None
     scored: dict[str, list[Candidate]] = {}
     grids = {name: _parameter_grid(methods[name], base_params[name]) for name in names}
     uncertain_psf = (family == "deconvolution" and (features.blur_disagreement or 1.0) > MAX_BLUR_DISAGREEMENT
-                     and "psf_sigma" not in fixed)
+                     and width_field is None)
     if uncertain_psf:
         for name in names:
             if "psf" in methods[name].needs and len(grids[name]) > 1:
-                ordered = sorted(grids[name], key=lambda p, m=methods[name]: _grid_rank(m, p))
+                ordered = sorted(grids[name], key=partial(_grid_rank, methods[name]))
                 grids[name] = _parameter_grid_order(ordered[: (len(ordered) + 1) // 2])
         reasons.append(
             f"the PSF is uncertain (the two blur estimators differ by a factor {features.blur_disagreement:.2g}): "

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import AsirpError
 from ..frame import Frame
+from ..kinds import Kind
 from .kind import guess_kind
 from .split import NoiseModel
 
@@ -29,7 +30,7 @@ CHI2_1_MEDIAN = 0.4549
 class Features:
     """Measured features of a frame (all in data units unless stated)."""
 
-    kind: str
+    kind: Kind
     kind_source: str
     shape: tuple[int, ...]
     mask_fraction: float

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..frame import Frame
+from ..kinds import Kind
 
 #: Fraction of the variance a radial profile must explain to call an image a pattern.
 RADIAL_R2 = 0.6
@@ -51,7 +52,7 @@ def radial_profile(data: np.ndarray, valid: np.ndarray) -> tuple[float, np.ndarr
     return float(r2), profile[counts > 0]
 
 
-def pattern_kind(profile: np.ndarray) -> str | None:
+def pattern_kind(profile: np.ndarray) -> Kind | None:
     """``"scattering"`` (steep fall), ``"diffraction"`` (rings) or None from a radial profile."""
     from scipy.signal import find_peaks
 
@@ -66,7 +67,7 @@ def pattern_kind(profile: np.ndarray) -> str | None:
     return "diffraction" if peaks.size >= MIN_RINGS else None
 
 
-def guess_kind(frame: Frame) -> tuple[str, str]:
+def guess_kind(frame: Frame) -> tuple[Kind, str]:
     """``(kind, source)``: the frame's kind and where it comes from (metadata, geometry, angles, image)."""
     if frame.kind != "image":
         return frame.kind, "metadata"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..frame import Frame
+from ..kinds import Kind
 from ..methods.base import Method, get_method, registry
 from .decide import Decision, Mode, choose
 from .features import quick_noise_sigma, representative_image
@@ -78,7 +79,7 @@ class Plan:
     method: str
     params: dict[str, Any]
     #: The kind the method treats the frame as (``auto`` may classify it anew); None: the frame's own.
-    kind: str | None = None
+    kind: Kind | None = None
     #: The selector's decision for an ``auto`` plan (recorded as ``notes["selection"]``).
     decision: Decision | None = None
     #: The per-frame budget, the method's estimated cost and, after a fallback, why (``notes["budget"]``).

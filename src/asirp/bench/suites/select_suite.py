@@ -96,7 +96,7 @@ def _oracle_pool(frame: Frame) -> list[tuple[str, dict[str, Any]]]:
     for name, method in registry().items():
         if method.family not in ("denoising", "deconvolution") or frame.kind not in method.kinds or not method.selectable:
             continue
-        base = {"psf_sigma": round(blur, 3)} if "psf" in method.needs and blur else {}
+        base = method.Parameters.psf_width(round(blur, 3)) if "psf" in method.needs and blur else {}
         pool += [(name, params) for params in _parameter_grid(method, base)]
     return pool
 

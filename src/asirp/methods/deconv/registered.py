@@ -53,6 +53,8 @@ MAX_AUTOMATIC_ITERATIONS = 200
 class PSFParams(Params):
     """Where the PSF comes from (at most one source; none: estimated from the image)."""
 
+    psf_width_field: ClassVar[str | None] = "psf_sigma"
+
     psf_sigma: float | None = Field(None, gt=0, le=50, description="isotropic Gaussian PSF width", json_schema_extra={"unit": "px"})
     psf_sigma_y: float | None = Field(None, gt=0, le=50, description="Gaussian PSF width along its own y axis", json_schema_extra={"unit": "px"})
     psf_sigma_x: float | None = Field(None, gt=0, le=50, description="Gaussian PSF width along its own x axis", json_schema_extra={"unit": "px"})
