@@ -648,6 +648,17 @@ def _shots(tmp_path: Path) -> Path:
     return shots
 
 
+def _click_profile(page, panel, start: tuple[float, float], end: tuple[float, float]) -> dict:
+    """Draw a line profile with two clicks on ``panel`` (at fractions of its width and height); its bounding box."""
+    box = panel.bounding_box()
+    assert box is not None
+    for (fx, fy), said in ((start, "line profile: click the end point"), (end, "line profile along")):
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.get_by_text(said).wait_for()
+    _until(lambda: _drawn(page.locator(".asirp-profile").first.screenshot()), 30)
+    return box
+
+
 def _new_page(playwright):
     """Debian's Chromium, headless, and a page tall enough for the viewer's panels and controls."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -703,13 +714,7 @@ def test_page_in_a_real_browser(diffraction_tiff, tmp_path):
             _until(lambda: _drawn(right.screenshot()), 30)
 
             # A profile: two clicks across the rings on the raw panel.
-            box = raw.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + 0.15 * box["width"], box["y"] + 0.45 * box["height"])
-            page.get_by_text("line profile: click the end point").wait_for()
-            page.mouse.click(box["x"] + 0.65 * box["width"], box["y"] + 0.45 * box["height"])
-            page.get_by_text("line profile along").wait_for()
-            _until(lambda: _drawn(page.locator(".asirp-profile").first.screenshot()), 30)
+            box = _click_profile(page, raw, (0.15, 0.45), (0.65, 0.45))
             _until(lambda: _drawn(page.locator(".asirp-azimuthal").first.screenshot()), 30)  # the frame has a PONI
             page.mouse.move(box["x"] + 0.4 * box["width"], box["y"] + 0.3 * box["height"])
             page.get_by_text("raw ", exact=False).first.wait_for()

@@ -261,6 +261,17 @@ def _check_rows(selected: slice, ny: int, where: str) -> None:
         raise InputError(f"rows {selected.start}:{selected.stop} asked for but the detector has {ny} rows", where)
 
 
+def check_rows(rows: tuple[int, int], ny: int, where: str) -> slice:
+    """Detector rows ``(start, stop)`` of a detector ``ny`` rows high as a slice, refused as ``read_scan(rows=...)`` refuses them.
+
+    Raises :class:`~asirp.errors.ParameterError` (not ``0 <= start < stop``) or
+    :class:`~asirp.errors.InputError` naming ``where`` (past the detector's last row).
+    """
+    selected = _rows(rows)
+    _check_rows(selected, ny, where)
+    return selected
+
+
 def _dataset(handle: h5py.File, name: str, where: str) -> h5py.Dataset:
     item = handle.get(name)
     if not isinstance(item, h5py.Dataset):
@@ -440,6 +451,18 @@ def read_tiff_stack(
                      sort_angles=sort_angles, read_step=step)
 
 
+def scan_layout(path: str | os.PathLike[str]) -> Literal["dxchange", "nxtomo"] | None:
+    """The tomography layout of an HDF5 file: ``"dxchange"`` (``exchange/data``), ``"nxtomo"``, or None (not a scan).
+
+    Raises :class:`~asirp.errors.InputError` when the file cannot be opened as HDF5.
+    """
+    try:
+        with h5py.File(path, "r") as handle:
+            return "dxchange" if "exchange/data" in handle else ("nxtomo" if _nxtomo_entry(handle) else None)
+    except OSError as exc:
+        raise InputError(f"cannot open as HDF5 ({exc})", path) from None
+
+
 def read_scan(
     path: str | os.PathLike[str],
     *,
@@ -494,11 +517,7 @@ def read_scan(
             raise InputError("file not found", file)
         if flats is not None or darks is not None:
             raise ParameterError("flats= and darks= are for TIFF stacks; an HDF5 scan carries its own")
-        try:
-            with h5py.File(file, "r") as handle:
-                layout = "dxchange" if "exchange/data" in handle else ("nxtomo" if _nxtomo_entry(handle) else None)
-        except OSError as exc:
-            raise InputError(f"cannot open as HDF5 ({exc})", file) from None
+        layout = scan_layout(file)
         if layout is None:
             raise InputError("neither Data Exchange (exchange/data) nor NeXus NXtomo (image_key): not a tomography scan", file)
         reader = read_data_exchange if layout == "dxchange" else read_nxtomo

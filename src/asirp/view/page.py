@@ -6,7 +6,9 @@ below them the line profile and, for a frame with a detector geometry, the azimu
 profile of the raw frame and every result. This module builds the page and handles
 opening files and the look of the panels; the restore controls, the comparisons and
 the outputs are the mixins of :mod:`~asirp.view.restoring`,
-:mod:`~asirp.view.comparing` and :mod:`~asirp.view.saving`.
+:mod:`~asirp.view.comparing` and :mod:`~asirp.view.saving`; XRF spectra and
+tomography scans those of :mod:`~asirp.view.spectra_controls` and
+:mod:`~asirp.view.tomography_controls`.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ from .restoring import RestoreControls
 from .saving import SaveControls
 from .spectra_controls import SpectraControls
 from .state import is_workspace
+from .tomography import is_scan
+from .tomography_controls import TomographyControls
 from .workspace import Region, Workspace
 
 #: What the right panel shows (labels), and the names the panels know them by.
 RIGHT_MODES = {"restored": "restored", "restored − raw": "difference", "restored / raw": "ratio"}
 
 
-class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls):
+class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls, TomographyControls):
     """Everything one browser tab shows and does."""
 
     def __init__(self, doc: Document, cache: FrameCache, paths: list[str], folder: Path) -> None:
@@ -64,8 +68,10 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         self._build_compare()
         self._build_export()
         self._build_spectra()
+        self._build_tomography()
         controls = column(
-            heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message, self.frame_slider,
+            heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message,
+            *self.tomography_controls(),  # the stack slider among them
             heading("XRF spectra"), *self.spectra_controls(),
             heading("Look"), self.palette, self.scale, self.clip, self.threshold, self.threshold_message,
             self.right_mode, self.axis_units, self.rotate, self.flips, self.reduction,
@@ -166,6 +172,9 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         if is_workspace(path):
             self._open_workspace(path)
             return
+        if is_scan(path):  # projections, sinograms and slices (view/tomography.py)
+            self._open_tomography(path)
+            return
         try:
             opened: Opened = self.workspace.open(path)
         except AsirpError as exc:
@@ -180,9 +189,10 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         self._show_frame(opened.frame, path)
 
     def _show_frame(self, frame: Frame, path: str) -> None:
-        """Show ``frame``, the workspace's new source read from ``path`` (or an element map made from spectra)."""
+        """Show ``frame``, the workspace's new source read from ``path`` (or an element map made from spectra, a tomography view)."""
         if self.workspace.source is not frame:
             self.workspace.show(frame, path)
+        self._tomography_follows(path)
         self._default_look(frame)  # before the hold, which would defer the callbacks this silences
         self.doc.hold("combine")  # one message for the new image, whatever the changes below trigger
         try:
