@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 from bokeh.events import Tap
-from bokeh.models import Button, ColumnDataSource, Div, TextInput
+from bokeh.models import ColumnDataSource
+from bokeh.models.widgets.buttons import Button
+from bokeh.models.widgets.inputs import TextInput
+from bokeh.models.widgets.markups import Div
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
@@ -21,11 +24,12 @@ from ..errors import AsirpError
 from ..frame import Frame
 from . import images
 from .markup import error, note
+from .parts import PageParts
 from .profiles import Line, against_reference, azimuthal, contrast, line_profile
 from .workspace import Region, crop
 
 
-class CompareControls:
+class CompareControls(PageParts):
     """Profiles, the azimuthal profiles, the table of figures and the reference (see the module's description)."""
 
     def _build_compare(self) -> None:
@@ -152,8 +156,9 @@ class CompareControls:
         for label, frame, region in compared[:1] + raw_regions + compared[1:]:
             cells = [html.escape(label), f"{contrast(frame):.5g}", f"{frame.image_shape[0]} x {frame.image_shape[1]}"]
             if reference is not None:
-                same = region is None or reference.shape != self.workspace.raw.shape
-                scores = against_reference(reference if same else crop(reference, region), frame)
+                # The whole reference, or its crop to the region a result restored (when it has the raw image's shape).
+                truth = reference if region is None or reference.shape != self.workspace.raw.shape else crop(reference, region)
+                scores = against_reference(truth, frame)
                 cells += ["another shape", ""] if scores is None else [f"{scores[0]:.2f}", f"{scores[1]:.4f}"]
             rows.append("<tr>" + "".join(f"<td style='padding:0 6px'>{cell}</td>" for cell in cells) + "</tr>")
         heads = ["image", "contrast (std)", "pixels"] + (["PSNR (dB)", "SSIM"] if reference is not None else [])

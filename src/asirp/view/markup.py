@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
+from typing import Any
 
-from bokeh.models import Div
+from bokeh.models.widgets.markups import Div
+
+#: The options of a Bokeh ``Select`` or ``MultiSelect``: values, or (value, label) pairs.
+Options = list[str | tuple[Any, str]]
+
+
+def options(items: Iterable[str | tuple[str, str]]) -> Options:
+    """``items`` as a widget's options (a list typed as Bokeh's stubs declare it: a plain list of values is inferred narrower)."""
+    return list(items)
 
 
 def error(text: str) -> str:

@@ -21,7 +21,11 @@ import numpy as np
 from bokeh.document import Document
 from bokeh.events import DocumentReady, DoubleTap, RangesUpdate, SelectionGeometry, Tap
 from bokeh.layouts import column, row
-from bokeh.models import Button, CheckboxGroup, Div, MultiSelect, RadioButtonGroup, RangeSlider, Select, Slider, TextInput
+from bokeh.models.widgets.buttons import Button
+from bokeh.models.widgets.groups import CheckboxGroup, RadioButtonGroup
+from bokeh.models.widgets.inputs import MultiSelect, Select, TextInput
+from bokeh.models.widgets.markups import Div
+from bokeh.models.widgets.sliders import RangeSlider, Slider
 
 from ..errors import AsirpError
 from ..frame import Frame
@@ -29,7 +33,7 @@ from . import images
 from .comparing import CompareControls
 from .files import FrameCache, Opened, listing
 from .images import Orientation
-from .markup import error, heading, note
+from .markup import error, heading, note, options
 from .panels import PALETTES, ImagePanels, Look
 from .profiles import Line
 from .restoring import RestoreControls
@@ -54,7 +58,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         self.line: Line | None = None
         self.first_point: tuple[float, float] | None = None
         self.busy: tuple[str, float] | None = None
-        self._busy_callback: Any = None
+        self._busy_callback = None
         self._azimuthal: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         self._full: dict[tuple[int, Orientation], np.ndarray] = {}
         self._right_title = "restored"
@@ -107,20 +111,20 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         self.folder = TextInput(title="folder", value=str(folder), width=320, css_classes=["asirp-folder"])
         self.folder.on_change("value", lambda attr, old, new: self._list_folder())
         self.files = MultiSelect(title="files (command line, then the folder)", size=8, options=[], width=320, css_classes=["asirp-files"])
-        self.files.on_change("value", lambda attr, old, new: new and self._pick_file(new[-1]))
+        self.files.on_change("value", lambda attr, old, new: self._pick_file(new[-1]) if new else None)
         self.path = TextInput(title="path (FILE or FILE.h5::/dataset)", width=320, css_classes=["asirp-path"])
         self.open_button = Button(label="Open", css_classes=["asirp-open"])
         self.open_button.on_click(lambda: self._open_path(self.path.value))
         self.datasets = Select(title="image datasets in this file", options=[], visible=False, css_classes=["asirp-datasets"])
-        self.datasets.on_change("value", lambda attr, old, new: new and self._open_path(new))
+        self.datasets.on_change("value", lambda attr, old, new: self._open_path(new) if new else None)
         self.open_message = Div(text="", css_classes=["asirp-open-message"])
         self.frame_slider = Slider(title="image of the stack", start=0, end=1, value=0, step=1, visible=False)
         self.frame_slider.on_change("value_throttled", lambda attr, old, new: self._show_image(int(new)))
         self._list_folder()
 
     def _build_look(self) -> None:
-        self.palette = Select(title="colour map", value="viridis", options=list(PALETTES), css_classes=["asirp-palette"])
-        self.scale = Select(title="scale", value="linear", options=["linear", "log", "asinh"], css_classes=["asirp-scale"])
+        self.palette = Select(title="colour map", value="viridis", options=options(PALETTES), css_classes=["asirp-palette"])
+        self.scale = Select(title="scale", value="linear", options=options(["linear", "log", "asinh"]), css_classes=["asirp-scale"])
         self.threshold = TextInput(title="threshold (pixels below it are not drawn; empty: none)", width=320,
                                    css_classes=["asirp-threshold"])  # fmt: skip
         self.threshold_message = Div(text="", css_classes=["asirp-threshold-message"])
@@ -128,12 +132,12 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         low, high = images.DEFAULT_CLIP
         self.clip = RangeSlider(title="colour limits (percentiles of the raw image)", start=0, end=100, step=0.1, value=(low, high))
         self.right_mode = RadioButtonGroup(labels=list(RIGHT_MODES), active=0, css_classes=["asirp-right-mode"])
-        self.axis_units = Select(title="axes", value="pixels", options=[("pixels", "pixels"), ("physical", "pixel size (scan step)")],
+        self.axis_units = Select(title="axes", value="pixels", options=options([("pixels", "pixels"), ("physical", "pixel size (scan step)")]),
                                  visible=False, css_classes=["asirp-axes"])
         self.axis_units.on_change("value", lambda attr, old, new: self._reoriented())
-        self.rotate = Select(title="rotate (°, counter-clockwise)", value="0", options=[str(r) for r in images.ROTATIONS])
+        self.rotate = Select(title="rotate (°, counter-clockwise)", value="0", options=options(str(r) for r in images.ROTATIONS))
         self.flips = CheckboxGroup(labels=["flip left-right", "flip up-down"], active=[])
-        self.reduction = Select(title="large frames are sent as block", value="mean", options=["mean", "max"], visible=False)
+        self.reduction = Select(title="large frames are sent as block", value="mean", options=options(["mean", "max"]), visible=False)
         for widget in (self.palette, self.scale, self.reduction):
             widget.on_change("value", lambda attr, old, new: self._look_changed())
         self.clip.on_change("value_throttled", lambda attr, old, new: self._look_changed())
@@ -154,7 +158,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
             entries = []
         else:
             self.open_message.text = ""
-        self.files.options = given + entries
+        self.files.options = options(given + entries)
 
     def _pick_file(self, value: str) -> None:
         if not value:
@@ -181,7 +185,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
             self.open_message.text = error(str(exc))
             return
         if opened.frame is None:
-            self.datasets.options = [("", "(choose one)")] + [(name, f"{name.split('::')[-1]}  {shape}") for name, shape in opened.choices]
+            self.datasets.options = options([("", "(choose one)"), *((name, f"{name.split('::')[-1]}  {shape}") for name, shape in opened.choices)])
             self.datasets.value = ""
             self.datasets.visible = True
             self.open_message.text = note(f"{len(opened.choices)} image datasets and nothing in the file says which is the image: choose one")
@@ -271,7 +275,11 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
 
     def _display(self, frame: Frame) -> np.ndarray:
         factor = images.downsample_factor(frame.image_shape)
-        return images.display_array(frame.data, frame.valid, self.orientation, factor, self.reduction.value)  # type: ignore[arg-type]
+        return images.display_array(frame.data, frame.valid, self.orientation, factor, self.reduction.value)
+
+    def _right_shown(self) -> str:
+        """What the right panel shows: ``"restored"``, ``"difference"`` or ``"ratio"`` (:data:`RIGHT_MODES`)."""
+        return list(RIGHT_MODES.values())[self.right_mode.active or 0]
 
     def _threshold(self) -> float | None:
         """The threshold typed (None: none, or not a number, which is said beside the field)."""
@@ -292,11 +300,12 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         raw = self._display(raw_frame)
         extent = self.orientation.apply(raw_frame.data).shape
         scale = self.scale.value
-        limits = images.colour_limits(raw, tuple(self.clip.value), scale)  # type: ignore[arg-type]
+        low, high = self.clip.value
+        limits = images.colour_limits(raw, (low, high), scale)
         result = self.shown_result
         right, title = None, "restored: run a method"
-        mode = list(RIGHT_MODES.values())[self.right_mode.active]
-        look = Look(self.palette.value, scale, limits, self._threshold())  # type: ignore[arg-type]
+        mode = self._right_shown()
+        look = Look(self.palette.value, scale, limits, self._threshold())
         right_box = None
         if result is not None:
             right, title, base = self._display(result.frame), result.label, raw
@@ -332,9 +341,9 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
             return
         raw = self._full_resolution(self.workspace.raw)
         ny, nx = raw.shape
-        axes, x_range, y_range = self.axes, self.panels.x_range, self.panels.y_range
-        x0, x1 = sorted((x_range.start / axes.x, x_range.end / axes.x))  # in pixels
-        y0, y1 = sorted((y_range.start / axes.y, y_range.end / axes.y))
+        axes, (x_start, x_end, y_start, y_end) = self.axes, self.panels.view()
+        x0, x1 = sorted((x_start / axes.x, x_end / axes.x))  # in pixels
+        y0, y1 = sorted((y_start / axes.y, y_end / axes.y))
         if (x1 - x0) * (y1 - y0) > images.OVERVIEW_PIXELS:
             if self._detail is not None:
                 self.panels.show_detail(None, None, (0, 0, 0, 0), self._right_title, axes)
@@ -357,7 +366,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
             full = self._full_resolution(result.frame)
             sy, sx = full.shape[0] / ny, full.shape[1] / nx
             right = full[round(i0 * sy) : round(i1 * sy), round(j0 * sx) : round(j1 * sx)]
-            mode = list(RIGHT_MODES.values())[self.right_mode.active]
+            mode = self._right_shown()
             if mode != "restored":
                 compare = images.difference if mode == "difference" else images.ratio
                 right = compare(right, crop) if right.shape == crop.shape else None

@@ -18,23 +18,16 @@ with the values beside them for the readout and hover tool.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 from bokeh.events import MouseMove
-from bokeh.models import (
-    ColorBar,
-    ColumnDataSource,
-    CrosshairTool,
-    CustomJS,
-    Div,
-    GlyphRenderer,
-    HoverTool,
-    LinearColorMapper,
-    LogColorMapper,
-    Range1d,
-    Span,
-)
+from bokeh.models import ColumnDataSource, CrosshairTool, CustomJS, HoverTool, LinearColorMapper, LogColorMapper, Range1d
+from bokeh.models.annotations.geometry import Span
+from bokeh.models.annotations.legends import ColorBar
+from bokeh.models.renderers.glyph_renderer import GlyphRenderer
+from bokeh.models.widgets.markups import Div
 from bokeh.palettes import Cividis256, Greys256, Inferno256, Magma256, Plasma256, RdBu, Viridis256, interp_palette
 from bokeh.plotting import figure
 
@@ -124,6 +117,18 @@ def asinh_bar_palette(look: Look) -> tuple[str, ...]:
     return tuple(palette[k] for k in images.colour_index(steps, look.limits, "asinh", len(palette)))
 
 
+def _source(renderer: GlyphRenderer[Any]) -> ColumnDataSource:
+    """The data of one of the panels' renderers: each is made with a ColumnDataSource (the stubs say DataSource)."""
+    return cast(ColumnDataSource, renderer.data_source)
+
+
+def _axis_value(value: float | datetime | timedelta) -> float:
+    """An end of the panels' ranges: a number (Bokeh's ranges may also hold dates, which these axes never do)."""
+    if isinstance(value, datetime | timedelta):
+        raise TypeError(f"the image panels' axes are numeric, not {type(value).__name__}")
+    return float(value)
+
+
 @dataclass
 class _Panel:
     """One image panel: its figure, colour bar, and per colour mapper an overview and a detail renderer.
@@ -135,15 +140,15 @@ class _Panel:
     figure: Any
     bar: ColorBar
     hover: HoverTool
-    overview: dict[str, GlyphRenderer]
-    detail: dict[str, GlyphRenderer]
+    overview: dict[str, GlyphRenderer[Any]]
+    detail: dict[str, GlyphRenderer[Any]]
     shown: str = "linear"
 
     def sources(self) -> list[ColumnDataSource]:
         """Every data source, details first (the readout reads the first holding the pixel; only shown ones hold data)."""
-        return [renderer.data_source for layer in (self.detail, self.overview) for renderer in layer.values()]
+        return [_source(renderer) for layer in (self.detail, self.overview) for renderer in layer.values()]
 
-    def fill(self, layer: dict[str, GlyphRenderer], image: np.ndarray | None, box: tuple[float, float, float, float], name: str,
+    def fill(self, layer: dict[str, GlyphRenderer[Any]], image: np.ndarray | None, box: tuple[float, float, float, float], name: str,
              axes: Axes, look: Look) -> None:
         """Give ``image`` over ``box`` (x, y, dw, dh in axis units) to the shown mapper's renderer of ``layer``; empty the others.
 
@@ -151,16 +156,17 @@ class _Panel:
         """
         for mapper, renderer in layer.items():
             renderer.visible = mapper == self.shown
+            source = _source(renderer)
             if mapper == self.shown and image is not None:
                 x, y, dw, dh = box
                 values = {"image": [coloured(image, look)], "value": [image]} if mapper == "rgba" else {"image": [image]}
-                renderer.data_source.data = values | {"x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name], "sx": [axes.x],
+                source.data = values | {"x": [x], "y": [y], "dw": [dw], "dh": [dh], "name": [name], "sx": [axes.x],
                                                       "sy": [axes.y]}  # fmt: skip
-            elif renderer.data_source.data["image"]:
-                renderer.data_source.data = _empty(mapper == "rgba")
+            elif source.data["image"]:
+                source.data = _empty(mapper == "rgba")
         # Hover reports the top layer holding data only (the detail where there is one), one value per pixel.
         detail = self.detail[self.shown]
-        self.hover.renderers = [detail if detail.data_source.data["image"] else self.overview[self.shown]]
+        self.hover.renderers = [detail if _source(detail).data["image"] else self.overview[self.shown]]
         self.hover.tooltips = [("value", "@value{0.[000]}" if self.shown == "rgba" else "@image{0.[000]}")]
 
 
@@ -171,8 +177,8 @@ class ImagePanels:
         #: Colour images here and send RGBA (see the module docstring); without it, only the asinh scale is.
         self.rgba = rgba
         self.look = Look()
-        self.x_range = Range1d(0, 1)
-        self.y_range = Range1d(1, 0)
+        self.x_range = Range1d(start=0, end=1)
+        self.y_range = Range1d(start=1, end=0)
         self.linear = LinearColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1])
         self.log = LogColorMapper(palette=PALETTES["viridis"][0], nan_color=PALETTES["viridis"][1], low=1, high=10)
         self.difference = LinearColorMapper(palette=DIFFERENCE_PALETTE, nan_color=DIFFERENCE_MASKED)
@@ -181,8 +187,8 @@ class ImagePanels:
         self.profile_line = ColumnDataSource(data={"x": [], "y": []})
         #: The region drawn with the box-select tool, as a rectangle in axis units.
         self.region = ColumnDataSource(data={"left": [], "right": [], "top": [], "bottom": []})
-        crosshair = CrosshairTool(overlay=[Span(dimension="width", line_color="white", line_alpha=0.6),
-                                           Span(dimension="height", line_color="white", line_alpha=0.6)])
+        crosshair = CrosshairTool(overlay=(Span(dimension="width", line_color="white", line_alpha=0.6),
+                                           Span(dimension="height", line_color="white", line_alpha=0.6)))
         self.raw = self._panel("raw", crosshair, compared=False)
         self.right = self._panel("restored", crosshair, compared=True)
         self.raw_figure, self.right_figure = self.raw.figure, self.right.figure
@@ -196,8 +202,10 @@ class ImagePanels:
                        frame_width=PANEL_SIZE, frame_height=PANEL_SIZE, x_axis_label="x (pixel)", y_axis_label="y (pixel)",
                        css_classes=[f"asirp-panel-{title}"])
         mappers = {"linear": self.linear, "log": self.log} | ({"difference": self.difference, "ratio": self.ratio} if compared else {})
-        layers = [
-            {name: panel.image(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty()), color_mapper=mapper)
+        # color_mapper is a property of the Image glyph that figure.image passes on; bokeh's ImageArgs stub omits it.
+        layers: list[dict[str, GlyphRenderer[Any]]] = [
+            {name: panel.image(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty()),
+                               color_mapper=mapper)  # type: ignore[call-arg]
              for name, mapper in mappers.items()}
             | {"rgba": panel.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=ColumnDataSource(_empty(rgba=True)))}
             for _ in ("overview", "detail")
@@ -211,7 +219,8 @@ class ImagePanels:
         bar = ColorBar(color_mapper=self.linear, width=12)
         panel.add_layout(bar, "right")
         panel.grid.visible = False
-        return _Panel(panel, bar, hover, *layers)
+        overview, detail = layers
+        return _Panel(panel, bar, hover, overview, detail)
 
     def set_extent(self, height: float, width: float, unit: str) -> None:
         """Fit the panels to an image ``height`` x ``width`` in axis units: ranges, reset view, true aspect, axis labels."""
@@ -248,6 +257,11 @@ class ImagePanels:
         self.show_detail(None, None, box, right_title, axes)
         if self.right_figure.title.text != right_title:  # a title changed costs the browser a layout pass
             self.right_figure.title.text = right_title
+
+    def view(self) -> tuple[float, float, float, float]:
+        """The part of the image shown (zoom and pan): x start, x end, y start, y end in axis units."""
+        x0, x1, y0, y1 = (_axis_value(end) for end in (self.x_range.start, self.x_range.end, self.y_range.start, self.y_range.end))
+        return x0, x1, y0, y1
 
     def show_region(self, box: tuple[float, float, float, float] | None) -> None:
         """Outline the region ``box`` (x, y, dw, dh in axis units) on both panels; None removes it."""

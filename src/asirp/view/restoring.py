@@ -20,12 +20,15 @@ from typing import Any
 import numpy as np
 from bokeh.events import SelectionGeometry
 from bokeh.layouts import column
-from bokeh.models import Button, Checkbox, Div, Select, TextInput
+from bokeh.models.widgets.buttons import Button
+from bokeh.models.widgets.inputs import Checkbox, Select, TextInput
+from bokeh.models.widgets.markups import Div
 
 from ..errors import AsirpError
 from . import images
 from .forms import FieldSpec, method_form, parse_form
-from .markup import error, note
+from .markup import error, note, options
+from .parts import PageParts
 from .profiles import azimuthal
 from .workspace import Cancelled, Region, Result
 
@@ -35,14 +38,14 @@ log = logging.getLogger(__name__)
 BUSY_TICK_MS = 250
 
 
-class RestoreControls:
+class RestoreControls(PageParts):
     """Method, parameters, region, the Restore button and the results kept (see the module's description)."""
 
     def _build_restore(self) -> None:
         from ..api import methods
 
         self.described = {method["name"]: method for method in methods()}
-        self.method = Select(title="method", value="auto", options=["auto", *self.described], css_classes=["asirp-method"])
+        self.method = Select(title="method", value="auto", options=options(["auto", *self.described]), css_classes=["asirp-method"])
         self.method.on_change("value", lambda attr, old, new: self._method_changed())
         self.method_note = Div(text="", width=320)
         self.form = column(children=[], styles={"max-height": "360px", "overflow-y": "auto"}, width=330)
@@ -83,8 +86,8 @@ class RestoreControls:
     def _field_widget(spec: FieldSpec) -> TextInput | Select:
         tip = f"{spec.description} ({spec.hint})"
         if spec.widget == "choice":
-            options = [(choice, choice or "(default)") for choice in spec.choices]
-            return Select(title=spec.title, value=spec.text, options=options, description=tip, width=300,
+            choices = options((choice, choice or "(default)") for choice in spec.choices)
+            return Select(title=spec.title, value=spec.text, options=choices, description=tip, width=300,
                           css_classes=[f"asirp-param-{spec.name}"])
         return TextInput(title=spec.title, value=spec.text, placeholder=spec.hint, description=tip, width=300,
                          css_classes=[f"asirp-param-{spec.name}"])
@@ -178,7 +181,7 @@ class RestoreControls:
 
     def _refresh_results(self, select: int | None = None) -> None:
         kept = self.workspace.shown_results
-        self.results.options = [(str(i), result.label) for i, result in enumerate(kept)]
+        self.results.options = options((str(i), result.label) for i, result in enumerate(kept))
         value = "" if not kept else str(len(kept) - 1 if select is None else select)
         if self.results.value != value:
             self.results.value = value  # triggers _result_changed
@@ -199,8 +202,8 @@ class RestoreControls:
 
     def _region_drawn(self, event: SelectionGeometry) -> None:
         """The box-select tool's rectangle, as the region to restore (in whole pixels of the image as read)."""
-        geometry = event.geometry or {}
-        if not event.final or geometry.get("type") != "rect" or self.workspace.source is None:
+        geometry = event.geometry
+        if not event.final or geometry is None or geometry["type"] != "rect" or self.workspace.source is None:
             return
         axes = self.axes
         ny, nx = self.orientation.apply(self.workspace.raw.data).shape

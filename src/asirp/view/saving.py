@@ -12,10 +12,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from bokeh.models import Button, Checkbox, Div, TextInput
+from bokeh.models.widgets.buttons import Button
+from bokeh.models.widgets.inputs import Checkbox, TextInput
+from bokeh.models.widgets.markups import Div
 
 from ..errors import AsirpError
 from .markup import error, note
+from .parts import PageParts
 from .profiles import Line, azimuthal
 from .restoring import BUSY_TICK_MS
 from .state import PageState, Restoration, load_state, save_state
@@ -23,7 +26,7 @@ from .state import PageState, Restoration, load_state, save_state
 log = logging.getLogger(__name__)
 
 
-class SaveControls:
+class SaveControls(PageParts):
     """Export and workspace files (see the module's description)."""
 
     def _build_export(self) -> None:
@@ -56,7 +59,6 @@ class SaveControls:
     def _page_state(self) -> PageState:
         """What this page shows, as a workspace (the restorations of the image shown)."""
         line = None if self.line is None else (self.line.x0, self.line.y0, self.line.x1, self.line.y1)
-        x_range, y_range = self.panels.x_range, self.panels.y_range
         look = {"palette": self.palette.value, "scale": self.scale.value, "clip": list(self.clip.value),
                 "right_mode": self.right_mode.active, "axes": self.axis_units.value, "rotate": self.rotate.value,
                 "flips": list(self.flips.active), "reduction": self.reduction.value, "threshold": self.threshold.value}
@@ -65,7 +67,7 @@ class SaveControls:
         absolute = str(Path(path.split("::")[0]).absolute()) + (f"::{path.split('::', 1)[1]}" if "::" in path else "")
         reference = self.reference_path.value.strip() if self.workspace.reference is not None else None
         return PageState(absolute, self.workspace.index, look, self.region, line,
-                         (x_range.start, x_range.end, y_range.start, y_range.end),
+                         self.panels.view(),
                          None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations)
 
     def _save_workspace(self) -> None:

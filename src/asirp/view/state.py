@@ -68,12 +68,26 @@ def save_state(state: PageState, path: str | os.PathLike[str], *, force: bool = 
     return target
 
 
-def _box(value: Any, length: int, name: str, path: Path) -> tuple[Any, ...] | None:
+def _box(value: Any, name: str, path: Path) -> tuple[float, float, float, float] | None:
+    """Four numbers (a line, a view) or None; :class:`~asirp.errors.InputError` naming the file otherwise."""
     if value is None:
         return None
-    if not isinstance(value, list) or len(value) != length:
-        raise InputError(f"not an asirp view workspace: {name} must be a list of {length} numbers", path)
-    return tuple(value)
+    if not (isinstance(value, list) and len(value) == 4
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):  # fmt: skip
+        raise InputError(f"not an asirp view workspace: {name} must be a list of 4 numbers", path)
+    a, b, c, d = (float(v) for v in value)
+    return a, b, c, d
+
+
+def _region(value: Any, name: str, path: Path) -> tuple[int, int, int, int] | None:
+    """A region (rows i0:i1, columns j0:j1) or None: four whole numbers."""
+    box = _box(value, name, path)
+    if box is None:
+        return None
+    if not all(v.is_integer() for v in box):
+        raise InputError(f"not an asirp view workspace: {name} must be a list of 4 whole numbers (pixel indices)", path)
+    i0, i1, j0, j1 = (int(v) for v in box)
+    return i0, i1, j0, j1
 
 
 def load_state(path: str | os.PathLike[str]) -> PageState:
@@ -93,7 +107,7 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         raise InputError("not an asirp view workspace: no image path", source)
     try:
         restorations = tuple(
-            Restoration(str(item["method"]), dict(item.get("parameters") or {}), _box(item.get("region"), 4, "a region", source))  # type: ignore[arg-type]
+            Restoration(str(item["method"]), dict(item.get("parameters") or {}), _region(item.get("region"), "a region", source))
             for item in raw.get("restorations") or []
         )
     except (KeyError, TypeError):
@@ -102,9 +116,9 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         path=raw["path"],
         index=int(raw.get("index") or 0),
         look=dict(raw.get("look") or {}),
-        region=_box(raw.get("region"), 4, "the region", source),  # type: ignore[arg-type]
-        line=_box(raw.get("line"), 4, "the line", source),  # type: ignore[arg-type]
-        view=_box(raw.get("view"), 4, "the view", source),  # type: ignore[arg-type]
+        region=_region(raw.get("region"), "the region", source),
+        line=_box(raw.get("line"), "the line", source),
+        view=_box(raw.get("view"), "the view", source),
         reference=raw.get("reference"),
         restorations=restorations,
     )
