@@ -374,14 +374,14 @@ def bin_counts(data: np.ndarray, valid: np.ndarray, factor: int) -> tuple[np.nda
     ny, nx = (s // factor for s in data.shape)
     crop = (slice(0, ny * factor), slice(0, nx * factor))
     summed = np.where(valid, data, 0)[crop].reshape(ny, factor, nx, factor).sum(axis=(1, 3))
-    ok = valid[crop].reshape(ny, factor, nx, factor).all(axis=(1, 3))
+    ok = np.asarray(valid[crop].reshape(ny, factor, nx, factor).all(axis=(1, 3)))  # an array: the stubs allow a scalar
     return np.where(ok, summed, 0).astype(np.float32), ok
 
 
 def frame_image(frame: Frame) -> tuple[np.ndarray, np.ndarray]:
     """The 2-D image to analyse: the frame, or the sum of a stack (more counts, same symmetry)."""
     if frame.is_stack:
-        valid = frame.valid.all(axis=0)
+        valid = np.asarray(frame.valid.all(axis=0))  # an array (a stack is 3-D): the stubs allow a scalar
         return np.where(valid, frame.data.sum(axis=0), 0).astype(np.float32), valid
     return np.asarray(frame.data, np.float32), np.asarray(frame.valid)
 

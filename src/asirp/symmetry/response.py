@@ -464,6 +464,7 @@ def fit_response(
         pol_maps = np.stack([p0, p1])
     # Degree ladder: fewer terms while the observations cannot carry them.
     top: _Model | None = None
+    model: _Model | None  # each candidate; after the BIC choice, None when no term is supported
     pol_here = False
     for d in range(degree, -1, -1):
         model = _Model(plane, obs, d, pol_maps)
@@ -498,7 +499,8 @@ def fit_response(
     twice = _closed_under_inverse(operations)
     n_eff = n_kept / 2.0 if twice else float(n_kept)
     chi2_zero = float(np.sum(ws * y**2))
-    best = (chi2_zero / (2.0 if twice else 1.0), None, np.zeros(0), None)
+    best: tuple[float, _Model | None, np.ndarray, float | None]  # criterion, model, coefficients, polarisation f
+    best = (chi2_zero / (2.0 if twice else 1.0), None, np.zeros(0), None)  # no model: F = 1
     for d in range(top.degree + 1):
         model = _Model(plane, obs, d, pol_maps if top.pol is not None else None).subset(keep)
         if model.n_params == 0:

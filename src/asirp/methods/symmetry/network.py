@@ -73,6 +73,8 @@ class CompactUNet(nn.Module):
 
     #: Output maps of the head per pixel: mixing logit and log correction.
     head_maps = 2
+    #: Normalised 1-D Gaussian taps of :meth:`_blur` (a non-persistent buffer, registered in ``__init__``).
+    kernel: torch.Tensor
 
     def __init__(self, in_channels: int = IN_CHANNELS, width: int = WIDTH) -> None:
         super().__init__()
@@ -89,6 +91,7 @@ class CompactUNet(nn.Module):
         self.dec0 = _block(2 * width, width, 1)
         self.head = nn.Conv2d(width, 4 * self.head_maps, 1)
         nn.init.zeros_(self.head.weight)  # start as the plain average
+        assert self.head.bias is not None  # Conv2d's default bias=True
         nn.init.zeros_(self.head.bias)
         self.unfold = nn.PixelShuffle(2)
         self.register_buffer("kernel", _gaussian_kernel(), persistent=False)

@@ -320,7 +320,8 @@ class ProceduralCorpus:
         self.calls += 1
         n, size = self.truth.shape[0], self.size
         pick = torch.as_tensor(self.rng.integers(0, n, batch_size), device=self.device)
-        dose = torch.as_tensor(np.exp(self.rng.uniform(*np.log(DOSE_RANGE), batch_size)), device=self.device,
+        log_low, log_high = np.log(DOSE_RANGE)
+        dose = torch.as_tensor(np.exp(self.rng.uniform(log_low, log_high, batch_size)), device=self.device,
                                dtype=torch.float32)
         vf = self.valid[pick].float()
         expected = self.truth[pick] * dose[:, None, None] * vf
