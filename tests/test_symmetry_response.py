@@ -93,6 +93,28 @@ def test_asymmetric_peak_is_trimmed_and_does_not_bend_the_field():
     assert np.corrcoef(fit.field[valid], ramp[valid])[0, 1] > 0.95
 
 
+def test_field_is_held_beyond_the_farthest_observation_and_bounded():
+    # On a real 256² MarCCD crop with the beam near its edge, a degree-4 fit made from
+    # blocks near the beam reached 1e-11..1e3 in the far corners (every partner there
+    # garbage). Beyond the farthest observed pair the field now keeps its value along each
+    # ray from the beam, and the whole field stays within MAX_RESPONSE of its mean.
+    from asirp.symmetry.response import MAX_RESPONSE, _Model, _Observations
+
+    plane = ScatteringPlane.flat((256, 256), (200.5, 30.5))  # pixel centres of row 200 lie on a ray
+    angles = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    pix = np.stack([200 + 40 * np.sin(angles), 30 + 40 * np.cos(angles)], axis=1)  # observed within 40 px
+    obs = _Observations(np.zeros(40), np.ones(40), pix, pix[::-1])
+    model = _Model(plane, obs, 4, None)
+    coef = np.ones(len(model.terms))
+    log_f = model.log_field(coef, plane.shape)
+    # Along the ray from the beam through (200, 130): 40 px out is the edge of the data, 100 px is far beyond.
+    assert log_f[200, 100] == pytest.approx(log_f[200, 129], rel=1e-6)
+    assert abs(log_f[200, 129]) < 10  # an unclamped r^4 term would be (100 / 128)^4 x 100 ...
+    data, flat_plane, _ = _ramped_crystal(shape=(256, 256), dose=4.0)
+    fit = fit_response(flat_plane, parse("isotropy"), data, np.ones(data.shape, bool), degree=4)
+    assert fit.field.max() / fit.field.min() <= MAX_RESPONSE**2 * (1 + 1e-5)
+
+
 @pytest.mark.parametrize("with_geometry", [True, False])
 def test_sparse_frame_gives_unit_response_without_warnings(with_geometry):
     result = synth.diffraction_frame("powder", shape=(128, 128), dose=0.005, seed=2)

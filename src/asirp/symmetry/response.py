@@ -77,6 +77,11 @@ TRIM_SIGMA = 4.0
 VISIBILITY_MIN = 0.25
 #: Largest number of fit / trim rounds.
 MAX_ROUNDS = 8
+#: Largest factor the fitted response may reach either way from its mean. Polarisation,
+#: absorption, the flat field and the solid angle of a flat detector stay well within a
+#: factor of two over a detector; a polynomial beyond that is extrapolating (on a 256²
+#: crop with the beam near its edge a degree-4 fit reached 1e-11..1e3 and ruined the partners).
+MAX_RESPONSE = 2.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,6 +253,9 @@ class _Model:
         self.cy = min(max(plane.center[0], 0.0), float(ny))
         self.cx = min(max(plane.center[1], 0.0), float(nx))
         self.scale = 0.5 * max(ny, nx)
+        # Farthest observed position (normalised radius): the field is not extrapolated beyond it.
+        seen_at = np.concatenate([obs.pix, obs.par]) if obs.pix.size else np.zeros((1, 2))
+        self.r_seen = float(np.max(np.hypot(*self._normalised(seen_at[:, 0], seen_at[:, 1]))))
         self.degree = degree
         terms = _harmonics(degree)
         here = _basis(*self._normalised(obs.pix[:, 0], obs.pix[:, 1]), terms)
@@ -291,8 +299,13 @@ class _Model:
         return _basis(*self._normalised(iy, ix), self.terms)
 
     def log_field(self, coef: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """``log F`` over the detector; beyond the farthest observation it keeps its value there
+        (radius clamped along each direction from the beam): a polynomial extrapolates wildly."""
         out = np.zeros(shape)
         xn, yn = self._normalised(*np.indices(shape, dtype=np.float64))
+        r = np.hypot(xn, yn)
+        shrink = np.where(r > self.r_seen, self.r_seen / np.maximum(r, 1e-300), 1.0)
+        xn, yn = xn * shrink, yn * shrink
         for term, c in zip(self.terms, coef):
             if c != 0.0:
                 out += c * _basis(xn, yn, [term])[..., 0]
@@ -527,7 +540,9 @@ def fit_response(
         log_field = log_field + np.log(np.maximum(pol_maps[0] + f * (pol_maps[1] - pol_maps[0]), 1e-6))
     inside = valid if valid.any() else np.ones(plane.shape, bool)
     log_field -= float(np.mean(log_field[inside]))
-    field = np.exp(log_field)
+    bound = math.log(MAX_RESPONSE)
+    clipped = float(np.mean(np.abs(log_field[inside]) > bound))
+    field = np.exp(np.clip(log_field, -bound, bound))
     field = (field / float(np.mean(field[inside]))).astype(np.float32)
     terms = tuple(_term_name(*t) for t in model.terms)
     degree_used = model.degree
@@ -543,5 +558,7 @@ def fit_response(
         note += f"; degree limited to {top_degree} (few observations)"
     if degree_used < top_degree:
         note += f"; degree {degree_used} chosen by BIC (higher terms not supported)"
+    if clipped > 0:
+        note += f"; held within a factor {MAX_RESPONSE:g} of its mean at {clipped:.1%} of the pixels"
     return ResponseFit(field, terms, np.asarray(coef, np.float64), f, n_params, degree_used, n_obs, n_trim,
                        chi2_before, chi2_after, chi2_before / chi2_after if chi2_after > 0 else math.inf, scale, note)
