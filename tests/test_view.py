@@ -432,13 +432,26 @@ def test_page_restores_a_region_drawn_and_compares_it_in_place(diffraction_tiff,
     assert page.region is None and not page.use_region.visible and page.panels.region.data["left"] == []
 
 
-def _run_next_ticks(doc) -> None:
-    """Run the callbacks a page posted for the server's next tick (a document without a server runs none)."""
+def _finish_work(doc) -> None:
+    """Wait for the page's work threads (restorations, a workspace's, a tomography slice) and run what each posted, until none is left."""
+    import threading
+
+    while True:
+        for thread in [t for t in threading.enumerate() if t.name == "asirp-view-work"]:
+            thread.join(60)
+        if not _run_next_ticks(doc):
+            return
+
+
+def _run_next_ticks(doc) -> int:
+    """Run the callbacks a page posted for the server's next tick (a document without a server runs none); how many."""
     from bokeh.server.callbacks import NextTickCallback
 
-    for callback in [c for c in doc.session_callbacks if isinstance(c, NextTickCallback)]:
+    posted = [c for c in doc.session_callbacks if isinstance(c, NextTickCallback)]
+    for callback in posted:
         doc.remove_next_tick_callback(callback)
         callback.callback()
+    return len(posted)
 
 
 def test_a_failing_restoration_is_one_line_beside_the_button(diffraction_tiff, tmp_path):
@@ -447,8 +460,10 @@ def test_a_failing_restoration_is_one_line_beside_the_button(diffraction_tiff, t
     from asirp.view.page import ViewerPage
 
     page = ViewerPage(Document(), FrameCache(), [str(diffraction_tiff)], tmp_path)
-    page._restore_in_thread("bicubic", {"scale": 9}, None)  # out of range: refused by the method, as on the command line
-    _run_next_ticks(page.doc)
+    page.method.value = "bicubic"
+    page.fields["scale"].value = "9"  # out of range: refused by the method, as on the command line
+    page._start_restore()
+    _finish_work(page.doc)
     message = page.restore_message.text
     assert "method &#x27;bicubic&#x27;: scale:" in message and "\n" not in message and "Traceback" not in message
     assert not page.restore_button.disabled and page.workspace.shown_results == []
@@ -489,8 +504,8 @@ def test_auto_shows_its_choice_and_reasons(tmp_path):
     asirp.save(replace(whole, data=whole.data[:48, :48], valid=whole.valid[:48, :48]), tmp_path / "small.nxs")  # quick to decide
     page = ViewerPage(Document(), FrameCache(), [str(tmp_path / "small.nxs")], tmp_path)
     assert page.method.value == "auto" and page.form.children[0].text.endswith("no parameters to set</span>")
-    page._restore_in_thread("auto", {}, None)
-    _run_next_ticks(page.doc)
+    page._start_restore()
+    _finish_work(page.doc)
     (result,) = page.workspace.shown_results
     assert result.label == f"1: auto → {result.frame.history[-1].method}"
     assert page.explanation.visible and "chosen:" in page.explanation.text and "because:" in page.explanation.text
@@ -498,8 +513,6 @@ def test_auto_shows_its_choice_and_reasons(tmp_path):
 
 
 def test_a_workspace_file_reopens_the_same_view(diffraction_tiff, tmp_path):
-    import threading
-
     from bokeh.document import Document
     from bokeh.events import SelectionGeometry, Tap
 
@@ -529,9 +542,7 @@ def test_a_workspace_file_reopens_the_same_view(diffraction_tiff, tmp_path):
     assert "exists" in page.workspace_message.text  # not replaced unless asked
 
     again = ViewerPage(Document(), cache, [str(tmp_path / "session.json")], tmp_path)
-    for thread in [t for t in threading.enumerate() if t.name == "asirp-view-workspace"]:
-        thread.join(60)
-    _run_next_ticks(again.doc)
+    _finish_work(again.doc)
     assert (again.palette.value, again.flips.active, again.right_mode.active) == ("magma", [1], 1)
     assert again.region == page.region and again.panels.region.data == page.panels.region.data
     assert [r.label for r in again.workspace.shown_results] == [r.label for r in page.workspace.shown_results]

@@ -9,19 +9,23 @@ to keep its screenshots (``viewer-tomo.png``: docs/img).
 
 from __future__ import annotations
 
+import html
 import re
+import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from test_view import CHROMIUM, _click_profile, _drawn, _new_page, _shots, _until
+from test_view import CHROMIUM, _click_profile, _drawn, _finish_work, _new_page, _shots, _until
 
 from asirp import tomo
 from asirp.cli import main
 from asirp.errors import InputError, ParameterError
 from asirp.samples import sample_path
-from asirp.view.tomography import Tomography, is_scan
+from asirp.view.files import FrameCache
+from asirp.view.images import Orientation
+from asirp.view.tomography import SliceOptions, Tomography, axis_labels, is_scan
 
 #: The tooth scan: the copy in the shared data folder where there is one, else the package's (the same file).
 TOOTH = next((p for p in (Path("/work/shared/data/tomography/tooth.h5"),) if p.is_file()), sample_path("tooth"))
@@ -100,6 +104,84 @@ def test_tomography_views_are_what_asirp_tomo_makes(tmp_path, capsys):
     assert "no flat field in the scan, and the 10 edge columns of projection 0, row 0 hold no signal" in str(no_flats.value)
 
 
+def test_sinogram_axes_are_detector_columns_and_the_scans_angles():
+    views = Tomography.open(str(TOOTH))
+    sinogram = views.frame("sinogram", 0)
+    labels = axis_labels(sinogram, Orientation())
+    assert (labels.x, labels.y, labels.x_ticks) == ("detector column (px)", "θ (°)", None)
+    assert list(labels.y_ticks.values()) == ["0°", "30°", "60°", "90°", "120°", "150°"]
+    angles = sinogram.meta["angles_deg"]  # each tick at the row measured at its angle (pixel centres)
+    assert all(angles[int(position)] == pytest.approx(float(text[:-1]), abs=0.5) for position, text in labels.y_ticks.items())
+    turned = axis_labels(sinogram, Orientation(rotate=90, flip_y=True))  # the angles run along x
+    assert (turned.x, turned.y) == ("θ (°)", "detector column (px)") and list(turned.x_ticks.values()) == list(labels.y_ticks.values())
+    flipped = axis_labels(sinogram, Orientation(flip_y=True))  # upside down: 0° at the bottom
+    at = {text: position for position, text in flipped.y_ticks.items()}
+    assert at["0°"] == 180.5 and at["150°"] < at["0°"]  # the last row's centre, with 181 angles
+    assert axis_labels(views.frame("slice", 0), Orientation()) is None and axis_labels(views.transmission, Orientation()) is None
+
+
+def test_slice_options_reconstruct_as_asirp_tomo_recon_and_reopen_from_a_workspace(tmp_path, capsys):
+    """The page's slice options (in its work thread) against reconstruct_scan; their errors against the CLI's; a workspace round trip."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import load_state
+
+    scan = tomo.read_scan(str(TOOTH))
+    page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    page.tomo_view.active = 1  # the sinogram: its axes as measured
+    assert (page.panels.raw_figure.xaxis[0].axis_label, page.panels.raw_figure.yaxis[0].axis_label) == ("detector column (px)", "θ (°)")
+    assert "90°" in page.panels.raw_figure.yaxis[0].major_label_overrides.values()
+    page.tomo_row.value = 1
+    page.tomo_view.active = 2  # the slice: reconstructed in the work thread, the status says so
+    assert page.busy is not None and page.status.text.startswith("<b>reconstructing row 1…</b>")
+    _finish_work(page.doc)
+    assert page.busy is None and page.status.text.startswith("done: row 1 reconstructed in ")
+    assert page.workspace.path == f"{TOOTH}::slice row 1" and page.panels.raw_figure.yaxis[0].axis_label == "y (pixel)"
+    centre = page.tomography.centre.centre_px
+    assert page.tomo_centre.placeholder == f"registration+sharpness: {centre:.2f} px"  # the axis found, shown
+    page.tomo_iterations.value = "5"
+    page.tomo_centre.value = "300"
+    page.tomo_algorithm.value = "sirt"
+    _finish_work(page.doc)
+    sirt = tomo.reconstruct_scan(scan, algorithm="sirt", iterations=5, centre=300.0).volume
+    np.testing.assert_allclose(page.workspace.raw.data, sirt.data[1], atol=1e-5 * float(np.abs(sirt.data).max()))
+    assert "slice of row 1: SIRT (5 iterations), attenuation per voxel (1/px), rotation axis at column 300.00 px (given)" in page.tomo_message.text
+    # Options typed wrong: asirp tomo recon's one-line messages beside them, and the slice shown stays.
+    out = str(tmp_path / "volume.nxs")
+    for field, text, cli in ((page.tomo_centre, "middle", ("--center", "middle")), (page.tomo_iterations, "0", ("--iterations", "0")),
+                             (page.tomo_centre, "700", ("--center", "700"))):  # fmt: skip
+        field.value = text
+        assert page.busy is None
+        expected = _cli_error(capsys, "tomo", "recon", str(TOOTH), "-o", out, "--algorithm", "sirt", "--center", "300", *cli)
+        assert page.tomo_slice_message.text.endswith(f">{html.escape(expected)}</span>")
+        field.value = {"middle": "300", "0": "5", "700": ""}[text]
+    _finish_work(page.doc)
+    page.tomo_algorithm.value, page.tomo_filter.value = "fbp", "hann"  # FBP with another filter, about the axis found
+    _finish_work(page.doc)
+    hann = tomo.reconstruct_scan(scan, filter_name="hann").volume
+    np.testing.assert_allclose(page.workspace.raw.data, hann.data[1], atol=1e-5 * float(np.abs(hann.data).max()))
+    assert SliceOptions.from_dict(SliceOptions.parse("sirt", "cosine", "", "7").to_dict()) == SliceOptions("sirt", "ramp", "auto", 7)  # no filter
+
+    page.workspace_path.value = str(tmp_path / "slice.json")
+    page._save_workspace()
+    saved = load_state(tmp_path / "slice.json")
+    assert saved.tomography == {"view": "slice", "row": 1, "slice": {"algorithm": "fbp", "filter": "hann", "centre": "auto", "iterations": 100}}
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "slice.json")], tmp_path)
+    _finish_work(again.doc)
+    assert (again.view, again.tomo_row.value, again.tomo_filter.value, again.workspace.path) == ("slice", 1, "hann", str(TOOTH) + "::slice row 1")
+    np.testing.assert_array_equal(again.workspace.raw.data, page.workspace.raw.data)
+    page.tomo_view.active = 0  # a projection of the stack, by its index
+    page.frame_slider.value = 7
+    page._show_image(7)
+    page.workspace_path.value, page.overwrite.active = str(tmp_path / "slice.json"), True  # a frame shown proposes its own name
+    page._save_workspace()
+    assert "wrote" in page.workspace_message.text, page.workspace_message.text
+    again._open_path(str(tmp_path / "slice.json"))
+    _finish_work(again.doc)
+    assert (again.view, again.workspace.index, again.workspace.path) == ("projection", 7, str(TOOTH) + "::projection")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium); the page is tested in a real browser")
 @pytest.mark.timeout(180)
 def test_tomography_views_in_a_real_browser(tmp_path):
@@ -139,8 +221,23 @@ def test_tomography_views_in_a_real_browser(tmp_path):
             go.fill("1")
             go.press("Enter")
             notes.get_by_text("sinogram of row 1").wait_for(timeout=30_000)
-            views.get_by_text("slice", exact=True).click()
+            views.get_by_text("slice", exact=True).click()  # reconstructed in the page's work thread (the axis found: seconds)
+            page.locator(".asirp-status").get_by_text("reconstructing row 1…").wait_for(timeout=30_000)
+            started = time.perf_counter()  # meanwhile the page answers: a row typed out of range is refused beside the field
+            go.fill("9")
+            go.press("Enter")
+            page.locator(".asirp-tomo-go-message").get_by_text("rows 9:10 asked for but the detector has 2 rows").wait_for(timeout=5_000)
+            answered = time.perf_counter() - started
+            assert page.locator(".asirp-status").get_by_text("reconstructing row 1…").is_visible(), "answered only after the slice"
+            print(f"while reconstructing, the page answered a row typed in {answered:.2f} s")
             notes.get_by_text(re.compile(r"slice of row 1: FBP \(ramp\), .* rotation axis at column 295\.\d\d px")).wait_for(timeout=60_000)
+            done = page.locator(".asirp-status").get_by_text(re.compile(r"done: row 1 reconstructed in \d"))
+            done.wait_for()
+            print(done.inner_text())
+            assert page.locator(".asirp-tomo-centre input").get_attribute("placeholder").startswith("registration+sharpness: 295.")
+            go.fill("1")  # the row shown: the message goes
+            go.press("Enter")
+            _until(lambda: not page.locator(".asirp-tomo-go-message").inner_text().strip(), 10)
             _until(lambda: _drawn(raw.screenshot()), 30)
             assert not _drawn(right.screenshot())  # nothing restored yet: the check tells blank from drawn
             # The slice restores as any image.

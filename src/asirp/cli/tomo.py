@@ -22,6 +22,7 @@ from ..tomo.options import (
     MIN_PROJECTION_SIDE,
     TARGETS,
     TRANSMISSION_FLOOR,
+    parse_centre,
 )
 from ..units import PixelSize, parse_length
 
@@ -44,15 +45,6 @@ def _point(text: str | None) -> tuple[int, int, int] | None:
     except ValueError:
         raise ParameterError(f"--point expects Z,Y,X (voxels), got {text!r}") from None
     return z, y, x
-
-
-def _centre(text: str) -> float | str:
-    if text in ("auto", "registration", "sharpness"):
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise ParameterError(f"--center expects auto, registration, sharpness or a column in px, got {text!r}") from None
 
 
 def _params(items: list[str]) -> dict[str, Any]:
@@ -86,7 +78,7 @@ def _cmd_recon(args: argparse.Namespace) -> int:
     check_outputs([output, *figures], [args.figures] if args.figures else [], force=args.force, inputs=inputs)
     point = _point(args.point)
     scan = _read(args)
-    common = dict(algorithm=args.algorithm, centre=_centre(args.center), filter_name=args.filter,
+    common = dict(algorithm=args.algorithm, centre=parse_centre(args.center), filter_name=args.filter,
                   iterations=args.iterations, zingers=args.zingers, rings=args.rings, air_px=args.air_px,
                   zero_flat=args.zero_flat, floor=args.floor)
     denoise = dict(denoise=args.denoise, denoise_params=_params(args.denoise_param)) if args.denoise else {}

@@ -7,6 +7,8 @@ choices while the parser is built, which must stay cheap (``asirp --help``).
 
 from __future__ import annotations
 
+from ..errors import ParameterError
+
 #: Default floor of the transmission before the logarithm (attenuation capped at -ln(1e-3) = 6.9).
 TRANSMISSION_FLOOR = 1e-3
 
@@ -24,3 +26,25 @@ ALGORITHMS: tuple[str, ...] = ("fbp", "sirt")
 MIN_PROJECTION_SIDE = 32
 #: Where restoration applies: ``auto`` chooses by :data:`MIN_PROJECTION_SIDE`.
 TARGETS: tuple[str, ...] = ("auto", "projections", "slices")
+
+#: Ways of finding the rotation axis (:func:`asirp.tomo.find_centre`'s methods).
+CENTRE_METHODS: tuple[str, ...] = ("auto", "registration", "sharpness")
+#: SIRT iterations allowed.
+MAX_ITERATIONS = 10000
+
+
+def parse_centre(text: str) -> float | str:
+    """The rotation axis as ``asirp tomo recon --center`` takes it: a method name, or a detector column in px."""
+    if text in CENTRE_METHODS:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ParameterError(f"--center expects auto, registration, sharpness or a column in px, got {text!r}") from None
+
+
+def check_iterations(iterations: int) -> int:
+    """``iterations`` if SIRT runs that many (1 to :data:`MAX_ITERATIONS`), else the one-line error."""
+    if not 1 <= int(iterations) <= MAX_ITERATIONS:
+        raise ParameterError(f"iterations must be between 1 and {MAX_ITERATIONS}, got {iterations}")
+    return int(iterations)

@@ -57,7 +57,7 @@ from ..history import TimedStep
 from ..progress import progress
 from ..units import PixelSize
 from .correct import ATTENUATION
-from .options import ALGORITHMS, FILTERS
+from .options import ALGORITHMS, FILTERS, check_iterations
 
 FilterName = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"]
 Algorithm = Literal["fbp", "sirt"]
@@ -283,6 +283,14 @@ class _Inputs:
     size: int
 
 
+def check_centre(centre: float, n_det: int) -> float:
+    """``centre`` (px) if the rotation axis lies on a detector of ``n_det`` columns, else the one-line error."""
+    axis = float(centre)
+    if not 0 <= axis <= n_det - 1:
+        raise ParameterError(f"rotation centre {axis} px is outside the detector (0 to {n_det - 1} px)")
+    return axis
+
+
 def _inputs(frame: Frame, centre: float | None, size: int | None) -> _Inputs:
     source = frame.meta.get("source")
     if not isinstance(frame, Frame) or not frame.is_stack:
@@ -296,9 +304,7 @@ def _inputs(frame: Frame, centre: float | None, size: int | None) -> _Inputs:
     n_angles, _, n_det = frame.shape
     if angles.size != n_angles:
         raise InputError(f"{n_angles} projections but {angles.size} angles", source)
-    axis = float(n_det // 2 if centre is None else centre)
-    if not 0 <= axis <= n_det - 1:
-        raise ParameterError(f"rotation centre {axis} px is outside the detector (0 to {n_det - 1} px)")
+    axis = check_centre(n_det // 2 if centre is None else centre, n_det)
     data = frame.data
     if not frame.valid.all():  # gaps would back-project as streaks: interpolate from valid neighbours
         data = np.stack([fill_masked(image, ok) for image, ok in zip(frame.data, frame.valid, strict=True)])
@@ -402,8 +408,7 @@ def sirt(frame: Frame, *, iterations: int = 100, centre: float | None = None, no
         As :func:`fbp`; the step's notes hold the relative residual
         ``|b - A x| / |b|`` after every iteration.
     """
-    if not 1 <= int(iterations) <= 10000:
-        raise ParameterError(f"iterations must be between 1 and 10000, got {iterations}")
+    check_iterations(iterations)
     step = TimedStep("sirt", iterations=int(iterations), centre_px=None if centre is None else float(centre),
                 non_negative=bool(non_negative), size=size, library=f"finufft {_finufft_version()}")
     inputs = _inputs(frame, centre, size)

@@ -76,6 +76,16 @@ class Axes:
         return cls(y, x, {"um": "µm", "A": "Å"}.get(pixel_size.unit, pixel_size.unit))
 
 
+@dataclass(frozen=True)
+class AxisLabels:
+    """Names of the panels' axes other than ``x (unit)`` / ``y (unit)``, and labels at chosen positions (axis units) if any."""
+
+    x: str
+    y: str
+    x_ticks: dict[float, str] | None = None
+    y_ticks: dict[float, str] | None = None
+
+
 Box = tuple[int, int, int, int]  # rows i0:i1 and columns j0:j1 of an image
 
 

@@ -40,7 +40,7 @@ from .restoring import RestoreControls
 from .saving import SaveControls
 from .spectra_controls import SpectraControls
 from .state import is_workspace
-from .tomography import is_scan
+from .tomography import axis_labels, is_scan
 from .tomography_controls import TomographyControls
 from .workspace import Region, Workspace
 
@@ -249,7 +249,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         """Fit the panels to the image shown as oriented; a profile line drawn before no longer applies."""
         ny, nx = self.orientation.apply(self.workspace.raw.data).shape
         axes = self.axes
-        self.panels.set_extent(ny * axes.y, nx * axes.x, axes.unit)
+        self.panels.set_extent(ny * axes.y, nx * axes.x, axes.unit, axis_labels(self.workspace.raw, self.orientation))
         self._set_region(self.region)
         self.line, self.first_point = None, None
         self.panels.profile_line.data = {"x": [], "y": []}

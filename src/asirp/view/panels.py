@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import numpy as np
 from bokeh.events import MouseMove
-from bokeh.models import ColumnDataSource, CrosshairTool, CustomJS, HoverTool, LinearColorMapper, LogColorMapper, Range1d
+from bokeh.models import ColumnDataSource, CrosshairTool, CustomJS, FixedTicker, HoverTool, LinearColorMapper, LogColorMapper, Range1d
 from bokeh.models.annotations.geometry import Span
 from bokeh.models.annotations.legends import ColorBar
 from bokeh.models.renderers.glyph_renderer import GlyphRenderer
@@ -32,7 +32,7 @@ from bokeh.palettes import Cividis256, Greys256, Inferno256, Magma256, Plasma256
 from bokeh.plotting import figure
 
 from . import images
-from .images import PANEL_SIZE, Axes, Scale
+from .images import PANEL_SIZE, Axes, AxisLabels, Scale
 
 #: Colour maps offered, each with the colour of masked pixels (one the map does not contain).
 PALETTES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -192,6 +192,7 @@ class ImagePanels:
         self.raw = self._panel("raw", crosshair, compared=False)
         self.right = self._panel("restored", crosshair, compared=True)
         self.raw_figure, self.right_figure = self.raw.figure, self.right.figure
+        self._tickers: dict[str, Any] = {}  # each axis's own ticker, by axis id, while it shows chosen ticks
         self.readout = Div(text="move the cursor over an image", css_classes=["asirp-readout"])
         readout = CustomJS(args={"raw": self.raw.sources(), "right": self.right.sources(), "readout": self.readout}, code=_READOUT_JS)
         for panel in (self.raw_figure, self.right_figure):
@@ -222,14 +223,22 @@ class ImagePanels:
         overview, detail = layers
         return _Panel(panel, bar, hover, overview, detail)
 
-    def set_extent(self, height: float, width: float, unit: str) -> None:
-        """Fit the panels to an image ``height`` x ``width`` in axis units: ranges, reset view, true aspect, axis labels."""
+    def set_extent(self, height: float, width: float, unit: str, labels: AxisLabels | None = None) -> None:
+        """Fit the panels to an image ``height`` x ``width`` in axis units: ranges, reset view, true aspect, axis labels.
+
+        The axes are ``x (unit)`` and ``y (unit)`` with Bokeh's ticks, or as ``labels`` say
+        (a sinogram's detector columns and angles): its names, and its tick labels where given.
+        """
         self.x_range.update(start=0, end=width, reset_start=0, reset_end=width)
         self.y_range.update(start=height, end=0, reset_start=height, reset_end=0)
         scale = PANEL_SIZE / max(height, width)
+        labels = labels or AxisLabels(f"x ({unit})", f"y ({unit})")
         for panel in (self.raw_figure, self.right_figure):
             panel.frame_width, panel.frame_height = max(120, round(width * scale)), max(120, round(height * scale))
-            panel.xaxis.axis_label, panel.yaxis.axis_label = f"x ({unit})", f"y ({unit})"
+            for axis, name, ticks in ((panel.xaxis[0], labels.x, labels.x_ticks), (panel.yaxis[0], labels.y, labels.y_ticks)):
+                default = self._tickers.setdefault(axis.id, axis.ticker)  # Bokeh's own, kept for the next image
+                axis.update(axis_label=name, ticker=FixedTicker(ticks=sorted(ticks)) if ticks else default,
+                            major_label_overrides=dict(ticks or {}))
 
     def show(self, raw: np.ndarray, right: np.ndarray | None, axes: Axes, shape: tuple[int, int], *, right_title: str, right_mode: str,
              look: Look, right_box: tuple[float, float, float, float] | None = None, right_name: str | None = None) -> None:

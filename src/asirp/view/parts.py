@@ -2,7 +2,7 @@
 
 :class:`~asirp.view.page.ViewerPage` is built from mixins (:mod:`~asirp.view.restoring`,
 :mod:`~asirp.view.comparing`, :mod:`~asirp.view.saving`), each of which uses widgets and
-methods that the page or another mixin defines. :class:`PageParts`, their common base,
+methods that the page or another mixin defines (:mod:`~asirp.view.tomography_controls` too). :class:`PageParts`, their common base,
 declares those with their types; it defines nothing at run time (annotations only, and
 method signatures seen by the type checker alone), so a part a mixin uses but nobody
 defines is still an ``AttributeError``, never a silent default.
@@ -13,6 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, TypeVar
+
     import numpy as np
     from bokeh.document import Document
     from bokeh.models.widgets.buttons import Button
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from .panels import ImagePanels
     from .profiles import Line
     from .workspace import Region, Result, Workspace
+
+    T = TypeVar("T")
 
 
 class PageParts:
@@ -84,3 +89,8 @@ class PageParts:
         def _set_region(self, region: Region | None) -> None: ...
         def _load_reference(self) -> None: ...
         def _tick(self) -> None: ...
+        def _in_thread(self, label: str, work: Callable[[], T], done: Callable[[T | None, str, float], None]) -> None: ...
+        def _when_idle(self, callback: Callable[[], None]) -> None: ...
+        def _show_frame(self, frame: Frame, path: str) -> None: ...
+        def _open_tomography(self, path: str, saved: Mapping[str, Any] | None = None) -> None: ...
+        def _tomography_state(self) -> dict[str, Any] | None: ...

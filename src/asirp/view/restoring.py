@@ -5,7 +5,9 @@ A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
 ``orientation``, ``axes`` and refresh methods. Restorations run in a thread; the page
 stays responsive and shows the method and the elapsed time until the result arrives
 (Bokeh's documented way to update a document from a thread:
-:meth:`Document.add_next_tick_callback`).
+:meth:`Document.add_next_tick_callback`). Other slow work of the page (a workspace's
+restorations, a tomography slice) runs the same way, one at a time
+(:meth:`RestoreControls._in_thread`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import html
 import logging
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from bokeh.events import SelectionGeometry
@@ -33,6 +36,8 @@ from .profiles import azimuthal
 from .workspace import Cancelled, Region, Result
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Milliseconds between updates of the elapsed time shown while a restoration runs.
 BUSY_TICK_MS = 250
@@ -62,6 +67,7 @@ class RestoreControls(PageParts):
         self.cancel_button.on_click(self._cancel_restore)
         self._cancel = threading.Event()
         self._progress: tuple[int, int] | None = None  # images done and in all, of a whole-stack restoration
+        self._waiting: list[Callable[[], None]] = []  # called once the work running in a thread ends (_when_idle)
         self.status = Div(text="", css_classes=["asirp-status"])
         self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
         self.results = Select(title="result shown", options=[], css_classes=["asirp-results"])
@@ -105,24 +111,12 @@ class RestoreControls(PageParts):
             self.restore_message.text = error(str(exc))
             return
         self.restore_message.text = ""
-        self.busy = (method, time.perf_counter())
-        self.restore_button.disabled = True
         self._cancel = threading.Event()  # one per restoration: a late click cannot cancel the next one
-        self._progress = None
         self.cancel_button.update(visible=True, disabled=False)
-        self._tick()
-        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
         region = self.region if self.use_region.active else None
         stack = self.whole_stack.active and self.whole_stack.visible and region is None
-        threading.Thread(target=self._restore_in_thread, args=(method, params, region, stack, self._cancel), daemon=True,
-                         name="asirp-view-restore").start()  # fmt: skip
-
-    def _tick(self) -> None:
-        if self.busy is not None:
-            method, started = self.busy
-            images_done = "" if self._progress is None else f" image {min(self._progress[0] + 1, self._progress[1])} of {self._progress[1]},"
-            cancelling = " cancelling after the current step…" if self._cancel.is_set() else ""
-            self.status.text = f"<b>running {html.escape(method)}…</b>{images_done} {time.perf_counter() - started:.1f} s{cancelling}"
+        self._in_thread(f"running {method}", partial(self._restore_work, method, params, region, stack, self._cancel),
+                        partial(self._restore_done, method))  # fmt: skip
 
     def _cancel_restore(self) -> None:
         """Ask the running restoration to stop at its next step (between its decision and restoration, or two images)."""
@@ -130,43 +124,83 @@ class RestoreControls(PageParts):
         self.cancel_button.disabled = True
         self._tick()
 
-    def _restore_in_thread(self, method: str, params: dict[str, Any], region: Region | None, stack: bool = False,
-                           cancel: threading.Event | None = None) -> None:
-        try:
-            if stack:
-                results = self.workspace.restore_stack(method, params, cancel=cancel, progress=self._set_progress)
-                result = results[self.workspace.index]
-            else:
-                result = self.workspace.restore(method, params, region, cancel=cancel)
-            self._azimuthal[id(result.frame)] = azimuthal(result.frame)
-        except Cancelled:
-            self.doc.add_next_tick_callback(partial(self._restore_done, None, ""))
-        except AsirpError as exc:
-            self.doc.add_next_tick_callback(partial(self._restore_done, None, str(exc)))
-        except Exception as exc:
-            log.exception("restoration with %s failed", method)
-            self.doc.add_next_tick_callback(partial(self._restore_done, None, f"{method} failed: {type(exc).__name__}: {exc}"))
+    def _restore_work(self, method: str, params: dict[str, Any], region: Region | None, stack: bool, cancel: threading.Event) -> Result:
+        """The restoration (of the image shown, its region, or every image of the stack), in the work thread."""
+        if stack:
+            result = self.workspace.restore_stack(method, params, cancel=cancel, progress=self._set_progress)[self.workspace.index]
         else:
-            self.doc.add_next_tick_callback(partial(self._restore_done, result, ""))
+            result = self.workspace.restore(method, params, region, cancel=cancel)
+        self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+        return result
 
-    def _set_progress(self, done: int, total: int) -> None:
-        self._progress = (done, total)  # read by _tick on the server's loop
+    # -- work off the page's thread ----------------------------------------------------------
+    def _in_thread(self, label: str, work: Callable[[], T], done: Callable[[T | None, str, float], None]) -> None:
+        """Run ``work`` in a thread while the status says ``label`` and the time since; Restore waits meanwhile.
 
-    def _restore_done(self, result: Result | None, problem: str) -> None:
-        """The thread's end: a result, a problem, or neither (cancelled: the results shown before stay)."""
-        method, started = self.busy or ("", time.perf_counter())
+        Then, on the page's loop (Bokeh's :meth:`Document.add_next_tick_callback`),
+        ``done(value, problem, seconds)``: ``problem`` is ``""`` with the value, or with
+        None when cancelled (:class:`Cancelled`), else the error's one line (an unexpected
+        one logged with its traceback); then whatever waited for the page to be idle
+        (:meth:`_when_idle`).
+        """
+        self.busy = (label, time.perf_counter())
+        self.restore_button.disabled = True
+        self._progress = None  # set by a whole-stack restoration as it goes
+        self._tick()
+        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
+
+        def run() -> None:
+            value, problem = None, ""
+            try:
+                value = work()
+            except Cancelled:
+                pass
+            except AsirpError as exc:
+                problem = str(exc)
+            except Exception as exc:
+                log.exception("%s failed", label)
+                problem = f"{label} failed: {type(exc).__name__}: {exc}"
+            self.doc.add_next_tick_callback(partial(self._work_done, done, value, problem))
+
+        threading.Thread(target=run, daemon=True, name="asirp-view-work").start()
+
+    def _work_done(self, done: Callable[[T | None, str, float], None], value: T | None, problem: str) -> None:
+        _, started = self.busy or ("", time.perf_counter())
         self.busy = None
         if self._busy_callback is not None:
             self.doc.remove_periodic_callback(self._busy_callback)
             self._busy_callback = None
         self.restore_button.disabled = False
+        done(value, problem, time.perf_counter() - started)
+        while self._waiting and self.busy is None:  # a callback may start work again: the others wait for it
+            self._waiting.pop(0)()
+
+    def _when_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` now, or when the work running in a thread has ended (one thread at a time)."""
+        if self.busy is None:
+            callback()
+        else:
+            self._waiting.append(callback)
+
+    def _tick(self) -> None:
+        if self.busy is not None:
+            label, started = self.busy
+            images_done = "" if self._progress is None else f" image {min(self._progress[0] + 1, self._progress[1])} of {self._progress[1]},"
+            cancelling = " cancelling after the current step…" if self._cancel.is_set() and self.cancel_button.visible else ""
+            self.status.text = f"<b>{html.escape(label)}…</b>{images_done} {time.perf_counter() - started:.1f} s{cancelling}"
+
+    def _set_progress(self, done: int, total: int) -> None:
+        self._progress = (done, total)  # read by _tick on the server's loop
+
+    def _restore_done(self, method: str, result: Result | None, problem: str, seconds: float) -> None:
+        """The restoration's end: a result, a problem, or neither (cancelled: the results shown before stay)."""
         self.cancel_button.visible = False
         if result is None:
-            self.status.text = "" if problem else f"cancelled: {html.escape(method)} after {time.perf_counter() - started:.1f} s; nothing kept"
+            self.status.text = "" if problem else f"cancelled: {html.escape(method)} after {seconds:.1f} s; nothing kept"
             self.restore_message.text = error(problem) if problem else ""
             return
         if self._progress is not None:  # a whole stack: the time of all its images
-            self.status.text = f"done: {html.escape(result.label)}, {self._progress[1]} images in {time.perf_counter() - started:.2f} s"
+            self.status.text = f"done: {html.escape(result.label)}, {self._progress[1]} images in {seconds:.2f} s"
         else:
             self.status.text = f"done: {html.escape(result.label)} in {result.seconds:.2f} s"
         self._refresh_results(select=len(self.workspace.shown_results) - 1)

@@ -7,8 +7,6 @@ A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from ..errors import AsirpError
 from .markup import error, note
 from .parts import PageParts
 from .profiles import Line, azimuthal
-from .restoring import BUSY_TICK_MS
 from .state import PageState, Restoration, load_state, save_state
 
 log = logging.getLogger(__name__)
@@ -68,7 +65,8 @@ class SaveControls(PageParts):
         reference = self.reference_path.value.strip() if self.workspace.reference is not None else None
         return PageState(absolute, self.workspace.index, look, self.region, line,
                          self.panels.view(),
-                         None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations)
+                         None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations,
+                         self._tomography_state())
 
     def _save_workspace(self) -> None:
         if self.workspace.source is None:
@@ -82,13 +80,23 @@ class SaveControls(PageParts):
         self.workspace_message.text = note(f"wrote {written}")
 
     def _open_workspace(self, path: str) -> None:
-        """Reopen a workspace: the file, image, look, region and reference at once, the restorations in a thread."""
+        """Reopen a workspace: the file (a tomography scan's view), image, look, region and reference, the restorations in a thread.
+
+        A tomography slice is reconstructed in a thread too: the rest follows once it is shown.
+        """
         try:
             state = load_state(path)
         except AsirpError as exc:
             self.open_message.text = error(str(exc))
             return
-        self._open_path(state.path)
+        if state.tomography is not None:
+            self._open_tomography(state.path.split("::")[0], state.tomography)
+        else:
+            self._open_path(state.path)
+        self._when_idle(partial(self._reopen, path, state))
+
+    def _reopen(self, path: str, state: PageState) -> None:
+        """The rest of :meth:`_open_workspace` once its file is shown: the look, image, region, reference and restorations."""
         if self.workspace.source is None or self.workspace.path != state.path:
             return
         look = state.look
@@ -111,12 +119,10 @@ class SaveControls(PageParts):
             self.reference_path.value = state.reference
             self._load_reference()
         self.open_message.text = note(f"workspace {Path(path).name}: {len(state.restorations)} restorations to run again")
-        self.busy = ("the workspace's restorations", time.perf_counter())
-        self.restore_button.disabled = True
-        self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
-        threading.Thread(target=self._rerun_in_thread, args=(state,), daemon=True, name="asirp-view-workspace").start()
+        self._in_thread("running the workspace's restorations", partial(self._rerun, state), partial(self._rerun_done, state))
 
-    def _rerun_in_thread(self, state: PageState) -> None:
+    def _rerun(self, state: PageState) -> list[str]:
+        """Run the workspace's restorations again (in the work thread); what went wrong with each, one line each."""
         problems = []
         for restoration in state.restorations:
             try:
@@ -127,14 +133,10 @@ class SaveControls(PageParts):
             except Exception as exc:
                 log.exception("restoration with %s failed", restoration.method)
                 problems.append(f"{restoration.method} failed: {type(exc).__name__}: {exc}")
-        self.doc.add_next_tick_callback(partial(self._rerun_done, state, problems))
+        return problems
 
-    def _rerun_done(self, state: PageState, problems: list[str]) -> None:
-        self.busy = None
-        if self._busy_callback is not None:
-            self.doc.remove_periodic_callback(self._busy_callback)
-            self._busy_callback = None
-        self.restore_button.disabled = False
+    def _rerun_done(self, state: PageState, problems: list[str] | None, problem: str, seconds: float) -> None:
+        problems = [*(problems or []), *([problem] if problem else [])]
         self.status.text = f"workspace: {len(state.restorations) - len(problems)} of {len(state.restorations)} restorations done"
         self.restore_message.text = error("; ".join(problems))
         self._refresh_results()

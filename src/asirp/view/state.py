@@ -3,7 +3,8 @@
 A workspace records the file open (absolute path, ``::dataset`` included), the image of
 a stack shown, the look (colour map, scale, limits, axes, orientation, right panel),
 the region drawn, the profile line, the zoom, the reference, and the restorations of
-the image shown as method, parameters and region. Reopening reads the file again and
+the image shown as method, parameters and region; for a tomography scan also its view
+(projection, sinogram or slice), detector row and slice options. Reopening reads the file again and
 runs the restorations again (results are not stored: the NeXus export is the record of
 a result; a workspace is the way back to a session). Parameters are the ones the user
 set, as on a command line: the others take the defaults of the asirp that reopens the
@@ -48,6 +49,8 @@ class PageState:
     view: tuple[float, float, float, float] | None = None
     reference: str | None = None
     restorations: tuple[Restoration, ...] = ()
+    #: A tomography scan's view: ``{"view": ..., "row": ..., "slice": {...}}`` (None: not a scan); ``path`` names the view shown.
+    tomography: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "version": VERSION, **asdict(self)}, indent=2)
@@ -112,6 +115,9 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         )
     except (KeyError, TypeError):
         raise InputError("not an asirp view workspace: each restoration needs a method", source) from None
+    tomography = raw.get("tomography")
+    if tomography is not None and not (isinstance(tomography, dict) and isinstance(tomography.get("view"), str)):
+        raise InputError("not an asirp view workspace: the tomography entry needs a view", source)
     return PageState(
         path=raw["path"],
         index=int(raw.get("index") or 0),
@@ -121,4 +127,5 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         view=_box(raw.get("view"), "the view", source),
         reference=raw.get("reference"),
         restorations=restorations,
+        tomography=tomography,
     )

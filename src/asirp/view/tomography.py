@@ -9,9 +9,14 @@ by :mod:`asirp.tomo`'s own steps, as ``asirp tomo recon`` corrects it:
   columns, and the page says so), a stack the page steps through by angle;
 * **sinogram**: one detector row over every angle, as attenuation ``-ln T``
   (:func:`asirp.tomo.minus_log`): rows are angles, columns detector pixels;
-* **slice**: that row reconstructed by filtered back-projection
-  (:func:`asirp.tomo.fbp`, ramp filter) about the rotation axis found once for the scan
-  (:func:`asirp.tomo.pipeline.locate_centre`, ``auto``), attenuation per voxel (1/px).
+* **slice**: that row reconstructed with the options of ``asirp tomo recon``
+  (:class:`SliceOptions`: FBP and its filter, or SIRT and its iterations; the rotation
+  axis typed, or found once per method by :func:`asirp.tomo.pipeline.locate_centre`,
+  ``auto`` by default), attenuation per voxel (1/px). Finding the axis takes seconds:
+  the page reconstructs in a thread (:meth:`Tomography.has_slice` says when it must).
+
+The sinogram's axes are labelled as measured: detector columns (px) and the scan's
+angles θ (°) (:func:`axis_labels`).
 
 Each view is a :class:`~asirp.frame.Frame` with its whole history (read, dark, flat,
 -log, centre, FBP), which the page shows and restores as any image. Bad input gives the
@@ -20,13 +25,18 @@ one-line messages of ``asirp tomo``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
 
 from ..errors import InputError, ParameterError
 from ..frame import Frame
 from ..history import HistoryStep
+from ..tomo.options import ALGORITHMS, FILTERS, check_iterations, parse_centre
+from .images import AxisLabels, Orientation
 
 if TYPE_CHECKING:
     from ..tomo import CentreEstimate, TomoScan
@@ -34,6 +44,41 @@ if TYPE_CHECKING:
 View = Literal["projection", "sinogram", "slice"]
 #: The views offered, in the order of the page's selector.
 VIEWS: tuple[View, ...] = ("projection", "sinogram", "slice")
+
+
+@dataclass(frozen=True)
+class SliceOptions:
+    """How a slice is reconstructed, as ``asirp tomo recon``'s ``--algorithm``, ``--filter``, ``--center`` and ``--iterations``."""
+
+    algorithm: str = "fbp"
+    filter_name: str = "ramp"
+    centre: float | str = "auto"
+    iterations: int = 100
+
+    @classmethod
+    def parse(cls, algorithm: str, filter_name: str, centre: str, iterations: str) -> SliceOptions:
+        """The options typed on the page (an empty centre: ``auto``), checked by ``asirp tomo``'s own code and messages."""
+        if algorithm not in ALGORITHMS or filter_name not in FILTERS:  # the page offers only these
+            raise ParameterError(f"algorithm {algorithm!r} / filter {filter_name!r}: use one of {ALGORITHMS} / {FILTERS}")
+        try:
+            count = int(iterations.strip())
+        except ValueError:
+            raise ParameterError(f"--iterations expects a whole number, got {iterations.strip()!r}") from None
+        default = cls()  # what the algorithm does not use stays the default: the same slice, made once
+        fbp = algorithm == "fbp"
+        return cls(algorithm, filter_name if fbp else default.filter_name, parse_centre(centre.strip() or "auto"),
+                   default.iterations if fbp else check_iterations(count))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """For a workspace file: the options as :meth:`from_dict` reads them back."""
+        return {"algorithm": self.algorithm, "filter": self.filter_name, "centre": self.centre, "iterations": self.iterations}
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> SliceOptions:
+        """Options saved by :meth:`to_dict` (missing keys: the defaults), checked as when typed."""
+        default = cls()
+        return cls.parse(str(saved.get("algorithm", default.algorithm)), str(saved.get("filter", default.filter_name)),
+                         str(saved.get("centre", default.centre)), str(saved.get("iterations", default.iterations)))  # fmt: skip
 
 
 def is_scan(path: str) -> bool:
@@ -58,8 +103,8 @@ class Tomography:
     scan: TomoScan
     transmission: Frame
     attenuation: Frame
-    _centred: tuple[Frame, CentreEstimate] | None = None
-    _slices: dict[int, Frame] = field(default_factory=dict)
+    _centred: dict[float | str, tuple[Frame, CentreEstimate]] = field(default_factory=dict)
+    _slices: dict[tuple[int, SliceOptions], Frame] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: str) -> Tomography:
@@ -104,12 +149,16 @@ class Tomography:
 
         return int(check_rows((index, index + 1), self.rows, self.path).start)
 
-    def frame(self, view: View, row: int = 0) -> Frame:
-        """What ``view`` shows: the transmission stack (every angle), or the sinogram or slice of detector ``row``."""
+    def frame(self, view: View, row: int = 0, options: SliceOptions | None = None) -> Frame:
+        """What ``view`` shows: the transmission stack (every angle), or the sinogram or slice of detector ``row``.
+
+        A slice not made yet takes seconds (the axis found, the row reconstructed):
+        :meth:`has_slice` says so beforehand.
+        """
         if view == "projection":
             return self.transmission
         row = self.check(view, row)
-        return self.sinogram(row) if view == "sinogram" else self.slice(row)
+        return self.sinogram(row) if view == "sinogram" else self.slice(row, options or SliceOptions())
 
     def sinogram(self, row: int) -> Frame:
         """Attenuation ``-ln T`` of detector ``row`` at every angle: ``(n_angles, nx)``, rows in angle order (``meta["angles_deg"]``)."""
@@ -122,33 +171,49 @@ class Tomography:
     @property
     def centre(self) -> CentreEstimate:
         """The rotation axis of the scan, found once (``asirp tomo recon``'s default, ``--center auto``)."""
-        return self._centre()[1]
+        return self._centre("auto")[1]
 
-    def _centre(self) -> tuple[Frame, CentreEstimate]:
-        if self._centred is None:
+    def check_centre(self, options: SliceOptions) -> None:
+        """A typed rotation axis off the detector: the reconstruction's own message, before any work."""
+        if not isinstance(options.centre, str):
+            from ..tomo.reconstruct import check_centre
+
+            check_centre(options.centre, self.scan.shape[2])
+
+    def _centre(self, centre: float | str) -> tuple[Frame, CentreEstimate]:
+        if centre not in self._centred:
             from ..tomo.pipeline import locate_centre
 
-            self._centred = locate_centre(self.attenuation, "auto")
-        return self._centred
+            self._centred[centre] = locate_centre(self.attenuation, centre)  # type: ignore[arg-type]  # a method name or px
+        return self._centred[centre]
 
-    def slice(self, row: int) -> Frame:
-        """Detector ``row`` reconstructed by FBP (ramp) about :attr:`centre`: ``(nx, nx)``, attenuation per voxel (1/px).
+    def has_slice(self, row: int, options: SliceOptions) -> bool:
+        """Whether the slice of ``row`` with ``options`` is made already (else :meth:`slice` takes seconds: run it in a thread)."""
+        return (row, options) in self._slices
 
-        FBP needs a projection stack at least two rows high: the row is reconstructed
-        with its neighbour, and both slices are kept.
+    def slice(self, row: int, options: SliceOptions | None = None) -> Frame:
+        """Detector ``row`` reconstructed with ``options`` (default: FBP, ramp, axis found): ``(nx, nx)``, 1/px.
+
+        The reconstructions need a projection stack at least two rows high: the row is
+        reconstructed with its neighbour, and both slices are kept.
         """
-        if row not in self._slices:
-            from ..tomo import fbp
+        options = options or SliceOptions()
+        if (row, options) not in self._slices:
+            from ..tomo import fbp, sirt
 
-            centred, estimate = self._centre()
+            self.check_centre(options)
+            centred, estimate = self._centre(options.centre)
             first = min(row, self.rows - 2)
             rows = centred.derive(centred.data[:, first : first + 2], HistoryStep(method="rows", parameters={"rows": [first, first + 2]}),
                                   valid=centred.valid[:, first : first + 2])  # fmt: skip
-            volume = fbp(rows, centre=estimate.centre_px)
+            if options.algorithm == "sirt":
+                volume = sirt(rows, iterations=options.iterations, centre=estimate.centre_px)
+            else:
+                volume = fbp(rows, centre=estimate.centre_px, filter_name=options.filter_name)
             for k in range(2):
                 meta = {**volume.meta, "row": first + k}
-                self._slices[first + k] = replace(volume, data=volume.data[k], valid=volume.valid[k], meta=meta)
-        return self._slices[row]
+                self._slices[(first + k, options)] = replace(volume, data=volume.data[k], valid=volume.valid[k], meta=meta)
+        return self._slices[(row, options)]
 
 
 def slider_title(tomography: Tomography, view: View, index: int) -> str:
@@ -164,6 +229,32 @@ def shown_note(tomography: Tomography, view: View, frame: Frame) -> str:
         return f"projections as transmission (P - D) / (F - D), {frame.shape[0]} angles: step through them with the slider"
     if view == "sinogram":
         return f"sinogram of row {frame.meta['row']}: attenuation -ln T, {frame.shape[0]} angles (down) x {frame.shape[1]} px"
-    centre = tomography.centre
-    return (f"slice of row {frame.meta['row']}: FBP (ramp), attenuation per voxel (1/px), rotation axis at column "
-            f"{centre.centre_px:.2f} px ({centre.method})")  # fmt: skip
+    found = next(step.notes for step in frame.history if step.method == "find_centre")
+    made = frame.history[-1]
+    how = (f"FBP ({made.parameters['filter_name']})" if made.method == "fbp" else f"SIRT ({made.parameters['iterations']} iterations)")
+    return (f"slice of row {frame.meta['row']}: {how}, attenuation per voxel (1/px), rotation axis at column "
+            f"{found['centre_px']:.2f} px ({found['method']})")  # fmt: skip
+
+
+def axis_labels(frame: Frame, orientation: Orientation) -> AxisLabels | None:
+    """For a sinogram: its axes as measured, detector columns (px) and the scan's angles θ (°) at round values; else None.
+
+    The angle ticks sit where the angles were measured (they need not be evenly spaced),
+    on whichever axis the orientation turns the angles to.
+    """
+    if not frame.history or frame.history[-1].method != "sinogram":
+        return None
+    angles = np.asarray(frame.meta["angles_deg"], dtype=float)
+    shown = orientation.apply(np.broadcast_to(np.arange(frame.shape[0])[:, None], frame.shape))
+    vertical = shown.shape[0] > 1 and shown[0, 0] != shown[1, 0]
+    along = angles[shown[:, 0] if vertical else shown[0, :]]  # the angle of each displayed row (or column)
+    span = float(np.ptp(angles)) or 1.0
+    step = next((s for s in (1, 2, 5, 10, 15, 30, 45, 90) if span / s <= 8), 180)
+    ticks = np.arange(np.ceil(angles.min() / step) * step, angles.max() + 1e-9, step)
+    order = np.argsort(along)
+    positions = np.interp(ticks, along[order], np.arange(along.size, dtype=float)[order] + 0.5)  # pixel centres
+    labels = {float(p): f"{t:g}°" for p, t in zip(positions, ticks, strict=True)}
+    angle, detector = "θ (°)", "detector column (px)"
+    if vertical:
+        return AxisLabels(x=detector, y=angle, y_ticks=labels)
+    return AxisLabels(x=angle, y=detector, x_ticks=labels)

@@ -1,36 +1,42 @@
-"""The page's tomography controls: the view selector (projection, sinogram, slice), the row slider, a position typed.
+"""The page's tomography controls: the view selector (projection, sinogram, slice), the row slider, a position typed, the slice options.
 
 A mixin of :class:`~asirp.view.page.ViewerPage` (it uses the page's ``frame_slider``,
-its way of showing a new frame and of showing an image of a stack). A tomography
-file opened in the page (:func:`~asirp.view.tomography.is_scan`) shows its
-projections first, stepped through by angle with the page's stack slider; the
-sinogram and slice views show one detector row, chosen with the row slider. Each
-view is shown and restored as any image (a new view or row starts without results).
+its way of showing a new frame and of showing an image of a stack, and its work
+thread). A tomography file opened in the page (:func:`~asirp.view.tomography.is_scan`)
+shows its projections first, stepped through by angle with the page's stack slider;
+the sinogram and slice views show one detector row, chosen with the row slider. A
+slice is reconstructed with the options of ``asirp tomo recon`` (algorithm, filter or
+iterations, rotation axis typed or found), in the page's work thread as a restoration
+is (the status says "reconstructing row r…"; the page stays responsive). Each view is
+shown and restored as any image (a new view or row starts without results).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from bokeh.layouts import column
 from bokeh.models.widgets.groups import RadioButtonGroup
-from bokeh.models.widgets.inputs import TextInput
+from bokeh.models.widgets.inputs import Select, TextInput
 from bokeh.models.widgets.markups import Div
 from bokeh.models.widgets.sliders import Slider
 
 from ..errors import AsirpError, ParameterError
-from .markup import error, heading, note
-from .tomography import VIEWS, Tomography, View, shown_note, slider_title
+from ..frame import Frame
+from ..tomo.options import ALGORITHMS, FILTERS
+from .markup import error, heading, note, options
+from .parts import PageParts
+from .tomography import VIEWS, SliceOptions, Tomography, View, shown_note, slider_title
 
 #: The stack slider's title when no tomography scan is open.
 STACK_TITLE = "image of the stack"
 
 
-class TomographyControls:
-    """View selector, row slider, typed position and notes of an open tomography scan (see the module's description)."""
+class TomographyControls(PageParts):
+    """View selector, row slider, typed position, slice options and notes of an open tomography scan (see the module's description)."""
 
-    frame_slider: Slider
-    open_message: Div
     tomography: Tomography | None
 
     def _build_tomography(self) -> None:
@@ -43,7 +49,17 @@ class TomographyControls:
         self.tomo_go.on_change("value", lambda attr, old, new: self._go_to(new))
         self.tomo_go_message = Div(text="", css_classes=["asirp-tomo-go-message"])
         self.tomo_message = Div(text="", width=320, css_classes=["asirp-tomo-message"])
-        self.tomo_box = column(heading("Tomography"), self.tomo_view, self.tomo_row, visible=False)
+        self.tomo_algorithm = Select(title="slice: algorithm", value="fbp", options=options(ALGORITHMS), css_classes=["asirp-tomo-algorithm"])
+        self.tomo_filter = Select(title="FBP filter", value="ramp", options=options(FILTERS), css_classes=["asirp-tomo-filter"])
+        self.tomo_iterations = TextInput(title="SIRT iterations", value="100", visible=False, width=320, css_classes=["asirp-tomo-iterations"])
+        self.tomo_centre = TextInput(title="rotation axis, detector column in px (empty: found)", placeholder="auto", width=320,
+                                     css_classes=["asirp-tomo-centre"])  # fmt: skip
+        for widget in (self.tomo_algorithm, self.tomo_filter, self.tomo_iterations, self.tomo_centre):
+            widget.on_change("value", lambda attr, old, new: self._slice_options_changed())
+        self.tomo_slice_message = Div(text="", width=320, css_classes=["asirp-tomo-slice-message"])
+        self.tomo_slice = column(self.tomo_algorithm, self.tomo_filter, self.tomo_iterations, self.tomo_centre, self.tomo_slice_message,
+                                 visible=False)  # fmt: skip
+        self.tomo_box = column(heading("Tomography"), self.tomo_view, self.tomo_row, self.tomo_slice, visible=False)
         self.tomo_notes = column(self.tomo_go, self.tomo_go_message, self.tomo_message, visible=False)
         self.frame_slider.on_change("value", lambda attr, old, new: self._projection_title())
 
@@ -56,21 +72,25 @@ class TomographyControls:
         """The view selected."""
         return VIEWS[self.tomo_view.active or 0]
 
-    def _open_tomography(self, path: str) -> None:
-        """Open the scan at ``path`` and show its projections (or say, beside Open, why it cannot be opened)."""
+    def _open_tomography(self, path: str, saved: Mapping[str, Any] | None = None) -> None:
+        """Open the scan at ``path`` and show its projections, or the view ``saved`` in a workspace (else say why not, beside Open)."""
         try:
             opened = Tomography.open(path)
         except AsirpError as exc:
             self.open_message.text = error(str(exc))
             return
+        saved = saved or {}
+        self.tomography = None  # the controls set below show nothing until the scan is in
+        self.tomo_row.update(end=max(1, opened.rows - 1), value=min(int(saved.get("row", 0)), opened.rows - 1))
+        slice_options = SliceOptions.from_dict(saved.get("slice") or {}) if "slice" in saved else SliceOptions()
+        self.tomo_algorithm.value, self.tomo_filter.value = slice_options.algorithm, slice_options.filter_name
+        self.tomo_iterations.value = str(slice_options.iterations)
+        self.tomo_centre.value = "" if slice_options.centre == "auto" else str(slice_options.centre)
+        self.tomo_view.active = VIEWS.index(saved["view"]) if saved.get("view") in VIEWS else 0
         self.tomography = opened
         self.tomo_box.visible = self.tomo_notes.visible = True
-        self.tomo_row.update(end=max(1, opened.rows - 1), value=0)
         self.tomo_go_message.text = ""
-        if self.tomo_view.active == 0:
-            self._show_view()
-        else:
-            self.tomo_view.active = 0  # shows the projections
+        self._show_view()
 
     def _tomography_follows(self, path: str) -> None:
         """A frame from ``path`` is about to be shown: the controls go when it is not a view of the open scan."""
@@ -79,23 +99,84 @@ class TomographyControls:
             self.tomo_box.visible = self.tomo_notes.visible = False
             self.frame_slider.title = STACK_TITLE
 
+    def _tomography_state(self) -> dict[str, Any] | None:
+        """The view, row and slice options of the scan open, for a workspace file (None: no scan open)."""
+        if self.tomography is None:
+            return None
+        saved = {"view": self.view, "row": int(self.tomo_row.value)}
+        try:
+            return saved | {"slice": self._slice_options().to_dict()}
+        except AsirpError:  # options typed wrong: the defaults are saved
+            return saved
+
+    def _slice_options(self) -> SliceOptions:
+        """The slice options typed, checked as ``asirp tomo recon`` checks them (its messages)."""
+        options = SliceOptions.parse(self.tomo_algorithm.value, self.tomo_filter.value, self.tomo_centre.value, self.tomo_iterations.value)
+        if self.tomography is not None:
+            self.tomography.check_centre(options)
+        return options
+
+    def _slice_options_changed(self) -> None:
+        fbp = self.tomo_algorithm.value == "fbp"
+        self.tomo_filter.visible, self.tomo_iterations.visible = fbp, not fbp
+        if self.view == "slice":
+            self._show_view()
+
     def _show_view(self) -> None:
-        """Show the view selected: the projections (every angle), or the sinogram or slice of the row on the slider."""
+        """Show the view selected: the projections (every angle), or the sinogram or slice of the row on the slider.
+
+        A slice not made yet is reconstructed in the page's work thread (after the work
+        running, if any) and shown when done.
+        """
         if self.tomography is None:
             return
         view, row = self.view, int(self.tomo_row.value)
-        projection = view == "projection"
+        self.tomo_slice.visible = view == "slice"
         try:
-            frame = self.tomography.frame(view, row)
+            self.tomography.check(view, row)
         except AsirpError as exc:
             self.tomo_message.text = error(str(exc))
             return
-        page: Any = self  # the page shows the view as a frame opened (ViewerPage._show_frame)
-        page._show_frame(frame, f"{self.tomography.path}::{view}" + ("" if projection else f" row {row}"))
+        self.tomo_slice_message.text, slice_options = "", None
+        if view == "slice":
+            try:
+                slice_options = self._slice_options()
+            except AsirpError as exc:  # asirp tomo recon's message, beside the options
+                self.tomo_slice_message.text = error(str(exc))
+                return
+        if slice_options is not None and not self.tomography.has_slice(row, slice_options):
+            if self.busy is not None:  # one thread at a time: this view once the work running ends
+                self._when_idle(self._show_view)
+                return
+            self.tomo_message.text = note(f"reconstructing row {row} with {slice_options.algorithm}…")
+            self._in_thread(f"reconstructing row {row}", partial(self.tomography.slice, row, slice_options),
+                            partial(self._slice_done, self.tomography))  # fmt: skip
+            return
+        self._show_tomography(self.tomography.frame(view, row, slice_options))
+
+    def _slice_done(self, tomography: Tomography, frame: Frame | None, problem: str, seconds: float) -> None:
+        """A slice reconstructed (or why not): the view selected now is shown, if the scan is still open."""
+        if tomography is not self.tomography:
+            return
+        if problem:
+            self.tomo_slice_message.text = error(problem)
+            return
+        self.status.text = f"done: row {frame.meta['row'] if frame else ''} reconstructed in {seconds:.2f} s"
+        self._show_view()
+
+    def _show_tomography(self, frame: Frame) -> None:
+        """Show ``frame``, a view of the open scan, with its slider, notes and the rotation axis found."""
+        assert self.tomography is not None
+        view, row = self.view, int(self.tomo_row.value)
+        projection = view == "projection"
+        self._show_frame(frame, f"{self.tomography.path}::{view}" + ("" if projection else f" row {row}"))
         self.tomo_row.update(visible=not projection, title=slider_title(self.tomography, "slice", row))
         self.tomo_go.title = "go to projection (angle index)" if projection else "go to detector row"
         self._projection_title()
         self.tomo_message.text = note(f"{self.tomography.describe()}. {shown_note(self.tomography, view, frame)}")
+        if view == "slice":
+            found = next(step.notes for step in frame.history if step.method == "find_centre")
+            self.tomo_centre.placeholder = f"{found['method']}: {found['centre_px']:.2f} px"
 
     def _projection_title(self) -> None:
         if self.tomography is not None and self.view == "projection":
@@ -118,8 +199,7 @@ class TomographyControls:
         self.tomo_go.value = ""  # the same position may be typed again
         if self.view == "projection":
             self.frame_slider.value = index  # a value set here is not "throttled": show it
-            page: Any = self
-            page._show_image(index)
+            self._show_image(index)
         else:
             self.tomo_row.value = index
             self._show_view()
