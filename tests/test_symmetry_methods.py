@@ -54,6 +54,36 @@ def test_partners_are_used_and_their_absence_falls_back_to_the_own_neighbourhood
     assert err(paired) < err(alone) < np.mean((data - truth) ** 2)
 
 
+def test_self_ensemble_is_the_mean_over_flips_and_makes_the_denoiser_flip_equivariant():
+    from asirp.methods.symmetry.denoise import FLIPS, expected_relative, run_network
+    from asirp.methods.symmetry.inputs import symmetry_inputs
+
+    rng = np.random.default_rng(1)
+    truth = 2.0 + np.add.outer(np.linspace(0, 3, 64), np.linspace(0, 1, 48))
+    data = rng.poisson(truth).astype(np.float32)
+    valid = np.ones(truth.shape, bool)
+    partner = rng.poisson(truth).astype(np.float32)
+    inputs = symmetry_inputs(data, valid, partner, np.ones(truth.shape, np.float32), float(data.mean()))
+    net = weights.load_weights(None, "symmetry")[0]
+    single = np.exp(run_network(net, inputs))
+    assert np.allclose(expected_relative(net, inputs, passes=1), single, rtol=1e-5)
+    flip = lambda a, f: a[..., ::-1 if f[0] else 1, ::-1 if f[1] else 1]  # noqa: E731
+    by_hand = np.mean([flip(np.exp(run_network(net, np.ascontiguousarray(flip(inputs, f)))), f) for f in FLIPS], axis=0)
+    ensembled = expected_relative(net, inputs, passes=4)
+    assert np.allclose(ensembled, by_hand, rtol=1e-4)
+    assert not np.allclose(ensembled, single, rtol=1e-3)  # the network is not flip-equivariant by itself
+    for f in FLIPS[1:]:
+        assert np.allclose(expected_relative(net, np.ascontiguousarray(flip(inputs, f)), passes=4),
+                           flip(ensembled, f), rtol=1e-4)
+    two = expected_relative(net, inputs, passes=2)  # the frame and its 180° rotation
+    assert np.allclose(two, 0.5 * (single + flip(np.exp(run_network(net, np.ascontiguousarray(flip(inputs, (1, 1))))),
+                                                  (1, 1))), rtol=1e-4)
+    with pytest.raises(asirp.ParameterError, match="ensemble passes"):
+        expected_relative(net, inputs, passes=3)
+    with pytest.raises(asirp.ParameterError):
+        asirp.restore(Frame(np.ones((32, 32), np.float32), kind="diffraction"), "symmetry", ensemble=3)
+
+
 def test_photon_split_gives_independent_halves_and_the_right_target_scale():
     corpus = training.SyntheticCorpus(1, shape=(128, 128), seed=424243)
     rng = np.random.default_rng(0)
