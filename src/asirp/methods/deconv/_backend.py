@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.fft
 import scipy.linalg.blas
+from scipy.special import xlogy
 from threadpoolctl import ThreadpoolController
 
 from ...errors import ParameterError
@@ -35,6 +36,20 @@ BackendName = Literal["auto", "numpy", "torch"]
 #: stop iteration and image are still exact (frozen on the device when its rule fires);
 #: the loop may run up to ``CHECK_EVERY - 1`` iterations past the last frame's stop.
 CHECK_EVERY = 10
+
+
+def poisson_constant(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per-frame ``Σ w·(y log y − y)``: the saturated Poisson log-likelihood, less ``Σ log y!``.
+
+    The log-likelihood ``Σ w·(y log μ − μ)`` of an estimate is this constant minus half
+    its deviance. The data-only term ``−Σ log y!`` is left out of every reported
+    log-likelihood: it does not depend on the estimate, and computing it costs more
+    than an iteration on large images.
+    """
+    y = np.where(valid, data, 0).astype(np.float32)
+    # xlogy: 0·log 0 = 0 in one pass; float32 terms (1e-7 relative) summed in float64.
+    terms: np.ndarray = xlogy(y, y)
+    return terms.sum(axis=(-2, -1), dtype=np.float64) - y.sum(axis=(-2, -1), dtype=np.float64)
 
 
 @functools.cache
@@ -85,9 +100,7 @@ class NumpyBackend:
         return np.pad(np.asarray(stack, dtype=np.float32), pads)
 
     def poisson_constant(self, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Per-frame ``Σ w·(y log y − y)`` (:func:`.stopping.poisson_constant`)."""
-        from .stopping import poisson_constant
-
+        """Per-frame ``Σ w·(y log y − y)`` (:func:`poisson_constant`)."""
         return poisson_constant(data, valid)
 
     def mean_abs(self, data: np.ndarray, valid: np.ndarray) -> float:

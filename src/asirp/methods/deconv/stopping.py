@@ -34,7 +34,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import xlogy
 
 from ...counts import binomial_half
 from ...errors import ParameterError
@@ -242,20 +241,6 @@ def binomial_split(
     first = binomial_half(counts, np.random.default_rng(seed))
     scale = gain[:, None, None]
     return (first * scale).astype(np.float32), ((counts - first) * scale).astype(np.float32), gain
-
-
-def poisson_constant(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Per-frame ``Σ w·(y log y − y)``: the saturated Poisson log-likelihood, less ``Σ log y!``.
-
-    The log-likelihood ``Σ w·(y log μ − μ)`` of an estimate is this constant minus half
-    its deviance. The data-only term ``−Σ log y!`` is left out of every reported
-    log-likelihood: it does not depend on the estimate, and computing it costs more
-    than an iteration on large images.
-    """
-    y = np.where(valid, data, 0).astype(np.float32)
-    # xlogy: 0·log 0 = 0 in one pass; float32 terms (1e-7 relative) summed in float64.
-    terms: np.ndarray = xlogy(y, y)
-    return terms.sum(axis=(-2, -1), dtype=np.float64) - y.sum(axis=(-2, -1), dtype=np.float64)
 
 
 def gaussian_constant(valid: np.ndarray, variance: np.ndarray) -> np.ndarray:
