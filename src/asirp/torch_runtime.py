@@ -28,7 +28,7 @@ import importlib.util
 import os
 import sys
 import weakref
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import ParameterError
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import torch
 
 DeviceName = Literal["auto", "cpu", "cuda"]
+#: Any network class: :func:`module_on` gives back the class it was given.
+_Net = TypeVar("_Net", bound="torch.nn.Module")
 #: The device names every torch method and ``asirp train`` accept.
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 #: Description of the ``device`` parameter (the same words in every parameter model).
@@ -129,7 +131,7 @@ def module_device(net: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def module_on(net: torch.nn.Module, on: torch.device) -> torch.nn.Module:
+def module_on(net: _Net, on: torch.device) -> _Net:
     """``net`` itself when it is on ``on``, else a copy there (made once per network and device).
 
     ``nn.Module.to`` moves a network in place; the networks of weights files are cached

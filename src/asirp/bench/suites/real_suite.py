@@ -104,6 +104,7 @@ from ...api import restore
 from ...errors import AsirpError, InputError, ParameterError
 from ...frame import Frame
 from ...geometry import Geometry
+from ...kinds import Kind
 from ...progress import quiet
 from ...select.features import POISSON_DISPERSION, poisson_dispersion
 from ..harness import BenchContext, Row, register_suite
@@ -154,7 +155,7 @@ class Source:
     name: str
     counts: np.ndarray  # int64, 0 at masked pixels
     valid: np.ndarray
-    kind: str
+    kind: Kind
     noise_model: str  # "poisson" or "gain-estimated"
     geometry: Geometry | None = None
     notes: list[str] = field(default_factory=list)
@@ -176,7 +177,7 @@ class Case:
     low: np.ndarray
     truth: np.ndarray
     valid: np.ndarray
-    kind: str
+    kind: Kind
     geometry: Geometry | None  # handed to the methods (the cropped PONI), or None
     note: str = ""
     #: Thinning probability (thinned cases): the raw frame's error variance is (1 - p) x truth.
@@ -271,7 +272,7 @@ def _photon_counting(frame: Frame, image: np.ndarray, valid: np.ndarray) -> str 
     return None
 
 
-def _kind(frame: Frame) -> str:
+def _kind(frame: Frame) -> Kind:
     if frame.kind in PATTERN_KINDS:
         return frame.kind
     from ...select import guess_kind
@@ -453,7 +454,7 @@ def series_cases(series: Series, side: int, n_frames: int, seed: int) -> Iterato
     for path in series.paths:
         stack = _open(path)
         counts = np.where(stack.valid, np.rint(stack.data), 0).astype(np.int64)
-        valid = stack.valid.all(axis=0)
+        valid = np.asarray(stack.valid.all(axis=0))
         if first is None:
             first, kind = (counts, valid), _kind(stack)
         sums = counts.sum(axis=0) if sums is None else sums + counts.sum(axis=0)
@@ -493,7 +494,7 @@ def denoisers() -> list[str]:
 def method_plan() -> dict[str, tuple[str, dict[str, Any]]]:
     """Label -> (method, parameters) of the rows between ``raw`` and ``gaussian_oracle``."""
     labels = METHODS if METHODS is not None else ["auto", *denoisers()]
-    plan = {label: (label, {}) for label in labels}
+    plan: dict[str, tuple[str, dict[str, Any]]] = {label: (label, {}) for label in labels}
     plan.update(VARIANTS)
     return plan
 
@@ -519,7 +520,8 @@ class Reference:
     how: str
 
 
-def _integrate(geometry: Geometry, image: np.ndarray, valid: np.ndarray, npt: int, variance: np.ndarray | None = None):
+def _integrate(geometry: Geometry, image: np.ndarray, valid: np.ndarray, npt: int,
+               variance: np.ndarray | None = None) -> Any:  # pyFAI's Integrate1dResult (pyFAI is untyped)
     return geometry.integrator.integrate1d(np.asarray(image, np.float64), npt, unit="q_nm^-1", mask=~valid,
                                            variance=variance)
 
@@ -671,12 +673,12 @@ def evaluate(case: Case, plan: dict[str, tuple[str, dict[str, Any]]], warmed: se
         yield row
     row = {**head, "method": "gaussian_oracle"}
     try:
-        sigma, seconds, out = _oracle(case, ref, frame)
+        sigma, seconds, smoothed = _oracle(case, ref, frame)
     except AsirpError as exc:
         row["refused"] = str(exc).splitlines()[0][:200]
         yield row
         return
-    row.update(figures(case, ref, out), time_s=seconds, oracle_sigma=sigma)
+    row.update(figures(case, ref, smoothed), time_s=seconds, oracle_sigma=sigma)
     yield row
 
 
@@ -700,7 +702,7 @@ def summary(rows: list[Row]) -> Iterator[Row]:
 
         for label in labels:
             gain, n = mean_difference(label, "raw")
-            row: Row = {"section": "summary", "dose": dose, "method": label, "cases": n, "gain_db": gain}
+            row = {"section": "summary", "dose": dose, "method": label, "cases": n, "gain_db": gain}
             if label == "symmetry":
                 row["margin_supervised_db"] = mean_difference("symmetry", "supervised")[0]
                 row["margin_oracle_db"] = mean_difference("symmetry", "gaussian_oracle")[0]

@@ -20,7 +20,9 @@ the prediction against the other (independent) half, as the adaptive selector do
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +30,9 @@ from ...errors import ParameterError
 from ...symmetry import Pairing, local_asymmetry
 from ...symmetry.rings import RingCorrection, Rings
 from .inputs import symmetry_inputs
+
+if TYPE_CHECKING:
+    from .network import CompactUNet
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Denoised:
     rings: RingCorrection | None = None
 
 
-def run_network(net, inputs: np.ndarray) -> np.ndarray:
+def run_network(net: CompactUNet, inputs: np.ndarray) -> np.ndarray:
     """Log expected counts relative to the mean ``(H, W)`` for one ``(C, H, W)`` input (the baselines' networks)."""
     return run_batch(net, inputs[None])[0, 0]
 
@@ -69,7 +74,7 @@ def _flipped(a: np.ndarray, flip: tuple[bool, bool]) -> np.ndarray:
     return a[..., ::-1 if flip[0] else 1, ::-1 if flip[1] else 1]
 
 
-def expected_relative(net, inputs: np.ndarray, *, passes: int = 1) -> np.ndarray:
+def expected_relative(net: CompactUNet, inputs: np.ndarray, *, passes: int = 1) -> np.ndarray:
     """Expected counts relative to the mean ``(H, W)`` for one ``(C, H, W)`` input.
 
     ``passes`` > 1: the mean of the network's rates over the first ``passes`` of
@@ -90,7 +95,7 @@ def expected_relative(net, inputs: np.ndarray, *, passes: int = 1) -> np.ndarray
     return np.mean([_flipped(np.exp(log), flip) for log, flip in zip(logs, flips)], axis=0)
 
 
-def run_batch(net, inputs: np.ndarray) -> np.ndarray:
+def run_batch(net: CompactUNet, inputs: np.ndarray) -> np.ndarray:
     """Network output ``(B, K, H, W)`` for a ``(B, C, H, W)`` batch, on the network's device."""
     import torch
 
@@ -108,7 +113,7 @@ def partner_average(
     *,
     local_check: bool = True,
     z_threshold: float = 6.0,
-    extra: list[tuple[np.ndarray, np.ndarray]] = (),
+    extra: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Average of every pixel's usable partners (and, for a series, other exposures), their number, dropped fraction.
 
@@ -131,7 +136,7 @@ def partner_average(
 
 
 def denoise_image(
-    net,
+    net: CompactUNet,
     data: np.ndarray,
     valid: np.ndarray,
     pairing: Pairing,
@@ -139,7 +144,7 @@ def denoise_image(
     *,
     local_check: bool = True,
     z_threshold: float = 6.0,
-    extra: list[tuple[np.ndarray, np.ndarray]] = (),
+    extra: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     rings: Rings | None = None,
     ensemble: int = 1,
 ) -> Denoised:
@@ -173,7 +178,7 @@ def denoise_image(
     return Denoised(out.astype(np.float32), valid & (count > 0), dropped, correction)
 
 
-def split_score(net, data: np.ndarray, valid: np.ndarray, pairing: Pairing, *, seed: int = 0,
+def split_score(net: CompactUNet, data: np.ndarray, valid: np.ndarray, pairing: Pairing, *, seed: int = 0,
                 rings: Rings | None = None, ensemble: int = 1) -> float:
     """Held-out Poisson deviance: denoise one binomial half of the photons, score it on the other half.
 

@@ -113,6 +113,7 @@ def build_sample(item: _Item, recipe: str, rng: np.random.Generator, patch: int,
     """
     valid = item.valid
     if item.noise_free:
+        assert dose is not None, "a noise-free item is drawn at a dose"
         expected = item.counts * (dose / float(item.counts[valid].mean()))
         noisy = np.where(valid, rng.poisson(expected), 0).astype(np.float32)
     else:
@@ -169,7 +170,9 @@ class SyntheticCorpus:
             result = synth.diffraction_frame(
                 pattern, shape=shape, dose=10.0, beam_center=center, tilt_deg=float(rng.uniform(0.0, 5.0)),
                 tilt_plane_deg=float(rng.uniform(0.0, 360.0)), mask=mask, seed=seed + i)
-            plane = ScatteringPlane.from_geometry(result.truth.geometry, shape)
+            geometry = result.truth.geometry
+            assert geometry is not None  # every synthetic diffraction frame has its geometry
+            plane = ScatteringPlane.from_geometry(geometry, shape)
             ops = known_operations(pattern, result.meta)
             pairing = Pairing.build(plane, ops) if recipe == "symmetry" else Pairing.build(plane, [])
             self.items.append(_Item(np.asarray(result.truth.data, np.float32), np.asarray(result.truth.valid),
@@ -349,6 +352,7 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
+    held: dict[str, Any] | None
     if isinstance(heldout, dict):  # a batch already (procedural sources)
         held = {k: v.to(device) for k, v in heldout.items()}
     else:
