@@ -103,3 +103,14 @@ def test_every_registered_method_keeps_the_contract(name):
 def test_the_contract_covers_every_family():
     families = {method.family for method in registry().values()}
     assert {"denoising", "deconvolution", "super_resolution"} <= families
+
+
+def test_shared_parameter_models_are_composed_not_rewritten():
+    from asirp.methods.base import DeviceParams
+    from asirp.methods.deconv.registered import PSFParams
+
+    for name, method in registry().items():
+        fields = method.Parameters.model_fields
+        assert ("device" in fields) == issubclass(method.Parameters, DeviceParams), name
+        if "psf" in method.needs:
+            assert issubclass(method.Parameters, PSFParams), name

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..errors import AsirpError, ParameterError
 from ..frame import KINDS, Frame
 from ..history import TimedStep
+from ..torch_runtime import DeviceName, device_field
 
 Family = Literal["reference", "denoising", "deconvolution", "super_resolution"]
 #: Things a method may need; the selector checks them against what a frame offers.
@@ -54,6 +55,16 @@ class Params(BaseModel):
     def given_psf_width(cls, params: dict[str, Any]) -> float | None:
         """The Gaussian PSF width (px) ``params`` give this model, if any."""
         return None if cls.psf_width_field is None else params.get(cls.psf_width_field)
+
+
+class DeviceParams(Params):
+    """Parameters of a method that runs on torch: where (:func:`asirp.torch_runtime.device_field`).
+
+    Composed into a method's model by inheritance (``class MyParams(PSFParams, DeviceParams)``),
+    so every torch method spells and checks ``device`` the same way.
+    """
+
+    device: DeviceName = device_field()
 
 
 @dataclass

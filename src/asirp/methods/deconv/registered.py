@@ -29,9 +29,8 @@ from ...frame import Frame
 from ...history import sha256_of_file
 from ...psf import beam_sigma_px, estimated_gaussian_psf, gaussian_psf, load_psf, validate_psf
 from ...spectrum import SpectrumModel
-from ...torch_runtime import DeviceName, device_field
 from ...units import parse_length
-from ..base import Method, Output, Params, register
+from ..base import DeviceParams, Method, Output, Params, register
 from .blind import blind_richardson_lucy, estimate_gaussian_sigma
 from .closed_form import fit_wiener_spectrum, tikhonov, wiener
 from .iterative import StopName, landweber, richardson_lucy, van_cittert
@@ -220,7 +219,7 @@ def _estimation_cost(params: PSFParams, frame_shape: tuple[int, ...]) -> float:
 
 
 # -- Richardson-Lucy ------------------------------------------------------------------
-class RichardsonLucyParams(PSFParams):
+class RichardsonLucyParams(PSFParams, DeviceParams):
     iterations: int | None = Field(None, ge=1, le=5000, description="iterations (fixed), or the maximum for automatic stopping; None: automatic")
     stop: Literal["auto", "fixed", "discrepancy", "split"] = Field(
         "auto",
@@ -233,7 +232,6 @@ class RichardsonLucyParams(PSFParams):
     tv: float = Field(0.0, ge=0, le=0.2, description="total-variation regularisation weight (RL-TV)")
     background: float = Field(0.0, ge=0, description="known additive background per pixel", json_schema_extra={"unit": "image units (counts)"})
     backend: Backend = Field("auto", description="array backend: torch on a CUDA GPU when present (auto), numpy or torch")
-    device: DeviceName = device_field()
     seed: int = Field(0, ge=0, description="seed of the binomial split (stop='split')")
 
 
@@ -296,10 +294,9 @@ class RichardsonLucy(_PSFMethod):
 
 
 # -- least squares --------------------------------------------------------------------
-class _LeastSquaresParams(PSFParams):
+class _LeastSquaresParams(PSFParams, DeviceParams):
     stop: Literal["fixed", "discrepancy"] = Field("fixed", description="fixed count, or the discrepancy principle")
     backend: Backend = Field("auto", description="array backend")
-    device: DeviceName = device_field()
 
 
 class LandweberParams(_LeastSquaresParams):
@@ -436,7 +433,7 @@ class Tikhonov(_PSFMethod):
 
 
 # -- blind --------------------------------------------------------------------------------
-class BlindRichardsonLucyParams(PSFParams):
+class BlindRichardsonLucyParams(PSFParams, DeviceParams):
     mode: Literal["gaussian", "free"] = Field("gaussian", description="parametric Gaussian σ, or a free-form PSF")
     iterations: int | None = Field(None, ge=1, le=5000, description="image iterations; None: automatic")
     stop: Literal["auto", "fixed", "discrepancy", "split"] = Field("auto", description="as for richardson_lucy")
@@ -445,7 +442,6 @@ class BlindRichardsonLucyParams(PSFParams):
     accelerate: bool = Field(True, description="Biggs-Andrews vector extrapolation")
     background: float = Field(0.0, ge=0, description="known additive background per pixel", json_schema_extra={"unit": "image units (counts)"})
     backend: Backend = Field("auto", description="array backend")
-    device: DeviceName = device_field()
     seed: int = Field(0, ge=0, description="seed of the binomial split")
 
     @field_validator("psf_size")

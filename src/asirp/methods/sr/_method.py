@@ -28,8 +28,7 @@ from pydantic import Field, model_validator
 from ...errors import ParameterError
 from ...filters import fill_masked
 from ...frame import Frame
-from ...torch_runtime import DeviceName, device_field
-from ..base import Method, Output, Params
+from ..base import DeviceParams, Method, Output, Params
 
 if TYPE_CHECKING:  # torch is imported when a network first runs, not when methods are listed
     import torch
@@ -38,7 +37,7 @@ if TYPE_CHECKING:  # torch is imported when a network first runs, not when metho
 SR_KINDS = frozenset({"xrf_map", "tomo_projection", "image", "diffraction", "scattering"})
 
 
-class SRParams(Params):
+class SRParams(DeviceParams):
     """Parameters shared by the network super-resolution methods."""
 
     scale: Literal[2, 4] = Field(2, description="upsampling factor along each axis (2 or 4)")
@@ -58,7 +57,6 @@ class SRParams(Params):
     )
     tile: int = Field(512, ge=32, le=8192, description="largest tile side for tiled inference", json_schema_extra={"unit": "px"})
     overlap: int = Field(36, ge=0, le=1024, description="overlap of neighbouring tiles", json_schema_extra={"unit": "px"})
-    device: DeviceName = device_field()
 
     @model_validator(mode="after")
     def _one_beam(self) -> SRParams:

@@ -41,9 +41,8 @@ from ...symmetry import (
 )
 from ...symmetry.operations import closure, generator_specs
 from ...symmetry.rings import Rings
-from ...torch_runtime import DeviceName, device_field
 from .._stack import per_image
-from ..base import Method, Output, Params, register
+from ..base import DeviceParams, Method, Output, Params, register
 from .denoise import denoise_image, expected_relative, run_network, split_score
 from .inputs import MIN_DOSE, own_inputs, smae_inputs
 from .training import fine_tuned
@@ -120,7 +119,7 @@ class _LocalCheckOptions(_SymmetryOptions):
     z_threshold: float = Field(6.0, ge=3, le=50, description="significance of a local asymmetry", json_schema_extra={"unit": "sigma"})
 
 
-class SymmetryParams(_LocalCheckOptions):
+class SymmetryParams(_LocalCheckOptions, DeviceParams):
     weights: str | None = Field(None, description="weights file from 'asirp train symmetry' (default: shipped)")
     temporal: int = Field(0, ge=0, le=5, description="stacks: neighbouring frames on each side added as measurements")
     min_score: float = Field(0.3, ge=0, le=1, description=(
@@ -143,7 +142,6 @@ class SymmetryParams(_LocalCheckOptions):
     heldout_score: bool = Field(False, description=(
         "also report selfsupervised_loss, the Poisson deviance of a denoised half of the photons against the "
         "other half (a ground-truth-free quality figure; one more network pass; photon counts only)"))
-    device: DeviceName = device_field()
 
 
 @register
@@ -353,9 +351,8 @@ class SymmetricAverage(Method):
         return Output(per_image(frame, average), notes={"operations": [op.name for op in ops], "symmetry": report.to_dict()})
 
 
-class WeightsParams(Params):
+class WeightsParams(DeviceParams):
     weights: str | None = Field(None, description="weights file (default: shipped)")
-    device: DeviceName = device_field()
 
 
 class SupervisedParams(WeightsParams):
@@ -439,14 +436,13 @@ class SmaeHalves(Method):
 _N2S_MIN_SIDE = 8
 
 
-class Noise2SelfParams(Params):
+class Noise2SelfParams(DeviceParams):
     steps: int = Field(100, ge=10, le=5000, description="optimiser steps on the frame itself")
     patch: int = Field(64, ge=32, le=512, multiple_of=8, description="training patch side", json_schema_extra={"unit": "px"})
     stride: int = Field(
         4, ge=2, le=8, description="blind-spot grid period (one pixel in stride² is hidden per pass)", json_schema_extra={"unit": "px"}
     )
     seed: int = Field(0, description="random seed")
-    device: DeviceName = device_field()
 
 
 @register
