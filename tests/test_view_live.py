@@ -239,6 +239,22 @@ def test_live_page_follows_a_watched_folder_pipeline_in_a_real_browser(tmp_path)
             page.get_by_text("method gaussian (sigma=1.0) as configured").wait_for()
             _until(lambda: _drawn(page.locator(".asirp-timeline").first.screenshot()), 10)
             page.screenshot(path=_shots(tmp_path) / "viewer-live.png", full_page=True)
+            # The offline page's percentile slider and threshold recolour the frame shown (a bad threshold is said beside it).
+            before = right.screenshot()
+            upper = page.locator(".asirp-clip .noUi-handle-upper").first
+            upper.focus()
+            for _ in range(6):
+                upper.press("PageDown")  # the high percentile down: brighter colours
+            _until(lambda: right.screenshot() != before, 10)
+            threshold = page.locator(".asirp-threshold input").first
+            threshold.fill("lots")
+            threshold.press("Enter")
+            page.get_by_text("threshold: 'lots' is not a number").wait_for()
+            clipped = right.screenshot()
+            threshold.fill("10")  # the background (about 5 counts) is not drawn, the inclusions are
+            threshold.press("Enter")
+            _until(lambda: right.screenshot() != clipped and page.get_by_text("is not a number").count() == 0, 10)
+            page.screenshot(path=_shots(tmp_path) / "viewer-live-threshold.png", full_page=True)
             browser.close()
     finally:
         viewer.stop()
@@ -336,6 +352,39 @@ def test_live_page_holds_a_frame_at_full_resolution_while_the_status_follows(tmp
     assert "finished" in page.status.text and "held" in page.panels.right_figure.title.text  # the status follows, the frame stays
     page.hold.active = False
     assert page.panels.right.overview["rgba"].data_source.data["image"][0].shape == (32, 32) and "frame 4 of run" in page.frame_line.text
+
+
+def test_live_page_colours_with_the_offline_pages_percentiles_and_threshold(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.pipeline import Item, RunStart
+    from asirp.view import images
+    from asirp.view.live_page import LivePage
+    from asirp.view.panels import coloured
+
+    out = tmp_path / "restored"
+    config = parse_config(PIPELINE)
+    Pipeline(config).run([RunStart("scan"), *(Item("scan", k, _map(k)) for k in range(1, 3))], output=out)
+    follower = LiveFollower(out, config=config, frame_interval_s=0)
+    follower.poll()
+    page = LivePage(Document(), follower, None)
+    snap = page.shown
+    assert snap is not None and snap.restored_display is not None  # no raw frames followed: the restored frame sets the limits
+    assert snap.colour_limits(images.DEFAULT_CLIP, "asinh") is snap.limits["linear"]  # the default clip: the follower's, not redone
+    values = snap.restored_display
+    threshold = float(np.nanmedian(values))
+    page.clipping.clip.value = (10.0, 90.0)
+    page.clipping.threshold.value = f"{threshold}"  # the field's change redraws (the slider's does when let go, in the browser)
+    expected = images.colour_limits(values[::2, ::2], (10.0, 90.0), "linear")
+    look = page.panels.look
+    assert look.limits == pytest.approx(expected) and look.threshold == threshold
+    rgba = page.panels.right.overview["rgba"].data_source.data["image"][0]
+    assert np.array_equal(rgba, coloured(values, look))
+    assert np.array_equal(rgba == 0, values < threshold)  # below the threshold: transparent, not drawn
+    page.scale.value = "log"
+    assert page.panels.look.limits == pytest.approx(images.colour_limits(values[::2, ::2], (10.0, 90.0), "log"))
+    page.clipping.threshold.value = "lots"
+    assert "not a number" in page.clipping.threshold_message.text and page.panels.look.threshold is None
 
 
 def test_view_follow_publish_sends_accepted_rois_through_a_0mq_proxy(tmp_path):

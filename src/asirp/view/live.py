@@ -41,6 +41,7 @@ from ..pipeline.config import PipelineConfig, RoiConfig
 from ..pipeline.items import FileRef, Item
 from ..pipeline.sinks.feedback import FeedbackPublisher, motor_grid
 from . import images
+from .images import Scale
 
 log = logging.getLogger("asirp.view")
 
@@ -89,6 +90,25 @@ class LiveSnapshot:
     changes: tuple[ChangeEvent, ...] = ()
     rois: tuple[Roi, ...] = ()
     made: float = 0.0
+
+    def colour_limits(self, clip: tuple[float, float], scale: Scale) -> tuple[float, float]:
+        """Colour limits for ``scale`` at the ``clip`` percentiles of the raw frame (the restored one without it).
+
+        The follower works out those of the default clip once per frame (:attr:`limits`); any other clip is worked out
+        here from the same pixels (:func:`colour_sample`) when a page asks, in the viewer's process: the pipeline never waits.
+        """
+        key: Scale = "log" if scale == "log" else "linear"
+        if clip == images.DEFAULT_CLIP and key in self.limits:
+            return self.limits[key]
+        shown = self.raw_display if self.raw_display is not None else self.restored_display
+        if shown is None:
+            return images.colour_limits(np.empty(0), clip, key)
+        return images.colour_limits(colour_sample(shown), clip, key)
+
+
+def colour_sample(display: np.ndarray) -> np.ndarray:
+    """The pixels of a live display array whose percentiles set the colour limits: a quarter of them, the same limits four times cheaper."""
+    return display[::2, ::2]
 
 
 class RawSource:
@@ -445,8 +465,8 @@ class LiveFollower:
         restored_display = images.display_array(data, valid, orientation, factor)
         raw_display = images.display_array(raw.data, raw.valid, orientation, factor) if raw is not None else None
         scale_from = raw_display if raw_display is not None else restored_display
-        sample = scale_from[::2, ::2]  # percentiles of a quarter of the pixels: the same limits, four times cheaper
-        limits = {scale: images.colour_limits(sample, scale=scale) for scale in ("linear", "log")}
+        sample = colour_sample(scale_from)
+        limits: dict[str, tuple[float, float]] = {scale: images.colour_limits(sample, scale=scale) for scale in ("linear", "log")}
         method = group["method"][rows - 1].decode()
         times = np.asarray(group["written_time"][max(0, rows - RATE_ROWS) : rows])
         fps = (len(times) - 1) / float(times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None

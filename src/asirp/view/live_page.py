@@ -36,6 +36,7 @@ from bokeh.plotting import figure
 from ..errors import AsirpError
 from ..feedback.roi import Roi
 from . import images
+from .clipping import ClipControls
 from .images import Axes, Scale
 from .live import LiveFollower, LiveSnapshot, RoiFeedback, edited_roi
 from .markup import error, heading, note
@@ -76,7 +77,7 @@ class LivePage:
         self.feedback = feedback
         self.panels = ImagePanels(rgba=True)  # coloured in this process: the browser copies colours (see panels.py)
         self.shown: LiveSnapshot | None = None
-        self._limits: dict[str, tuple[float, float]] = {}  # the colour limits shown, per scale (kept while steady)
+        self._limits: dict[tuple[str, tuple[float, float]], tuple[float, float]] = {}  # the limits shown, per scale and clip (kept while steady)
         self._listed: tuple[Roi, ...] = ()  # the proposals in the table
         self._side_at = -math.inf  # time.monotonic() of the last update of the text beside the panels
         self._side_shown: tuple[Any, ...] = ()  # what the text beside the panels was last made from
@@ -94,6 +95,8 @@ class LivePage:
         self.scale = Select(title="scale", value="linear" if follower.config.read.kind in ("image", "xrf_map", "tomo_projection") else "log",
                             options=SCALE_OPTIONS, css_classes=["asirp-scale"])
         self.hold = Toggle(label="hold this frame (the pipeline goes on)", active=False, css_classes=["asirp-live-hold"])
+        self.clipping = ClipControls(self._look_changed, "colour limits (percentiles of the frame)")
+        self._threshold: float | None = None  # the threshold typed, read when it changes (not at every frame)
         for widget in (self.palette, self.scale):
             widget.on_change("value", lambda attr, old, new: self._draw(force=True))
         self.hold.on_change("active", lambda attr, old, new: self._draw(force=True))
@@ -102,7 +105,8 @@ class LivePage:
         controls = column(
             heading("Source"), self.status, self.frame_line, self.rates, self.raw_note,
             heading("Restoration"), self.decision,
-            heading("Look"), self.palette, self.scale, self.hold,
+            heading("Look"), self.palette, self.scale, self.clipping.clip, self.clipping.threshold, self.clipping.threshold_message,
+            self.hold,
             heading("Regions of interest"), self.roi_table, self.roi_note, row(self.y0, self.y1), row(self.x0, self.x1),
             self.accept_button, self.roi_message,
             width=350,
@@ -162,6 +166,11 @@ class LivePage:
         self.timeline_note = Div(text="", css_classes=["asirp-timeline-note"], width=900)
 
     # -- drawing ---------------------------------------------------------------------------------------
+    def _look_changed(self) -> None:
+        """The percentiles or the threshold changed: read the threshold (a bad one is said beside it) and redraw."""
+        self._threshold = self.clipping.threshold_value()
+        self._draw(force=True)
+
     def _draw(self, force: bool = False) -> None:
         """Draw the follower's latest snapshot when it is newer than the one seen (``force``: the look or hold changed).
 
@@ -205,9 +214,10 @@ class LivePage:
             self._shape = snap.shape
             self.panels.set_extent(snap.shape[0], snap.shape[1], "pixel")
         scale: Scale = "log" if self.scale.value == "log" else "asinh" if self.scale.value == "asinh" else "linear"
-        limits = snap.limits["log" if scale == "log" else "linear"]
-        look = Look(palette=self.palette.value, scale=scale, limits=images.steady_limits(self._limits.get(scale), limits, scale))
-        self._limits[scale] = look.limits
+        clip = self.clipping.percentiles
+        limits = images.steady_limits(self._limits.get((scale, clip)), snap.colour_limits(clip, scale), scale)
+        look = Look(palette=self.palette.value, scale=scale, limits=limits, threshold=self._threshold)
+        self._limits[(scale, clip)] = limits
         axes = Axes()
         name = f"restored: frame {snap.seq} ({snap.method})"  # the readout's (and asirpFrames') name of the image: data, no layout
         right_title = f"{name} (held, full resolution)" if full else f"restored: {snap.method} (newest)"

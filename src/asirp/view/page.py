@@ -25,11 +25,12 @@ from bokeh.models.widgets.buttons import Button
 from bokeh.models.widgets.groups import CheckboxGroup, RadioButtonGroup
 from bokeh.models.widgets.inputs import MultiSelect, Select, TextInput
 from bokeh.models.widgets.markups import Div
-from bokeh.models.widgets.sliders import RangeSlider, Slider
+from bokeh.models.widgets.sliders import Slider
 
 from ..errors import AsirpError
 from ..frame import Frame
 from . import images
+from .clipping import ClipControls
 from .comparing import CompareControls
 from .files import FrameCache, Opened, listing
 from .images import Orientation
@@ -125,12 +126,8 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
     def _build_look(self) -> None:
         self.palette = Select(title="colour map", value="viridis", options=options(PALETTES), css_classes=["asirp-palette"])
         self.scale = Select(title="scale", value="linear", options=options(["linear", "log", "asinh"]), css_classes=["asirp-scale"])
-        self.threshold = TextInput(title="threshold (pixels below it are not drawn; empty: none)", width=320,
-                                   css_classes=["asirp-threshold"])  # fmt: skip
-        self.threshold_message = Div(text="", css_classes=["asirp-threshold-message"])
-        self.threshold.on_change("value", lambda attr, old, new: self._look_changed())
-        low, high = images.DEFAULT_CLIP
-        self.clip = RangeSlider(title="colour limits (percentiles of the raw image)", start=0, end=100, step=0.1, value=(low, high))
+        self.clipping = ClipControls(self._look_changed, "colour limits (percentiles of the raw image)")
+        self.clip, self.threshold, self.threshold_message = self.clipping.clip, self.clipping.threshold, self.clipping.threshold_message
         self.right_mode = RadioButtonGroup(labels=list(RIGHT_MODES), active=0, css_classes=["asirp-right-mode"])
         self.axis_units = Select(title="axes", value="pixels", options=options([("pixels", "pixels"), ("physical", "pixel size (scan step)")]),
                                  visible=False, css_classes=["asirp-axes"])
@@ -140,7 +137,6 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         self.reduction = Select(title="large frames are sent as block", value="mean", options=options(["mean", "max"]), visible=False)
         for widget in (self.palette, self.scale, self.reduction):
             widget.on_change("value", lambda attr, old, new: self._look_changed())
-        self.clip.on_change("value_throttled", lambda attr, old, new: self._look_changed())
         self.right_mode.on_change("active", lambda attr, old, new: self._look_changed())
         self.flips.on_change("active", lambda attr, old, new: self._reoriented())
         self.rotate.on_change("value", lambda attr, old, new: self._reoriented())
@@ -281,17 +277,6 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         """What the right panel shows: ``"restored"``, ``"difference"`` or ``"ratio"`` (:data:`RIGHT_MODES`)."""
         return list(RIGHT_MODES.values())[self.right_mode.active or 0]
 
-    def _threshold(self) -> float | None:
-        """The threshold typed (None: none, or not a number, which is said beside the field)."""
-        text = self.threshold.value.strip()
-        try:
-            value = float(text) if text else None
-        except ValueError:
-            self.threshold_message.text = error(f"threshold: {text!r} is not a number")
-            return None
-        self.threshold_message.text = ""
-        return value
-
     def _refresh_images(self) -> None:
         if self.workspace.source is None:
             return
@@ -305,7 +290,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         result = self.shown_result
         right, title = None, "restored: run a method"
         mode = self._right_shown()
-        look = Look(self.palette.value, scale, limits, self._threshold())
+        look = Look(self.palette.value, scale, limits, self.clipping.threshold_value())
         right_box = None
         if result is not None:
             right, title, base = self._display(result.frame), result.label, raw
