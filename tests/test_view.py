@@ -602,6 +602,31 @@ def test_workspace_restores_a_whole_stack_with_progress_and_a_cancel_keeps_nothi
     assert workspace.shown_results == [earlier, results[2]]
 
 
+def test_a_spectra_cube_given_or_picked_opens_as_spectra_and_its_other_images_stay_at_hand(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.synth import write_xrf_cube, xrf_cube
+    from asirp.view.page import ViewerPage
+    from asirp.view.spectra import is_spectra
+
+    cube = xrf_cube("AG175", shape=(20, 16), n_channels=256, elements={"Fe": 30.0}, seed=3)
+    maps = str(write_xrf_cube(cube, tmp_path / "maps.h5", "maps"))  # MAPS_RAW: spectra and per-point monitors
+    points = str(write_xrf_cube(cube, tmp_path / "points.h5", "points"))
+    asirp.save(asirp.Frame.from_array(np.ones((8, 8), np.float32)), tmp_path / "image.h5")
+    assert [is_spectra(maps), is_spectra(points), is_spectra(f"{maps}::/MAPS_RAW/livetime"), is_spectra(str(tmp_path / "image.h5"))] == [
+        True, True, False, False]  # fmt: skip
+    page = ViewerPage(Document(), FrameCache(), [maps], tmp_path)  # as `asirp view maps.h5`
+    assert page.spectra is not None and page.spectra_path.value == maps and page.spectrum_figure.visible
+    assert "an XRF spectra cube: opened as spectra" in page.open_message.text and "4 dataset(s) that read as images" in page.open_message.text
+    assert page.workspace.source is None and page.datasets.visible  # no image opened; the monitors offered as images
+    assert [value for value, _ in page.datasets.options[1:]] == [f"{maps}::/MAPS_RAW/{name}" for name in
+                                                                 ("inputcounts", "livetime", "ouputcounts", "realtime")]  # fmt: skip
+    page.datasets.value = f"{maps}::/MAPS_RAW/livetime"  # a dataset beside the spectra: an image
+    assert page.workspace.source is not None and page.spectra.path == maps
+    page._pick_file(points)  # picked in the file list: nothing else in the file, nothing offered
+    assert page.spectra.path == points and not page.datasets.visible and "read as images" not in page.open_message.text
+
+
 def test_spectra_name_the_line_clicked_and_make_the_map_asirp_xrf_makes(tmp_path):
     from asirp import xrf
     from asirp.synth import write_xrf_cube, xrf_cube
@@ -885,6 +910,12 @@ def test_xrf_spectra_in_a_real_browser_a_peak_clicked_names_its_line_and_becomes
             page.locator(".asirp-xrf-map button").click()
             page.get_by_text("Fe-Ka (i0+livetime): map 40 x 32, channels").wait_for(timeout=30_000)
             _until(lambda: page.locator(".asirp-results select option").count() == 0, 30)  # a new map: the last map's results go
+            # The cube picked in the file list opens as spectra too, and says so; a dataset of it beside the spectra opens as an image.
+            page.locator(".asirp-files select").select_option(str(scan))
+            page.get_by_text("an XRF spectra cube: opened as spectra").wait_for(timeout=30_000)
+            page.locator(".asirp-datasets select").select_option(label="/entry/scalers/i0")
+            page.get_by_text("image, 40 x 32 px").wait_for(timeout=30_000)
+            page.screenshot(path=shots / "viewer-xrf-file-list.png", full_page=True)
             browser.close()
     finally:
         viewer.stop()

@@ -39,6 +39,7 @@ from .panels import PALETTES, ImagePanels, Look
 from .profiles import Line
 from .restoring import RestoreControls
 from .saving import SaveControls
+from .spectra import is_spectra
 from .spectra_controls import SpectraControls
 from .state import is_workspace
 from .tomography import axis_labels, is_scan
@@ -174,6 +175,9 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
             return
         if is_scan(path):  # projections, sinograms and slices (view/tomography.py)
             self._open_tomography(path)
+            return
+        if is_spectra(path):  # an XRF spectra cube (view/spectra.py): the spectra view, as from its own field
+            self._open_cube(path)
             return
         try:
             opened: Opened = self.workspace.open(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,27 @@ from ..frame import Frame
 CLICK_FAMILIES = ("Ka", "Kb", "La", "Lb", "Ma")
 #: Normalisations offered (:class:`asirp.xrf.Normalisation` text, as ``asirp xrf --normalise``).
 NORMALISATIONS = ("none", "i0", "livetime", "i0+livetime", "ar", "ar+livetime", "deadtime")
+
+
+def is_spectra(path: str) -> bool:
+    """Whether the page opens ``path`` as an XRF spectra cube: a whole HDF5 file in which :func:`asirp.xrf.open_spectra` finds spectra.
+
+    The readers' own test (:func:`asirp.xrf.readers.holds_spectra`), reading no counts. A
+    path naming a dataset (``FILE.h5::/path``) is an image asked for, never a cube.
+    """
+    import h5py
+
+    from ..io.sniff import DATASET_SEPARATOR, HDF5_SUFFIXES
+    from ..xrf.readers import holds_spectra
+
+    file = Path(path.strip())
+    if DATASET_SEPARATOR in path or not (file.suffix.lower() in HDF5_SUFFIXES and file.is_file()):
+        return False
+    try:
+        with h5py.File(file, "r") as handle:
+            return holds_spectra(handle)
+    except OSError:  # not HDF5 after all: the ordinary reader says why
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -80,6 +102,21 @@ class Spectra:
         ny, nx = self.source.grid.shape
         calibrated = "calibrated in keV" if self.energies is not None else "no energy calibration (channels)"
         return f"spectra: {ny} x {nx} points, {self.source.n_channels} channels, {len(self.source.detectors)} detector element(s), {calibrated}"
+
+    def images_beside(self) -> list[str]:
+        """The file's other datasets that read as images (``FILE::/path``), not the spectra nor datasets of their shape.
+
+        A spectra cube file may also hold maps or monitors an image reader opens; the page
+        opens the cube and names these, so that one can still be opened as an image.
+        """
+        from ..io.hdf5 import image_datasets
+
+        if self.source.path is None:
+            return []
+        found = image_datasets(Path(self.source.path))
+        spectra = {name.strip("/") for name in self.source.detectors}
+        shapes = {shape for name, shape, _ in found if name.strip("/") in spectra}
+        return [f"{self.path.split('::')[0]}::{name}" for name, shape, _ in found if shape not in shapes]
 
     def line_at(self, energy_kev: float) -> tuple[str, float] | None:
         """The line within one detector FWHM of ``energy_kev`` that stands out of the summed spectrum, and its significance.

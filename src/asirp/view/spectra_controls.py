@@ -20,7 +20,7 @@ from bokeh.models.widgets.markups import Div
 from bokeh.plotting import figure
 
 from ..errors import AsirpError
-from .markup import error, note
+from .markup import error, note, options
 from .spectra import NORMALISATIONS, Spectra
 
 #: Spectrum plot area, CSS pixels, and its left border: fixed, so that a place clicked maps to an energy the same way always.
@@ -33,12 +33,14 @@ class SpectraControls:
     doc: Any
     workspace: Any
     spectra: Spectra | None
+    open_message: Div  # the page's, beside its file list and path
+    datasets: Select  # the page's chooser of a file's image datasets
 
     def _build_spectra(self) -> None:
         self.spectra = None
         self.spectra_path = TextInput(title="XRF spectra file (FILE.h5 or FILE.h5::/spectra)", width=320, css_classes=["asirp-spectra-path"])
         self.spectra_button = Button(label="Open spectra", css_classes=["asirp-spectra-open"])
-        self.spectra_button.on_click(lambda: self._open_spectra(self.spectra_path.value))
+        self.spectra_button.on_click(self._spectra_field)
         self.spectra_message = Div(text="", width=320, css_classes=["asirp-spectra-message"])
         self.xrf_line = TextInput(title="element line (Cu-Ka, 7.9-8.2keV, ch:820-860), or click a peak", width=320, visible=False,
                               css_classes=["asirp-xrf-line"])  # fmt: skip
@@ -63,15 +65,40 @@ class SpectraControls:
         """The controls, in the order the page's left column shows them."""
         return [self.spectra_path, self.spectra_button, self.spectra_message, self.xrf_line, self.normalisation, self.map_button]
 
-    def _open_spectra(self, path: str) -> None:
+    def _spectra_field(self) -> None:
+        """Open spectra: the cube typed in the field."""
+        self._open_spectra(self.spectra_path.value)
+
+    def _open_cube(self, path: str) -> None:
+        """Open ``path``, a spectra cube (:func:`~asirp.view.spectra.is_spectra`) picked in the file list or given on the command line.
+
+        The cube opens in the spectra view, as from its own field, and the page's open message
+        says so; its other datasets that read as images are offered in the page's dataset
+        chooser, which opens one as an image (``FILE::/path``).
+        """
+        self.spectra_path.value = path
+        if not self._open_spectra(path):
+            self.open_message.text = self.spectra_message.text
+            return
+        assert self.spectra is not None
+        images = self.spectra.images_beside()
+        self.datasets.options = options([("", "(open one as an image)"), *((name, name.split("::")[-1]) for name in images)])
+        self.datasets.value = ""
+        self.datasets.visible = bool(images)
+        beside = f"; it also holds {len(images)} dataset(s) that read as images: choose one below to open it as an image" if images else ""
+        self.open_message.text = note(f"an XRF spectra cube: opened as spectra (summed spectrum under the panels; type or click an element "
+                                      f"line under XRF spectra to make its map){beside}")  # fmt: skip
+
+    def _open_spectra(self, path: str) -> bool:
+        """Open the spectra cube ``path`` and show its summed spectrum; False (said beside the field) when it cannot be."""
         if not path.strip():
             self.spectra_message.text = error("type the path of a spectra file")
-            return
+            return False
         try:
             opened = Spectra.open(path.strip())
         except AsirpError as exc:
             self.spectra_message.text = error(str(exc))
-            return
+            return False
         if self.spectra is not None:
             self.spectra.close()
         self.spectra = opened
@@ -85,6 +112,7 @@ class SpectraControls:
             widget.visible = True
         click = "; click a peak to name its line" if opened.energies is not None else ""
         self.spectra_message.text = note(opened.describe() + click)
+        return True
 
     def _spectrum_clicked(self, event: Event) -> None:
         if self.spectra is None or not isinstance(event, Tap) or event.x is None:

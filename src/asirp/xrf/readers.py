@@ -627,6 +627,23 @@ def detect_layout(handle: h5py.File) -> str:
     return "nexus"
 
 
+def holds_spectra(handle: h5py.File) -> bool:
+    """Whether :func:`open_spectra` finds spectra in ``handle`` by itself (layout ``"auto"``, no dataset named).
+
+    The same test as opening, without reading: MAPS (raw or processed spectra), PyXRF
+    (``xrfmap`` with ``detsum`` or ``det1..N`` counts), else NeXus/HDF5 datasets marked
+    ``@interpretation="spectrum"``. A viewer routes a file on it (``asirp view cube.h5``).
+    """
+    layout = detect_layout(handle)
+    if layout == "maps":
+        return True
+    if layout == "pyxrf":
+        root = handle["xrfmap"]
+        return isinstance(root, h5py.Group) and any(isinstance(root.get(f"{name}/counts"), h5py.Dataset) for name in root
+                                                     if name == "detsum" or (name.startswith("det") and name[3:].isdigit()))  # fmt: skip
+    return bool(_spectrum_datasets(handle))
+
+
 def open_spectra(
     path: str | os.PathLike[str],
     *,
