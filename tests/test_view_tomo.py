@@ -17,6 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import tifffile
 from test_view import CHROMIUM, _click_profile, _drawn, _finish_work, _new_page, _shots, _until
 
 from asirp import tomo
@@ -25,7 +26,7 @@ from asirp.errors import InputError, ParameterError
 from asirp.samples import sample_path
 from asirp.view.files import FrameCache
 from asirp.view.images import Orientation
-from asirp.view.tomography import SliceOptions, Tomography, axis_labels, is_scan
+from asirp.view.tomography import ScanInputs, SliceOptions, Tomography, axis_labels, is_scan
 
 #: The tooth scan: the copy in the shared data folder where there is one, else the package's (the same file).
 TOOTH = next((p for p in (Path("/work/shared/data/tomography/tooth.h5"),) if p.is_file()), sample_path("tooth"))
@@ -44,6 +45,24 @@ def _scan_without_flats(path: Path, *, air: bool) -> Path:
         handle["exchange/data_dark"] = np.full((3, 24, 48), 10.0, np.float32)
         handle["exchange/theta"] = angles
     return path
+
+
+def _tiff_scan(folder: Path, scan: tomo.TomoScan, *, one_file: bool = True) -> ScanInputs:
+    """``scan`` as a TIFF stack in ``folder``: its projections (one multi-page TIFF, or a folder of one TIFF each), flats, darks and angles.
+
+    Returns the inputs ``asirp tomo`` takes beside the projections' path (``projections.tif`` or ``projections/``).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if one_file:
+        tifffile.imwrite(folder / "projections.tif", scan.projections.data)
+    else:
+        (folder / "projections").mkdir()
+        for index, image in enumerate(scan.projections.data):
+            tifffile.imwrite(folder / "projections" / f"proj_{index:04d}.tif", image)
+    tifffile.imwrite(folder / "flats.tif", scan.flats)
+    tifffile.imwrite(folder / "darks.tif", scan.darks)
+    (folder / "angles.txt").write_text("# rotation angle of each projection (deg)\n" + "\n".join(f"{a!r}" for a in scan.angles_deg.tolist()))
+    return ScanInputs(str(folder / "angles.txt"), "deg", str(folder / "flats.tif"), str(folder / "darks.tif"))
 
 
 def _cli_error(capsys, *args: str) -> str:
@@ -104,6 +123,83 @@ def test_tomography_views_are_what_asirp_tomo_makes(tmp_path, capsys):
     assert "no flat field in the scan, and the 10 edge columns of projection 0, row 0 hold no signal" in str(no_flats.value)
 
 
+def test_a_tiff_stack_opens_as_asirp_tomo_reads_it(tmp_path, capsys):
+    """A TIFF stack with its angles, flats and darks (multi-page or a folder) gives the HDF5 scan's views; bad input, the CLI's messages."""
+    scan = tomo.read_scan(str(TOOTH))
+    hdf5 = Tomography.open(str(TOOTH))
+    inputs = _tiff_scan(tmp_path / "one", scan)
+    stack = str(tmp_path / "one" / "projections.tif")
+    one = Tomography.open(stack, inputs)
+    radians = tmp_path / "radians.npy"
+    np.save(radians, np.radians(scan.angles_deg))
+    in_folder = _tiff_scan(tmp_path / "folder", scan, one_file=False)  # one TIFF per projection; the angles in radians
+    folder = Tomography.open(str(tmp_path / "folder" / "projections"), ScanInputs(str(radians), "rad", in_folder.flats, in_folder.darks))
+    for opened in (one, folder):
+        assert opened.describe() == hdf5.describe()
+        np.testing.assert_allclose(opened.scan.angles_deg, scan.angles_deg, atol=1e-9)
+        np.testing.assert_array_equal(opened.transmission.data, hdf5.transmission.data)
+        np.testing.assert_array_equal(opened.frame("sinogram", 1).data, hdf5.frame("sinogram", 1).data)
+    assert one.scan.projections.history[0].parameters["format"] == "TIFF" and len(folder.scan.projections.history[0].inputs) == 181
+    # The files given come back from a workspace as absolute paths; nothing given, nothing saved.
+    assert ScanInputs.from_dict(inputs.to_dict()) == inputs and ScanInputs().to_dict() == {}
+    with pytest.raises(ParameterError, match="--angles-unit"):
+        ScanInputs.from_dict({"angles": "a.txt", "angles_unit": "grad"})
+
+    # Bad input: the one-line messages asirp tomo prints for the same files.
+    (tmp_path / "short.txt").write_text("0\n90\n")
+    tifffile.imwrite(tmp_path / "small_flat.tif", np.ones((2, 320), np.float32))
+    cases = (
+        (ScanInputs(), ()),  # no angles
+        (ScanInputs(str(tmp_path / "short.txt")), ("--angles", str(tmp_path / "short.txt"))),
+        (ScanInputs(inputs.angles, flats=str(tmp_path / "small_flat.tif")), ("--angles", inputs.angles, "--flats", str(tmp_path / "small_flat.tif"))),
+        (ScanInputs(str(tmp_path / "missing.txt")), ("--angles", str(tmp_path / "missing.txt"))),
+    )
+    for given, options in cases:
+        with pytest.raises(InputError) as refused:
+            Tomography.open(stack, given)
+        assert str(refused.value) == _cli_error(capsys, "tomo", "centre", stack, *options)
+    assert "a TIFF stack carries no rotation angles; give an angles file" in _cli_error(capsys, "tomo", "centre", stack)
+
+
+def test_a_scan_opens_in_the_work_thread(tmp_path):
+    """Opening a scan (HDF5 or a TIFF stack with its inputs) runs in the page's work thread; a workspace reopens a TIFF stack with its inputs."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    assert page.busy is not None and page.status.text.startswith("<b>opening tooth.h5…</b>") and page.tomography is None
+    _finish_work(page.doc)
+    assert page.busy is None and page.status.text.startswith("done: opened tooth.h5 in ")
+    assert page.workspace.path == f"{TOOTH}::projection" and page.tomography is not None
+    # A TIFF stack, with the box ticked: first without its angles (asirp tomo's message beside Open), then with them.
+    inputs = _tiff_scan(tmp_path / "tiff", page.tomography.scan)
+    stack = str(tmp_path / "tiff" / "projections.tif")
+    page.tomo_as_scan.active = True
+    assert page.tomo_inputs.visible
+    page._open_path(stack)
+    _finish_work(page.doc)
+    assert "a TIFF stack carries no rotation angles" in page.open_message.text and page.status.text == ""
+    assert page.workspace.path == f"{TOOTH}::projection"  # the scan shown before stays
+    page.tomo_angles.value, page.tomo_flats.value, page.tomo_darks.value = inputs.angles, inputs.flats, inputs.darks
+    page._open_path(stack)
+    _finish_work(page.doc)
+    assert page.status.text.startswith("done: opened projections.tif in ") and page.workspace.path == f"{stack}::projection"
+    np.testing.assert_array_equal(page.workspace.raw.data, Tomography.open(str(TOOTH)).transmission.data[0])
+    page.workspace_path.value = str(tmp_path / "tiff.json")
+    page._save_workspace()
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "tiff.json")], tmp_path)  # the box not ticked: the workspace says
+    _finish_work(again.doc)
+    assert again.tomography is not None and again.tomography.inputs == inputs and again.workspace.path == f"{stack}::projection"
+    # A file opened while a scan is being read: that file stays shown.
+    page.tomo_as_scan.active = False
+    page._open_path(str(TOOTH))
+    assert page.busy is not None
+    page._open_path(inputs.flats)  # a plain TIFF image, opened at once
+    _finish_work(page.doc)
+    assert page.workspace.path == inputs.flats and page.status.text.endswith("not shown: another file was opened meanwhile")
+
+
 def test_sinogram_axes_are_detector_columns_and_the_scans_angles():
     views = Tomography.open(str(TOOTH))
     sinogram = views.frame("sinogram", 0)
@@ -129,6 +225,7 @@ def test_slice_options_reconstruct_as_asirp_tomo_recon_and_reopen_from_a_workspa
 
     scan = tomo.read_scan(str(TOOTH))
     page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    _finish_work(page.doc)  # the scan opened in the work thread
     page.tomo_view.active = 1  # the sinogram: its axes as measured
     assert (page.panels.raw_figure.xaxis[0].axis_label, page.panels.raw_figure.yaxis[0].axis_label) == ("detector column (px)", "θ (°)")
     assert "90°" in page.panels.raw_figure.yaxis[0].major_label_overrides.values()
@@ -191,6 +288,7 @@ def test_tomography_views_in_a_real_browser(tmp_path):
 
     shots = _shots(tmp_path)
     shadowed = _scan_without_flats(tmp_path / "shadow.h5", air=False)
+    tiff = _tiff_scan(tmp_path / "tiff", tomo.read_scan(str(TOOTH)))
     viewer = ViewerServer([], port=0, folder=tmp_path)
     viewer.start()
     try:
@@ -202,10 +300,25 @@ def test_tomography_views_in_a_real_browser(tmp_path):
             path.fill(str(shadowed))  # no flats and no air: asirp tomo's message beside Open
             page.locator(".asirp-open button").click()
             message.get_by_text("hold no signal to estimate it from; give flats, or a larger air_px").wait_for(timeout=30_000)
-            path.fill(str(TOOTH))
+            # The tooth as a TIFF stack: without its angles asirp tomo's message beside Open, with them the scan.
+            page.locator(".asirp-tomo-as-scan input").check()
+            path.fill(str(tmp_path / "tiff" / "projections.tif"))
+            page.locator(".asirp-open button").click()
+            message.get_by_text("a TIFF stack carries no rotation angles; give an angles file").wait_for(timeout=30_000)
+            for name, value in (("angles", tiff.angles), ("flats", tiff.flats), ("darks", tiff.darks)):
+                page.locator(f".asirp-tomo-{name} input").fill(value)
             page.locator(".asirp-open button").click()
             notes = page.locator(".asirp-tomo-message")
-            notes.get_by_text("tomography scan: 181 projections, 0° to 179°, detector 2 x 640 px").wait_for(timeout=30_000)
+            scanned = "tomography scan: 181 projections, 0° to 179°, detector 2 x 640 px, 10 flats, 10 darks"
+            notes.get_by_text(scanned).wait_for(timeout=30_000)
+            print(page.locator(".asirp-status").get_by_text("done: opened projections.tif in").inner_text())
+            _until(lambda: _drawn(raw.screenshot()), 30)
+            page.screenshot(path=shots / "viewer-tomo-tiff.png")
+            page.locator(".asirp-tomo-as-scan input").uncheck()  # the HDF5 file: a scan by its content, opened in the work thread too
+            path.fill(str(TOOTH))
+            page.locator(".asirp-open button").click()
+            page.locator(".asirp-status").get_by_text("done: opened tooth.h5 in").wait_for(timeout=30_000)
+            notes.get_by_text(scanned).wait_for(timeout=30_000)
             page.get_by_text("projection 0 of 181 (θ = 0°)").wait_for()
             _until(lambda: _drawn(raw.screenshot()), 30)
             page.screenshot(path=shots / "viewer-tomo-projection.png")

@@ -76,7 +76,8 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         self._build_spectra()
         self._build_tomography()
         controls = column(
-            heading("Open"), self.folder, self.files, self.path, self.open_button, self.datasets, self.open_message,
+            heading("Open"), self.folder, self.files, self.path, *self.scan_input_controls(), self.open_button, self.datasets,
+            self.open_message,
             *self.tomography_controls(),  # the stack slider among them
             heading("XRF spectra"), *self.spectra_controls(),
             heading("Look"), self.palette, self.scale, self.clip, self.threshold, self.threshold_message,
@@ -173,7 +174,7 @@ class ViewerPage(RestoreControls, CompareControls, SaveControls, SpectraControls
         if is_workspace(path):
             self._open_workspace(path)
             return
-        if is_scan(path):  # projections, sinograms and slices (view/tomography.py)
+        if self.opens_as_scan or is_scan(path):  # projections, sinograms and slices (view/tomography.py), opened in a thread
             self._open_tomography(path)
             return
         if is_spectra(path):  # an XRF spectra cube (view/spectra.py): the spectra view, as from its own field

@@ -6,8 +6,8 @@ A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
 stays responsive and shows the method and the elapsed time until the result arrives
 (Bokeh's documented way to update a document from a thread:
 :meth:`Document.add_next_tick_callback`). Other slow work of the page (a workspace's
-restorations, a tomography slice) runs the same way, one at a time
-(:meth:`RestoreControls._in_thread`).
+restorations, opening a tomography scan, a tomography slice) runs the same way, one at a
+time (:meth:`RestoreControls._in_thread`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Tomography scans in the viewer, without Bokeh: the projection, sinogram and slice views of one scan.
 
 A scan in an HDF5 file (Data Exchange ``exchange/data`` with flats, darks and theta, or
-NeXus NXtomo: whatever :func:`asirp.tomo.read_scan` reads) is read once and corrected
-by :mod:`asirp.tomo`'s own steps, as ``asirp tomo recon`` corrects it:
+NeXus NXtomo), or a TIFF stack (a multi-page TIFF or a folder of TIFFs) with the files
+``asirp tomo`` takes beside it (:class:`ScanInputs`: ``--angles``, ``--flats``,
+``--darks``), is read once by :func:`asirp.tomo.read_scan` and corrected by
+:mod:`asirp.tomo`'s own steps, as ``asirp tomo recon`` corrects it:
 
 * **projection**: the transmission ``(P - D) / (F - D)`` of every angle
   (:func:`asirp.tomo.normalise`; without flats the open beam comes from the air
@@ -20,7 +22,8 @@ angles θ (°) (:func:`axis_labels`).
 
 Each view is a :class:`~asirp.frame.Frame` with its whole history (read, dark, flat,
 -log, centre, FBP), which the page shows and restores as any image. Bad input gives the
-one-line messages of ``asirp tomo``.
+one-line messages of ``asirp tomo``. Reading and normalising a scan takes about a second
+(the tooth): the page opens it in its work thread too.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .images import AxisLabels, Orientation
 
 if TYPE_CHECKING:
     from ..tomo import CentreEstimate, TomoScan
+    from ..tomo.readers import AngleUnit
 
 View = Literal["projection", "sinogram", "slice"]
 #: The views offered, in the order of the page's selector.
@@ -81,6 +85,42 @@ class SliceOptions:
                          str(saved.get("centre", default.centre)), str(saved.get("iterations", default.iterations)))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ScanInputs:
+    """What ``asirp tomo`` reads beside a scan's path: ``--angles`` and ``--angles-unit``, ``--flats``, ``--darks`` ("": not given).
+
+    A TIFF stack carries neither angles nor flats nor darks: they come from these files,
+    as on the command line (:func:`asirp.tomo.read_scan`'s ``angles``, ``flats``,
+    ``darks``); an HDF5 scan carries its own (an angles file overrides its angles).
+    """
+
+    angles: str = ""
+    angles_unit: AngleUnit = "deg"
+    flats: str = ""
+    darks: str = ""
+
+    def read(self, path: str) -> TomoScan:
+        """The scan at ``path`` read with these inputs, as ``asirp tomo`` reads it (its errors and messages)."""
+        from ..tomo import read_scan
+
+        return read_scan(path, angles=self.angles or None, angles_unit=self.angles_unit, flats=self.flats or None,
+                         darks=self.darks or None)  # fmt: skip
+
+    def to_dict(self) -> dict[str, str]:
+        """For a workspace file: the inputs given, files as absolute paths (nothing given: empty)."""
+        files = {name: str(Path(value).absolute()) for name, value in (("angles", self.angles), ("flats", self.flats),
+                                                                        ("darks", self.darks)) if value}  # fmt: skip
+        return files | ({"angles_unit": self.angles_unit} if self.angles else {})
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> ScanInputs:
+        """Inputs saved by :meth:`to_dict` (an angle unit other than ``deg`` or ``rad`` refused as ``--angles-unit`` refuses it)."""
+        unit = str(saved.get("angles_unit", "deg"))
+        if unit not in ("deg", "rad"):
+            raise ParameterError(f"--angles-unit: invalid choice {unit!r} (choose from 'deg', 'rad')")
+        return cls(str(saved.get("angles", "")), "rad" if unit == "rad" else "deg", str(saved.get("flats", "")), str(saved.get("darks", "")))
+
+
 def is_scan(path: str) -> bool:
     """Whether the page opens ``path`` as a tomography scan: an HDF5 file (no ``::dataset``) laid out as Data Exchange or NXtomo."""
     from ..io.sniff import DATASET_SEPARATOR, HDF5_SUFFIXES
@@ -103,17 +143,23 @@ class Tomography:
     scan: TomoScan
     transmission: Frame
     attenuation: Frame
+    inputs: ScanInputs = field(default_factory=ScanInputs)
     _centred: dict[float | str, tuple[Frame, CentreEstimate]] = field(default_factory=dict)
     _slices: dict[tuple[int, SliceOptions], Frame] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, path: str) -> Tomography:
-        """Read the scan at ``path`` and normalise it (``asirp tomo``'s errors: no such file, flats not above the dark...)."""
-        from ..tomo import minus_log, normalise, read_scan
+    def open(cls, path: str, inputs: ScanInputs | None = None) -> Tomography:
+        """Read the scan at ``path`` (with ``inputs``: a TIFF stack's angles, flats, darks) and normalise it.
 
-        scan = read_scan(path.strip())
+        ``asirp tomo``'s errors: no such file, a TIFF stack without angles, flats not above
+        the dark... About a second for the tooth: the page calls this in its work thread.
+        """
+        from ..tomo import minus_log, normalise
+
+        inputs = inputs or ScanInputs()
+        scan = inputs.read(path.strip())
         transmission = normalise(scan)
-        return cls(path.strip(), scan, transmission, minus_log(transmission))
+        return cls(path.strip(), scan, transmission, minus_log(transmission), inputs)
 
     @property
     def rows(self) -> int:

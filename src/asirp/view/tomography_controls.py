@@ -4,7 +4,10 @@ A mixin of :class:`~asirp.view.page.ViewerPage` (it uses the page's ``frame_slid
 its way of showing a new frame and of showing an image of a stack, and its work
 thread). A tomography file opened in the page (:func:`~asirp.view.tomography.is_scan`)
 shows its projections first, stepped through by angle with the page's stack slider;
-the sinogram and slice views show one detector row, chosen with the row slider. A
+the sinogram and slice views show one detector row, chosen with the row slider. A TIFF
+stack opens as a scan when "open as a tomography scan" is ticked, with the angles, flats
+and darks ``asirp tomo`` takes (:class:`~asirp.view.tomography.ScanInputs`). A scan is
+read and normalised in the page's work thread (the status says "opening tooth.h5…"). A
 slice is reconstructed with the options of ``asirp tomo recon`` (algorithm, filter or
 iterations, rotation axis typed or found), in the page's work thread as a restoration
 is (the status says "reconstructing row r…"; the page stays responsive). Each view is
@@ -15,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bokeh.layouts import column
 from bokeh.models.widgets.groups import RadioButtonGroup
-from bokeh.models.widgets.inputs import Select, TextInput
+from bokeh.models.widgets.inputs import Checkbox, Select, TextInput
 from bokeh.models.widgets.markups import Div
 from bokeh.models.widgets.sliders import Slider
 
@@ -28,7 +32,10 @@ from ..frame import Frame
 from ..tomo.options import ALGORITHMS, FILTERS
 from .markup import error, heading, note, options
 from .parts import PageParts
-from .tomography import VIEWS, SliceOptions, Tomography, View, shown_note, slider_title
+from .tomography import VIEWS, ScanInputs, SliceOptions, Tomography, View, shown_note, slider_title
+
+if TYPE_CHECKING:
+    from ..tomo.readers import AngleUnit
 
 #: The stack slider's title when no tomography scan is open.
 STACK_TITLE = "image of the stack"
@@ -62,10 +69,40 @@ class TomographyControls(PageParts):
         self.tomo_box = column(heading("Tomography"), self.tomo_view, self.tomo_row, self.tomo_slice, visible=False)
         self.tomo_notes = column(self.tomo_go, self.tomo_go_message, self.tomo_message, visible=False)
         self.frame_slider.on_change("value", lambda attr, old, new: self._projection_title())
+        self._build_scan_inputs()
+
+    def _build_scan_inputs(self) -> None:
+        """The box "open as a tomography scan" and the files ``asirp tomo`` takes beside the path (shown when ticked)."""
+        self.tomo_as_scan = Checkbox(label="open as a tomography scan (a TIFF stack: multi-page file or folder, with its angles)",
+                                     active=False, css_classes=["asirp-tomo-as-scan"])  # fmt: skip
+        self.tomo_angles = TextInput(title="angles file (text or .npy, one per projection; required for TIFF)", width=320,
+                                     css_classes=["asirp-tomo-angles"])  # fmt: skip
+        self.tomo_angles_unit = Select(title="unit of the angles", value="deg", options=options(["deg", "rad"]),
+                                       css_classes=["asirp-tomo-angles-unit"])  # fmt: skip
+        self.tomo_flats = TextInput(title="flat-field TIFF or folder (optional)", width=320, css_classes=["asirp-tomo-flats"])
+        self.tomo_darks = TextInput(title="dark-field TIFF or folder (optional)", width=320, css_classes=["asirp-tomo-darks"])
+        self.tomo_inputs = column(self.tomo_angles, self.tomo_angles_unit, self.tomo_flats, self.tomo_darks, visible=False)
+        self.tomo_as_scan.on_change("active", lambda attr, old, new: setattr(self.tomo_inputs, "visible", bool(new)))
+
+    def scan_input_controls(self) -> list[Any]:
+        """The box and files of a scan opened as ``asirp tomo`` reads it, for the page's Open section (above its button)."""
+        return [self.tomo_as_scan, self.tomo_inputs]
 
     def tomography_controls(self) -> list[Any]:
         """The controls, in the order the page's left column shows them, the page's stack slider (the projections' angle) among them."""
         return [self.tomo_box, self.frame_slider, self.tomo_notes]
+
+    @property
+    def opens_as_scan(self) -> bool:
+        """Whether Open reads any path as ``asirp tomo`` does (with the files given beside it), not only HDF5 scans."""
+        return bool(self.tomo_as_scan.active)
+
+    def _scan_inputs(self) -> ScanInputs:
+        """The angles, flats and darks typed (none when the box is not ticked: an HDF5 scan carries its own)."""
+        if not self.opens_as_scan:
+            return ScanInputs()
+        unit: AngleUnit = "rad" if self.tomo_angles_unit.value == "rad" else "deg"
+        return ScanInputs(self.tomo_angles.value.strip(), unit, self.tomo_flats.value.strip(), self.tomo_darks.value.strip())
 
     @property
     def view(self) -> View:
@@ -73,13 +110,36 @@ class TomographyControls(PageParts):
         return VIEWS[self.tomo_view.active or 0]
 
     def _open_tomography(self, path: str, saved: Mapping[str, Any] | None = None) -> None:
-        """Open the scan at ``path`` and show its projections, or the view ``saved`` in a workspace (else say why not, beside Open)."""
+        """Open the scan at ``path`` in the page's work thread, then show its projections, or the view ``saved`` in a workspace.
+
+        The status says "opening <file>…" and the time since, the page answering
+        meanwhile; a scan that cannot be read or normalised gets ``asirp tomo``'s message
+        beside Open. After the work running, if any (one thread at a time).
+        """
+        if self.busy is not None:
+            self._when_idle(partial(self._open_tomography, path, saved))
+            return
         try:
-            opened = Tomography.open(path)
+            inputs = self._scan_inputs() if saved is None else ScanInputs.from_dict(saved.get("scan") or {})
         except AsirpError as exc:
             self.open_message.text = error(str(exc))
             return
-        saved = saved or {}
+        name = Path(path.strip()).name or path.strip()
+        self.open_message.text = note(f"opening {name}: reading and normalising the scan (the status below says for how long)")
+        self._in_thread(f"opening {name}", partial(Tomography.open, path, inputs),
+                        partial(self._tomography_opened, name, saved or {}, self.workspace.source))  # fmt: skip
+
+    def _tomography_opened(self, name: str, saved: Mapping[str, Any], shown: Frame | None, opened: Tomography | None, problem: str,
+                           seconds: float) -> None:  # fmt: skip
+        """A scan read and normalised (or why not): shown, unless another file was opened meanwhile (``shown``: the frame shown before)."""
+        if opened is None:
+            self.status.text = ""
+            self.open_message.text = error(problem) if problem else ""
+            return
+        if self.workspace.source is not shown:
+            self.status.text = f"opened {name} in {seconds:.2f} s; not shown: another file was opened meanwhile"
+            return
+        self.status.text = f"done: opened {name} in {seconds:.2f} s"
         self.tomography = None  # the controls set below show nothing until the scan is in
         self.tomo_row.update(end=max(1, opened.rows - 1), value=min(int(saved.get("row", 0)), opened.rows - 1))
         slice_options = SliceOptions.from_dict(saved.get("slice") or {}) if "slice" in saved else SliceOptions()
@@ -103,7 +163,7 @@ class TomographyControls(PageParts):
         """The view, row and slice options of the scan open, for a workspace file (None: no scan open)."""
         if self.tomography is None:
             return None
-        saved = {"view": self.view, "row": int(self.tomo_row.value)}
+        saved = {"view": self.view, "row": int(self.tomo_row.value)} | ({"scan": inputs} if (inputs := self.tomography.inputs.to_dict()) else {})
         try:
             return saved | {"slice": self._slice_options().to_dict()}
         except AsirpError:  # options typed wrong: the defaults are saved
