@@ -627,6 +627,45 @@ def test_a_spectra_cube_given_or_picked_opens_as_spectra_and_its_other_images_st
     assert page.spectra.path == points and not page.datasets.visible and "read as images" not in page.open_message.text
 
 
+def test_a_workspace_of_an_element_map_makes_it_again_from_its_cube(tmp_path, monkeypatch):
+    from bokeh.document import Document
+
+    from asirp.synth import write_xrf_cube, xrf_cube
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import load_state
+    from asirp.xrf.calibration import EnergyCalibration
+
+    cube = xrf_cube("AG175", shape=(20, 16), n_channels=256, calibration=EnergyCalibration(0.0, 0.08), elements={"Fe": 30.0}, seed=3)
+    scan = str(write_xrf_cube(cube, tmp_path / "scan.h5", "nexus"))
+    monkeypatch.chdir(tmp_path)
+    page = ViewerPage(Document(), FrameCache(), [Path(scan).name], tmp_path)  # a relative path: the workspace records it absolute
+    page.xrf_line.value, page.normalisation.value = "Cu-Ka", "i0+livetime"
+    page._make_map()
+    page.palette.value = "magma"
+    page.workspace.restore("gaussian", {"sigma": 1.5}, None)
+    page.workspace_path.value = str(tmp_path / "map.json")
+    page._save_workspace()
+    saved = load_state(tmp_path / "map.json")
+    assert saved.path == f"{scan}::Cu-Ka (i0+livetime)" and saved.xrf is not None
+    assert (saved.xrf.spectra, saved.xrf.line, saved.xrf.normalisation) == (scan, "Cu-Ka", "i0+livetime") and saved.xrf.channels
+    made = page.workspace.source
+
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "map.json")], tmp_path)
+    assert again.busy is not None and again.workspace.source is None  # the cube is read and the map made in the work thread
+    _finish_work(again.doc)
+    assert again.workspace.path == saved.path and again.spectra is not None and again.xrf_line.value == "Cu-Ka"
+    np.testing.assert_array_equal(again.workspace.source.data, made.data)
+    assert again.palette.value == "magma" and [r.label for r in again.workspace.shown_results] == [r.label for r in page.workspace.shown_results]
+    assert again._xrf_state() == saved.xrf  # saved again, the same making
+    asirp.save(asirp.Frame.from_array(np.ones((8, 8), np.float32)), tmp_path / "image.tif")
+    page._open_path(str(tmp_path / "image.tif"))  # another image shown: the workspace no longer names a map
+    assert page._xrf_state() is None and page._page_state().xrf is None
+    Path(scan).rename(tmp_path / "moved.h5")
+    gone = ViewerPage(Document(), FrameCache(), [str(tmp_path / "map.json")], tmp_path)
+    _finish_work(gone.doc)
+    assert "scan.h5: no such file" in gone.open_message.text and gone.workspace.source is None  # said, in asirp xrf's words
+
+
 def test_spectra_name_the_line_clicked_and_make_the_map_asirp_xrf_makes(tmp_path):
     from asirp import xrf
     from asirp.synth import write_xrf_cube, xrf_cube

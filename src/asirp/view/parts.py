@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .images import Axes, Orientation
     from .panels import ImagePanels
     from .profiles import Line
+    from .state import XrfMap
     from .workspace import Region, Result, Workspace
 
     T = TypeVar("T")
@@ -51,6 +52,7 @@ class PageParts:
     _ready: bool
     # The page's open and look widgets.
     open_message: Div
+    datasets: Select
     frame_slider: Slider
     palette: Select
     scale: Select
@@ -94,3 +96,5 @@ class PageParts:
         def _show_frame(self, frame: Frame, path: str) -> None: ...
         def _open_tomography(self, path: str, saved: Mapping[str, Any] | None = None) -> None: ...
         def _tomography_state(self) -> dict[str, Any] | None: ...
+        def _reopen_map(self, saved: XrfMap) -> None: ...
+        def _xrf_state(self) -> XrfMap | None: ...

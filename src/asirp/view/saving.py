@@ -18,7 +18,7 @@ from ..errors import AsirpError
 from .markup import error, note
 from .parts import PageParts
 from .profiles import Line, azimuthal
-from .state import PageState, Restoration, load_state, save_state
+from .state import PageState, Restoration, absolute_path, load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,12 @@ class SaveControls(PageParts):
                 "right_mode": self.right_mode.active, "axes": self.axis_units.value, "rotate": self.rotate.value,
                 "flips": list(self.flips.active), "reduction": self.reduction.value, "threshold": self.threshold.value}
         restorations = tuple(Restoration(r.method, r.params, r.region) for r in self.workspace.shown_results)
-        path = self.workspace.path or ""
-        absolute = str(Path(path.split("::")[0]).absolute()) + (f"::{path.split('::', 1)[1]}" if "::" in path else "")
+        absolute = absolute_path(self.workspace.path or "")
         reference = self.reference_path.value.strip() if self.workspace.reference is not None else None
         return PageState(absolute, self.workspace.index, look, self.region, line,
                          self.panels.view(),
                          None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations,
-                         self._tomography_state())
+                         self._tomography_state(), self._xrf_state())
 
     def _save_workspace(self) -> None:
         if self.workspace.source is None:
@@ -82,7 +81,8 @@ class SaveControls(PageParts):
     def _open_workspace(self, path: str) -> None:
         """Reopen a workspace: the file (a tomography scan's view), image, look, region and reference, the restorations in a thread.
 
-        A tomography slice is reconstructed in a thread too: the rest follows once it is shown.
+        A tomography slice is reconstructed in a thread too, and an element map made again from its spectra cube: the rest
+        follows once it is shown.
         """
         try:
             state = load_state(path)
@@ -91,6 +91,8 @@ class SaveControls(PageParts):
             return
         if state.tomography is not None:
             self._open_tomography(state.path.split("::")[0], state.tomography)
+        elif state.xrf is not None:  # an element map: made again from its spectra cube, in the work thread
+            self._reopen_map(state.xrf)
         else:
             self._open_path(state.path)
         self._when_idle(partial(self._reopen, path, state))

@@ -2,11 +2,15 @@
 
 A mixin of :class:`~asirp.view.page.ViewerPage` (it uses the page's ``doc``,
 ``workspace`` and the way a newly opened frame is shown). The element map made is
-shown and restored as any image; the spectra stay open for the next line.
+shown and restored as any image; the spectra stay open for the next line. A workspace
+of a map records how it was made (:class:`~asirp.view.state.XrfMap`), and reopening it
+opens the cube and makes the map again in the page's work thread.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +24,24 @@ from bokeh.models.widgets.markups import Div
 from bokeh.plotting import figure
 
 from ..errors import AsirpError
+from ..frame import Frame
 from .markup import error, note, options
+from .parts import PageParts
 from .spectra import NORMALISATIONS, Spectra
+from .state import XrfMap, absolute_path
 
 #: Spectrum plot area, CSS pixels, and its left border: fixed, so that a place clicked maps to an energy the same way always.
 SPECTRUM_WIDTH, SPECTRUM_HEIGHT, SPECTRUM_LEFT = 800, 220, 80
 
 
-class SpectraControls:
+class SpectraControls(PageParts):
     """Spectra file, summed spectrum, element line (click or type), normalisation, Make map (see the module's description)."""
 
-    doc: Any
-    workspace: Any
     spectra: Spectra | None
-    open_message: Div  # the page's, beside its file list and path
-    datasets: Select  # the page's chooser of a file's image datasets
 
     def _build_spectra(self) -> None:
         self.spectra = None
+        self.made_map: tuple[str, XrfMap] | None = None  # the path of the last map made, and how it was made
         self.spectra_path = TextInput(title="XRF spectra file (FILE.h5 or FILE.h5::/spectra)", width=320, css_classes=["asirp-spectra-path"])
         self.spectra_button = Button(label="Open spectra", css_classes=["asirp-spectra-open"])
         self.spectra_button.on_click(self._spectra_field)
@@ -59,7 +63,11 @@ class SpectraControls:
         self.window_box = BoxAnnotation(fill_color="orange", fill_alpha=0.3, visible=False)
         self.spectrum_figure.add_layout(self.window_box)
         self.spectrum_figure.on_event(Tap, self._spectrum_clicked)
-        self.doc.on_session_destroyed(lambda context: self.spectra is not None and self.spectra.close())  # the tab closed: the file too
+        self.doc.on_session_destroyed(lambda context: self._close_spectra())  # the tab closed: the file too
+
+    def _close_spectra(self) -> None:
+        if self.spectra is not None:
+            self.spectra.close()
 
     def spectra_controls(self) -> list[Any]:
         """The controls, in the order the page's left column shows them."""
@@ -99,9 +107,15 @@ class SpectraControls:
         except AsirpError as exc:
             self.spectra_message.text = error(str(exc))
             return False
-        if self.spectra is not None:
+        self._show_spectra(opened)
+        return True
+
+    def _show_spectra(self, opened: Spectra) -> None:
+        """Keep ``opened`` (the cube open before is closed) and plot its summed spectrum."""
+        if self.spectra is not None and self.spectra is not opened:
             self.spectra.close()
         self.spectra = opened
+        path = opened.path
         x = opened.energies if opened.energies is not None else np.arange(opened.spectrum.size, dtype=float)
         self.spectrum_source.data = {"x": x, "counts": np.maximum(opened.spectrum, 0.5)}  # a log axis: empty channels at 0.5
         self.spectrum_figure.xaxis.axis_label = "energy (keV)" if opened.energies is not None else "channel"
@@ -112,7 +126,6 @@ class SpectraControls:
             widget.visible = True
         click = "; click a peak to name its line" if opened.energies is not None else ""
         self.spectra_message.text = note(opened.describe() + click)
-        return True
 
     def _spectrum_clicked(self, event: Event) -> None:
         if self.spectra is None or not isinstance(event, Tap) or event.x is None:
@@ -129,14 +142,52 @@ class SpectraControls:
     def _make_map(self) -> None:
         if self.spectra is None:
             return
+        making = XrfMap(absolute_path(self.spectra.path), self.xrf_line.value.strip(), self.normalisation.value)
         try:
-            frame, (lo, hi) = self.spectra.element_map(self.xrf_line.value, self.normalisation.value)
+            frame, window = self.spectra.element_map(making.line, making.normalisation)
         except AsirpError as exc:
             self.spectra_message.text = error(str(exc))
             return
+        self._show_map(replace(making, channels=window), frame)
+
+    def _show_map(self, making: XrfMap, frame: Frame) -> None:
+        """Mark the map's window on the spectrum, say what was made, and show the map as the page's image (``CUBE::line (norm)``)."""
+        assert making.channels is not None
+        lo, hi = making.channels
         x = self.spectrum_source.data["x"]
         self.window_box.update(left=float(x[lo]), right=float(x[min(hi, len(x)) - 1]), visible=True)
-        label = f"{self.xrf_line.value.strip()} ({self.normalisation.value})"
+        label = f"{making.line} ({making.normalisation})"
         self.spectra_message.text = note(f"{label}: map {frame.image_shape[0]} x {frame.image_shape[1]}, channels {lo}..{hi - 1}")
-        page: Any = self  # the page shows the map as a frame opened (ViewerPage._show_frame)
-        page._show_frame(frame, f"{self.spectra.path.split('::')[0]}::{label}")
+        path = f"{making.spectra.split('::')[0]}::{label}"
+        self.made_map = (path, making)
+        self._show_frame(frame, path)
+
+    def _xrf_state(self) -> XrfMap | None:
+        """How the image shown was made from a spectra cube, for a workspace file (None: it is no element map)."""
+        if self.made_map is None or self.workspace.source is None or self.workspace.path != self.made_map[0]:
+            return None
+        return self.made_map[1]
+
+    def _reopen_map(self, saved: XrfMap) -> None:
+        """A workspace's element map: open its cube and make the map again in the page's work thread, then show both."""
+
+        def work() -> tuple[Spectra, Frame, tuple[int, int]]:
+            opened = Spectra.open(saved.spectra)
+            try:
+                frame, window = opened.element_map(saved.line, saved.normalisation)
+            except BaseException:
+                opened.close()
+                raise
+            return opened, frame, window
+
+        name = Path(saved.spectra.split("::")[0]).name
+        self._in_thread(f"making the {saved.line} map of {name} again", work, partial(self._map_remade, saved))
+
+    def _map_remade(self, saved: XrfMap, made: tuple[Spectra, Frame, tuple[int, int]] | None, problem: str, seconds: float) -> None:
+        if made is None:
+            self.open_message.text = error(problem or "cancelled: the workspace's map was not made")
+            return
+        opened, frame, window = made
+        self.spectra_path.value, self.xrf_line.value, self.normalisation.value = saved.spectra, saved.line, saved.normalisation
+        self._show_spectra(opened)
+        self._show_map(replace(saved, channels=window), frame)

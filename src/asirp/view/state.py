@@ -4,7 +4,9 @@ A workspace records the file open (absolute path, ``::dataset`` included), the i
 a stack shown, the look (colour map, scale, limits, axes, orientation, right panel),
 the region drawn, the profile line, the zoom, the reference, and the restorations of
 the image shown as method, parameters and region; for a tomography scan also its view
-(projection, sinogram or slice), detector row and slice options. Reopening reads the file again and
+(projection, sinogram or slice), detector row and slice options; for an XRF element map
+the spectra cube it was made from, its line (channel window) and normalisation, since the
+map itself is no file. Reopening reads the file again and
 runs the restorations again (results are not stored: the NeXus export is the record of
 a result; a workspace is the way back to a session). Parameters are the ones the user
 set, as on a command line: the others take the defaults of the asirp that reopens the
@@ -38,6 +40,20 @@ class Restoration:
 
 
 @dataclass(frozen=True)
+class XrfMap:
+    """How an element map was made, to make it again: the cube (absolute ``FILE`` or ``FILE::/spectra``), line, normalisation.
+
+    ``line`` is as typed (``Cu-Ka``, ``7.9-8.2keV``, ``ch:820-860``); ``channels`` the
+    window it gave (first, end), a record: the map is made again from ``line``.
+    """
+
+    spectra: str
+    line: str
+    normalisation: str = "none"
+    channels: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class PageState:
     """Everything a workspace file holds (see the module's description)."""
 
@@ -51,9 +67,17 @@ class PageState:
     restorations: tuple[Restoration, ...] = ()
     #: A tomography scan's view: ``{"view": ..., "row": ..., "slice": {...}}`` (None: not a scan); ``path`` names the view shown.
     tomography: dict[str, Any] | None = None
+    #: An element map's making (None: not a map); ``path`` names the map shown (``CUBE::line (normalisation)``).
+    xrf: XrfMap | None = None
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "version": VERSION, **asdict(self)}, indent=2)
+
+
+def absolute_path(path: str) -> str:
+    """``path`` (``FILE`` or ``FILE::dataset``) with its file made absolute: what a workspace records, to reopen from anywhere."""
+    file, separator, dataset = path.partition("::")
+    return str(Path(file).absolute()) + separator + dataset
 
 
 def is_workspace(path: str) -> bool:
@@ -93,6 +117,18 @@ def _region(value: Any, name: str, path: Path) -> tuple[int, int, int, int] | No
     return i0, i1, j0, j1
 
 
+def _xrf_map(value: Any, path: Path) -> XrfMap | None:
+    """An element map's making (see :class:`XrfMap`) or None; :class:`~asirp.errors.InputError` naming the file otherwise."""
+    if value is None:
+        return None
+    if not (isinstance(value, dict) and all(isinstance(value.get(key), str) for key in ("spectra", "line", "normalisation"))):
+        raise InputError("not an asirp view workspace: the xrf entry needs the spectra file, the line and the normalisation", path)
+    channels = value.get("channels")
+    if channels is not None and not (isinstance(channels, list) and len(channels) == 2 and all(type(c) is int for c in channels)):
+        raise InputError("not an asirp view workspace: the xrf entry's channels must be 2 whole numbers", path)
+    return XrfMap(value["spectra"], value["line"], value["normalisation"], None if channels is None else (channels[0], channels[1]))
+
+
 def load_state(path: str | os.PathLike[str]) -> PageState:
     """Read a workspace file; :class:`~asirp.errors.InputError` (one line naming the file) when it is not one."""
     source = Path(path).expanduser()
@@ -115,6 +151,7 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         )
     except (KeyError, TypeError):
         raise InputError("not an asirp view workspace: each restoration needs a method", source) from None
+    xrf = _xrf_map(raw.get("xrf"), source)
     tomography = raw.get("tomography")
     if tomography is not None and not (isinstance(tomography, dict) and isinstance(tomography.get("view"), str)):
         raise InputError("not an asirp view workspace: the tomography entry needs a view", source)
@@ -128,4 +165,5 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         reference=raw.get("reference"),
         restorations=restorations,
         tomography=tomography,
+        xrf=xrf,
     )
