@@ -130,8 +130,8 @@ METHODS: list[str] | None = None
 #: ``{"symmetry(isotropy)": ("symmetry", {"operations": ["isotropy"]})}``.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "symmetry(pretrained)": ("symmetry", {"fine_tune_s": 0.0}),
-    "symmetry(1 pass)": ("symmetry", {"ensemble": 1}),  # without the flip self-ensemble
-    "supervised(ensemble)": ("supervised", {"ensemble": 4}),  # the baseline given the same self-ensemble
+    "symmetry(1 pass)": ("symmetry", {"ensemble": False}),  # without the flip self-ensemble
+    "supervised(ensemble)": ("supervised", {"ensemble": True}),  # the baseline given the same self-ensemble
 }
 #: Largest thinning probability: the truth ``p x counts`` carries the full frame's noise,
 #: a fraction ``p`` of the thinned frame's noise variance; above 1/2 it would hide errors.
