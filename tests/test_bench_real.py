@@ -121,7 +121,8 @@ def test_real_suite_quick_on_a_tiny_folder(tiny_folder, monkeypatch, capsys):
     assert {r["dose"] for r in summary} == {0.1, 1.0, "series", "full frame"}
     # the whole frame (128x128 here, no crop) at 1 count/px: auto timed per megapixel, the full-frame rows only
     full = [r for r in rows if r.get("section") == "full frame"]
-    assert {r["method"] for r in full} == {"raw", "auto", "gaussian_oracle"}
+    # (of FULL_FRAME_METHODS, those planned: auto of METHODS, and the two variant rows)
+    assert {r["method"] for r in full} == {"raw", "auto", "symmetry(1 pass)", "supervised(ensemble)", "gaussian_oracle"}
     full_auto = next(r for r in full if r["method"] == "auto")
     assert full_auto["decision_s_per_mpx"] == pytest.approx(full_auto["decision_s"] / (128 * 128 / 1e6))
     assert next(r for r in summary if r["method"] == "auto" and r["dose"] == "full frame")["median_decision_s_per_mpx"] > 0

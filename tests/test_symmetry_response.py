@@ -115,6 +115,26 @@ def test_field_is_held_beyond_the_farthest_observation_and_bounded():
     assert fit.field.max() / fit.field.min() <= MAX_RESPONSE**2 * (1 + 1e-5)
 
 
+def test_a_field_beyond_the_physical_bound_is_clipped_and_the_note_says_so():
+    # A ramp of a factor 20 across the detector (no real smooth factor does that): the field
+    # is held within MAX_RESPONSE of its mean, and the note tells the user where.
+    from asirp.symmetry.response import MAX_RESPONSE
+
+    shape = (192, 192)
+    result = synth.diffraction_frame("single_crystal", shape=shape, dose=10.0, seed=3, solid_angle=False, mask="none",
+                                     beam_center=(90.3, 100.7))
+    ramp = np.exp(3.0 * np.indices(shape)[1] / shape[1])
+    data = np.random.default_rng(3).poisson(result.truth.data * ramp).astype(np.float32)
+    fit = fit_response(ScatteringPlane.flat(shape, result.meta["beam_center_px"]), [INVERSION], data,
+                       np.ones(shape, bool))
+    assert "held within a factor 2 of its mean" in fit.note
+    assert fit.field.max() / fit.field.min() <= MAX_RESPONSE**2 * (1 + 1e-5)
+    assert fit.field.max() / fit.field.min() > 3.5  # the ramp is followed up to the bound
+    clean, _, _ = _ramped_crystal()
+    assert "held within" not in fit_response(ScatteringPlane.flat(shape, result.meta["beam_center_px"]), [INVERSION],
+                                             clean, np.ones(shape, bool)).note
+
+
 @pytest.mark.parametrize("with_geometry", [True, False])
 def test_sparse_frame_gives_unit_response_without_warnings(with_geometry):
     result = synth.diffraction_frame("powder", shape=(128, 128), dose=0.005, seed=2)

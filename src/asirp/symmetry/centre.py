@@ -3,7 +3,8 @@
 A centrosymmetric pattern equals its inversion about the beam centre ``c``, so the
 correlation of the image with its own inversion, as a function of the trial centre,
 peaks at ``c`` (taken where it is most significant: Fisher's ``z`` times the square
-root of the number of pairs, so a small chance overlap far off does not win). Over all trial centres on the half-pixel grid that correlation is
+root of the number of pairs, so a small chance overlap far off does not win). Over
+all trial centres on the half-pixel grid that correlation is
 the image's autoconvolution ``(f * f)(s)`` at ``s = 2c`` (one FFT, every centre at
 once); masked pixels are zero-weighted and the sum normalised by the number of
 overlapping measured pairs

@@ -114,7 +114,7 @@ DOSES: tuple[float, ...] = (0.01, 0.1, 1.0, 2.0)
 #: Dose (counts/px) of the whole-frame cases: ``auto`` timed on a detector's full frame.
 FULL_FRAME_DOSE = 1.0
 #: Rows of the whole-frame cases (besides ``raw`` and ``gaussian_oracle``).
-FULL_FRAME_METHODS = ("auto", "symmetry", "supervised")
+FULL_FRAME_METHODS = ("auto", "symmetry", "symmetry(1 pass)", "supervised", "supervised(ensemble)")
 #: Largest crop side, pixels (normal and ``--quick`` runs).
 CROP = 512
 QUICK_CROP = 256

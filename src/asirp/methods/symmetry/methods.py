@@ -57,8 +57,8 @@ DEFAULT_FINE_TUNE_S = 10.0
 #: Seconds per pixel of one denoising pass (pairing, network, ring counts) on two CPU cores, for the cost model.
 SECONDS_PER_PIXEL = 6e-7
 #: Further seconds per pixel of each further network pass of the self-ensemble (four passes of the
-#: 1 Mpx CeO2 Pilatus frame: 1.55 s against 0.55-0.68 s for one).
-SECONDS_PER_EXTRA_PASS_PIXEL = 3.2e-7
+#: 1 Mpx CeO2 Pilatus frame: 1.1 s against 0.6 s for one).
+SECONDS_PER_EXTRA_PASS_PIXEL = 1.7e-7
 #: Seconds per fine-tuning step on two CPU cores (4 patches of 128²), for the cost model.
 SECONDS_PER_FINE_TUNE_STEP = 0.04
 
@@ -137,7 +137,7 @@ class SymmetryParams(_LocalCheckOptions, DeviceParams):
         "many steps (0: no fine-tuning)"), json_schema_extra={"unit": "s"})
     ensemble: bool = Field(True, description=(
         "average the network over the four flips of the frame (self-ensemble; a flip keeps every pixel with its "
-        "partners): +0.1 to +0.5 dB on real frames for three more network passes (~0.3 s per Mpx each on two CPU "
+        "partners): +0.1 to +0.5 dB on real frames for three more network passes (~0.17 s per Mpx each on two CPU "
         "cores); auto scores one pass"))
     heldout_score: bool = Field(False, description=(
         "also report selfsupervised_loss, the Poisson deviance of a denoised half of the photons against the "
