@@ -469,6 +469,48 @@ def test_a_failing_restoration_is_one_line_beside_the_button(diffraction_tiff, t
     assert not page.restore_button.disabled and page.workspace.shown_results == []
 
 
+def test_a_long_richardson_lucy_shows_its_iterations_and_a_cancel_stops_it_within_one(diffraction_tiff, tmp_path):
+    """The status follows the method's own loop (asirp.progress.Observation), and Cancel stops it at its next
+    iteration: the page says so and where, keeps the results made before, and adds nothing."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    page = ViewerPage(Document(), FrameCache(), [str(diffraction_tiff)], tmp_path)
+    earlier = page.workspace.restore("gaussian", {"sigma": 1.0})
+    page._refresh_results()
+    page.method.value = "richardson_lucy"
+    page.fields["psf_sigma"].value = "2"
+    page.fields["iterations"].value = "5000"  # minutes on this frame: only a cancel ends it within the test
+    page.fields["stop"].value = "fixed"
+    page._start_restore()
+    observation = page._observation
+    assert observation is not None and page.cancel_button.visible
+    started = time.perf_counter()
+    while not (observation.loops and observation.loops[-1].done >= 3):
+        assert time.perf_counter() - started < 60, "the restoration's iterations never started"
+        time.sleep(0.01)
+    page._tick()
+    assert re.search(r"<b>running richardson_lucy…</b> Richardson-Lucy \(at most 5000\): \d+/5000 iterations, \d+\.\d s$",
+                     page.status.text), page.status.text
+    page._cancel_restore()
+    running = observation.loops  # read after the cancel: the loop stops before the one after the iteration running now
+    cancelled = time.perf_counter()
+    assert page.status.text.endswith("cancelling at the next iteration…")
+    _finish_work(page.doc)
+    seconds = time.perf_counter() - cancelled
+    stopped = observation.stopped
+    assert stopped is not None and stopped[-1].desc == "Richardson-Lucy (at most 5000)"
+    if running:
+        assert stopped[-1].done <= running[-1].done + 1
+    assert stopped[-1].done < 5000 and seconds < 30
+    assert re.fullmatch(r"cancelled: richardson_lucy after \d+\.\d s, in Richardson-Lucy \(at most 5000\): "
+                        rf"{stopped[-1].done}/5000 iterations; nothing kept", page.status.text), page.status.text
+    assert page.workspace.shown_results == [earlier] and len(page.results.options) == 1 and page.shown_result is earlier
+    assert not page.cancel_button.visible and not page.restore_button.disabled and page.busy is None
+    assert page.restore_message.text == ""
+    print(f"cancelled after {stopped[-1].done} iterations; thread ended {seconds:.3f} s after the cancel")
+
 def test_a_super_resolved_result_is_drawn_over_the_same_extent(tmp_path):
     from bokeh.document import Document
     from bokeh.events import Tap
@@ -881,9 +923,10 @@ def test_page_colours_asinh_with_a_threshold_restores_a_whole_stack_and_cancels_
             page.locator(".asirp-param-iterations input").fill("1500")
             page.locator(".asirp-param-stop select").select_option("fixed")
             page.locator(".asirp-restore button").click()
-            page.get_by_text(re.compile(r"image \d+ of 20,")).wait_for(timeout=60_000)
-            page.locator(".asirp-cancel button").click()
-            page.get_by_text("cancelled: richardson_lucy after").wait_for(timeout=60_000)
+            page.get_by_text(re.compile(r"image \d+ of 20, Richardson-Lucy \(at most 1500\): \d+/1500 iterations,")).wait_for(timeout=60_000)
+            page.locator(".asirp-cancel button").click()  # stops within the image being restored, at its next iteration
+            page.get_by_text(re.compile(r"cancelled: richardson_lucy after .* in Richardson-Lucy \(at most 1500\): \d+/1500 iterations; "
+                                        "nothing kept")).wait_for(timeout=60_000)
             assert page.locator(".asirp-results select option").count() == 1 and _drawn(right.screenshot())
             assert not page.locator(".asirp-cancel button").is_visible()
             page.screenshot(path=shots / "viewer-cancelled.png", full_page=True)

@@ -3,11 +3,14 @@
 A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
 ``_build_restore`` and uses the page's ``doc``, ``workspace``, ``panels``,
 ``orientation``, ``axes`` and refresh methods. Restorations run in a thread; the page
-stays responsive and shows the method and the elapsed time until the result arrives
+stays responsive and shows the method, the loops it is in (its progress bars:
+:class:`asirp.progress.Observation`) and the elapsed time until the result arrives
 (Bokeh's documented way to update a document from a thread:
-:meth:`Document.add_next_tick_callback`). Other slow work of the page (a workspace's
-restorations, opening a tomography scan, a tomography slice) runs the same way, one at a
-time (:meth:`RestoreControls._in_thread`).
+:meth:`Document.add_next_tick_callback`). Cancel stops a restoration at the next
+iteration of any of those loops (or between its stages), keeping nothing of it. Other
+slow work of the page (a workspace's restorations, opening a tomography scan, a
+tomography slice) runs the same way, one at a time, its loops shown alike
+(:meth:`RestoreControls._in_thread`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bokeh.models.widgets.inputs import Checkbox, Select, TextInput
 from bokeh.models.widgets.markups import Div
 
 from ..errors import AsirpError
+from ..progress import Observation
 from . import images
 from .forms import FieldSpec, method_form, parse_form
 from .markup import error, note, options
@@ -67,6 +71,7 @@ class RestoreControls(PageParts):
         self.cancel_button.on_click(self._cancel_restore)
         self._cancel = threading.Event()
         self._progress: tuple[int, int] | None = None  # images done and in all, of a whole-stack restoration
+        self._observation: Observation | None = None  # the loops of the work running in the thread (read by _tick)
         self._waiting: list[Callable[[], None]] = []  # called once the work running in a thread ends (_when_idle)
         self.status = Div(text="", css_classes=["asirp-status"])
         self.restore_message = Div(text="", width=320, css_classes=["asirp-restore-message"])
@@ -116,10 +121,11 @@ class RestoreControls(PageParts):
         region = self.region if self.use_region.active else None
         stack = self.whole_stack.active and self.whole_stack.visible and region is None
         self._in_thread(f"running {method}", partial(self._restore_work, method, params, region, stack, self._cancel),
-                        partial(self._restore_done, method))  # fmt: skip
+                        partial(self._restore_done, method), cancel=self._cancel)  # fmt: skip
 
     def _cancel_restore(self) -> None:
-        """Ask the running restoration to stop at its next step (between its decision and restoration, or two images)."""
+        """Ask the running restoration to stop at its next step: the next iteration of a loop of its method (iterations,
+        training steps, images), or between its decision and restoration."""
         self._cancel.set()
         self.cancel_button.disabled = True
         self._tick()
@@ -134,8 +140,14 @@ class RestoreControls(PageParts):
         return result
 
     # -- work off the page's thread ----------------------------------------------------------
-    def _in_thread(self, label: str, work: Callable[[], T], done: Callable[[T | None, str, float], None]) -> None:
-        """Run ``work`` in a thread while the status says ``label`` and the time since; Restore waits meanwhile.
+    def _in_thread(self, label: str, work: Callable[[], T], done: Callable[[T | None, str, float], None], *,
+                   cancel: threading.Event | None = None) -> None:
+        """Run ``work`` in a thread while the status says ``label``, the loops it is in and the time since; Restore waits meanwhile.
+
+        The work runs under an :class:`~asirp.progress.Observation` (its loops' tqdm bars
+        kept off the server's terminal): the status shows where its progress loops are
+        (``Richardson-Lucy (at most 200): 37/200 iterations``), and ``cancel`` set makes
+        the next iteration of any of them raise :class:`Cancelled`.
 
         Then, on the page's loop (Bokeh's :meth:`Document.add_next_tick_callback`),
         ``done(value, problem, seconds)``: ``problem`` is ``""`` with the value, or with
@@ -146,13 +158,15 @@ class RestoreControls(PageParts):
         self.busy = (label, time.perf_counter())
         self.restore_button.disabled = True
         self._progress = None  # set by a whole-stack restoration as it goes
+        observation = self._observation = Observation(cancel=cancel, bars=False)
         self._tick()
         self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
 
         def run() -> None:
             value, problem = None, ""
             try:
-                value = work()
+                with observation:
+                    value = work()
             except Cancelled:
                 pass
             except AsirpError as exc:
@@ -186,8 +200,10 @@ class RestoreControls(PageParts):
         if self.busy is not None:
             label, started = self.busy
             images_done = "" if self._progress is None else f" image {min(self._progress[0] + 1, self._progress[1])} of {self._progress[1]},"
-            cancelling = " cancelling after the current step…" if self._cancel.is_set() and self.cancel_button.visible else ""
-            self.status.text = f"<b>{html.escape(label)}…</b>{images_done} {time.perf_counter() - started:.1f} s{cancelling}"
+            loops = "" if self._observation is None else self._observation.describe()
+            where = f" {html.escape(loops)}," if loops else ""
+            cancelling = " cancelling at the next iteration…" if self._cancel.is_set() and self.cancel_button.visible else ""
+            self.status.text = f"<b>{html.escape(label)}…</b>{images_done}{where} {time.perf_counter() - started:.1f} s{cancelling}"
 
     def _set_progress(self, done: int, total: int) -> None:
         self._progress = (done, total)  # read by _tick on the server's loop
@@ -196,7 +212,9 @@ class RestoreControls(PageParts):
         """The restoration's end: a result, a problem, or neither (cancelled: the results shown before stay)."""
         self.cancel_button.visible = False
         if result is None:
-            self.status.text = "" if problem else f"cancelled: {html.escape(method)} after {seconds:.1f} s; nothing kept"
+            stopped = None if self._observation is None else self._observation.stopped
+            at = f", in {html.escape(' · '.join(str(step) for step in stopped))}" if stopped else ""
+            self.status.text = "" if problem else f"cancelled: {html.escape(method)} after {seconds:.1f} s{at}; nothing kept"
             self.restore_message.text = error(problem) if problem else ""
             return
         if self._progress is not None:  # a whole stack: the time of all its images

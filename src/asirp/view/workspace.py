@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InputError, OutputError
 from ..frame import Frame
 from ..history import HistoryStep
+from ..progress import Cancelled
 from .files import FrameCache, Opened
 
 log = logging.getLogger("asirp.view")
@@ -58,10 +59,6 @@ class Result:
     def base(self, raw: Frame) -> Frame:
         """What this result restored: ``raw``, or its region."""
         return raw if self.region is None else crop(raw, self.region)
-
-
-class Cancelled(Exception):
-    """A restoration stopped from the page (its Cancel button) between two of its stages; nothing of it is kept."""
 
 
 def _check(cancel: Event | None) -> None:
@@ -142,7 +139,9 @@ class Workspace:
 
         Blocking: run it in a thread. The region's crop is a step of the result's history.
         ``cancel`` set stops it between its stages (the decision, the restoration) with
-        :class:`Cancelled`, keeping nothing.
+        :class:`Cancelled`, keeping nothing (and, with ``cancel`` the event of the
+        :class:`~asirp.progress.Observation` the calling thread entered, at the next
+        iteration of the method's own loops).
         """
         from ..select import make_plan
 
