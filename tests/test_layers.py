@@ -15,7 +15,7 @@ PACKAGE = SRC / "asirp"
 
 #: Top-level modules and packages of asirp, lowest layer first (docs/architecture.md).
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "kinds", "units", "parameters", "progress"},
+    {"_version", "errors", "kinds", "units", "parameters", "progress", "memo"},
     {"geometry", "torch_runtime", "counts", "filters", "history", "psf", "noise"},
     {"frame", "spectrum"},
     {"io", "analysis", "symmetry", "report"},

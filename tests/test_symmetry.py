@@ -12,6 +12,7 @@ from asirp.analysis import azimuthal_profile, find_peaks_1d, orientation, pdf_tr
 from asirp.symmetry import (
     INVERSION,
     Pairing,
+    PartnerMean,
     ScatteringPlane,
     analyze,
     closure,
@@ -192,6 +193,40 @@ def test_partners_follow_q_and_chi_on_a_tilted_detector():
     # The flat model would be wrong by pixels on this tilted detector.
     fy, fx, _ = ScatteringPlane.flat((96, 96), plane.center).partner_positions(rotation(90.0))
     assert np.max(np.hypot(fy - iy, fx - ix)[found]) > 1.0
+
+
+def test_partner_mean_under_a_mask_equals_the_mean_of_the_sampled_partners():
+    # A tilted geometry (solid-angle ratios), a fitted-like response, masked pixels and gaps,
+    # sub-pixel partners: the precomputed mean is Partners.mean() of every image and region.
+    result = synth.diffraction_frame("powder", shape=(96, 80), dose=3.0, beam_center=(40.3, 33.6), tilt_deg=6.0, seed=2)
+    plane = ScatteringPlane.from_geometry(result.noisy.geometry, (96, 80))
+    response = np.exp(0.1 * np.indices((96, 80))[1] / 80.0).astype(np.float32)
+    pairing = Pairing.build(plane, parse("isotropy")[:3], response=response)
+    valid = np.asarray(result.noisy.valid).copy()
+    valid[:, 37:40] = False  # a module gap
+    valid[10, 10] = False
+    mean = PartnerMean.of(pairing, valid)
+    rng = np.random.default_rng(0)
+    for region in (None, (slice(5, 69), slice(9, 41)), (slice(0, 96), slice(48, 80))):
+        data = rng.poisson(3.0, (96, 80)).astype(np.float32)
+        expected_mean, expected_count = pairing.partners(data, valid, region).mean()
+        got_mean, got_count = mean(data, region)
+        assert np.array_equal(got_count, expected_count)
+        assert np.allclose(got_mean, expected_mean, rtol=1e-5, atol=1e-5)
+
+
+def test_partner_maps_of_a_flat_plane_are_cached_and_the_cache_is_bounded(monkeypatch):
+    from asirp.symmetry import pairing as pairing_module
+
+    monkeypatch.setattr(pairing_module, "_FLAT_CACHE", pairing_module.OrderedDict())
+    plane = ScatteringPlane.flat((64, 64), (31.2, 30.7))
+    first = pairing_module.partner_map(plane, INVERSION)
+    assert pairing_module.partner_map(ScatteringPlane.flat((64, 64), (31.2, 30.7)), INVERSION) is first
+    assert pairing_module.partner_map(ScatteringPlane.flat((64, 64), (31.2, 30.8)), INVERSION) is not first
+    monkeypatch.setattr(pairing_module, "_FLAT_CACHE_BYTES", 2 * first.nbytes)
+    for k in range(5):
+        pairing_module.partner_map(ScatteringPlane.flat((64, 64), (20.0 + k, 30.0)), INVERSION)
+    assert sum(m.nbytes for m in pairing_module._FLAT_CACHE.values()) <= 2 * first.nbytes
 
 
 def test_operation_parsing_and_closure():

@@ -90,6 +90,22 @@ def test_photon_split_gives_independent_halves_and_the_right_target_scale():
     assert ratio == pytest.approx(sample.target_factor, rel=0.15)
 
 
+@pytest.mark.parametrize("dose", [0.02, 1.0, 30.0])
+def test_photon_split_of_measured_counts_is_binomial(dose):
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(dose, (200, 300)).astype(np.float32)
+    valid = rng.random(counts.shape) > 0.1
+    split = training.photon_split(counts, valid, rng)
+    seen = split.seen
+    assert np.array_equal(seen + split.target, counts) and np.all(seen >= 0) and np.all(seen <= counts)
+    assert np.all(seen[~valid] == 0)
+    p = 1.0 / (1.0 + split.factor)
+    # The kept photons: binomial with probability p, within 5 standard deviations.
+    n = counts[valid].sum()
+    assert abs(seen[valid].sum() - p * n) < 5 * math.sqrt(n * p * (1 - p)) + 1
+    assert split.scale == pytest.approx(max(seen[valid].mean(), 1e-3), rel=1e-6)
+
+
 def test_tiny_training_run_lowers_the_heldout_loss(tmp_path):
     corpus = training.SyntheticCorpus(3, shape=(128, 128), seed=424242)
     rng = np.random.default_rng(0)

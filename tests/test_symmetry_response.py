@@ -82,6 +82,17 @@ def test_odd_ramp_recovered_on_a_flat_plane_without_geometry():
     assert fit.chi2_after < fit.chi2_before
 
 
+def test_a_fit_is_remembered_by_content_only():
+    data, plane, _ = _ramped_crystal()
+    valid = np.ones(data.shape, bool)
+    fit = fit_response(plane, [INVERSION], data, valid)
+    assert fit_response(plane, [INVERSION], data.copy(), valid.copy()) is fit  # same content: no second fit
+    changed = data.copy()
+    changed[0, 0] += 1
+    assert fit_response(plane, [INVERSION], changed, valid) is not fit
+    assert fit_response(plane, [INVERSION], data, valid, degree=2) is not fit
+
+
 def test_asymmetric_peak_is_trimmed_and_does_not_bend_the_field():
     data, plane, ramp = _ramped_crystal()
     with_peak, _, _ = _ramped_crystal(peak=3000.0)

@@ -29,7 +29,7 @@ from .analysis import (
 )
 from .centre import CentreEstimate, find_centre
 from .operations import INVERSION, Operation, closure, mirror, parse, rotation
-from .pairing import Pairing, PartnerMap, Partners
+from .pairing import Pairing, PartnerMap, PartnerMean, Partners
 from .plane import ScatteringPlane, plane_for
 from .response import ResponseFit, fit_response
 
@@ -41,6 +41,7 @@ __all__ = [
     "OperationScore",
     "Pairing",
     "PartnerMap",
+    "PartnerMean",
     "Partners",
     "ResponseFit",
     "ScatteringPlane",

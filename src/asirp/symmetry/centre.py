@@ -17,10 +17,7 @@ bias (only the centre pixel meets itself), unlike an interpolating search.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +26,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..filters import gaussian_filter
+from ..memo import ContentMemo, array_digest
 
 
 @dataclass(frozen=True)
@@ -52,19 +50,7 @@ def _parabola(m: float, c0: float, p: float) -> float:
 
 
 #: Centres found lately, by content (see :func:`find_centre`): a few frames' worth.
-_FOUND: OrderedDict[bytes, CentreEstimate] = OrderedDict()
-_FOUND_SIZE = 4
-_FOUND_LOCK = threading.Lock()
-
-
-def _content_key(data: np.ndarray, valid: np.ndarray, *options: object) -> bytes:
-    """A digest of the image, its mask and the options (blake2b of a copy: ~10 ms for 1 Mpx, against ~1.5 s of search)."""
-    digest = hashlib.blake2b(digest_size=20)
-    for array in (np.ascontiguousarray(data), np.ascontiguousarray(valid, bool)):
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
-    digest.update(repr(options).encode())
-    return digest.digest()
+_FOUND: ContentMemo[CentreEstimate] = ContentMemo(4)
 
 
 def find_centre(
@@ -106,17 +92,8 @@ def find_centre(
     InputError
         No structure to correlate (flat or empty frame).
     """
-    key = _content_key(data, valid, smooth_px, min_overlap, refine)
-    with _FOUND_LOCK:
-        if key in _FOUND:
-            _FOUND.move_to_end(key)
-            return _FOUND[key]
-    found = _search_center(data, valid, smooth_px, min_overlap, refine)
-    with _FOUND_LOCK:
-        _FOUND[key] = found
-        while len(_FOUND) > _FOUND_SIZE:
-            _FOUND.popitem(last=False)
-    return found
+    key = (array_digest(data, np.asarray(valid, bool)), smooth_px, min_overlap, refine)
+    return _FOUND.get(key, lambda: _search_center(data, valid, smooth_px, min_overlap, refine))
 
 
 def _search_center(data: np.ndarray, valid: np.ndarray, smooth_px: float | None, min_overlap: float,
@@ -167,16 +144,22 @@ def _search_center(data: np.ndarray, valid: np.ndarray, smooth_px: float | None,
     return CentreEstimate((refined[0] + 0.5, refined[1] + 0.5), contrast)
 
 
+#: Half-widths (pixels) of the two 3 x 3 grids of trial centres the polish fits a quadratic to.
+_POLISH_STEPS = (0.3, 0.08)
+
+
 def _refine(smooth: np.ndarray, valid: np.ndarray, start: tuple[float, float], n_pixels: int = 60_000) -> tuple[float, float]:
     """Polish the centre (index coordinates) by least squares between the smoothed image and its inversion.
 
     The image is smoothed, so cubic-spline interpolation at sub-pixel partner positions
-    is accurate and its noise nearly independent of the trial centre; the sum of
-    squared differences over measured pairs is minimised by Nelder-Mead within one
-    pixel of the correlation peak.
+    is accurate and its noise nearly independent of the trial centre. The sum of
+    squared differences over measured pairs is smooth and quadratic near its minimum:
+    it is evaluated on a 3 x 3 grid of trial centres about the start (half-width
+    0.3 px), a quadratic surface fitted and its vertex taken, then again on a finer
+    grid (0.08 px) about that vertex: 18 evaluations, where a Nelder-Mead search to
+    0.01 px took ~64 (1.5 s of a 1 Mpx frame's 2 s search) for the same centre within
+    0.01 px. A vertex more than one pixel from the correlation peak is not trusted.
     """
-    from scipy.optimize import minimize
-
     ny, nx = smooth.shape
     inner = ndimage.binary_erosion(valid, iterations=2)
     yy, xx = np.nonzero(inner)
@@ -186,20 +169,31 @@ def _refine(smooth: np.ndarray, valid: np.ndarray, start: tuple[float, float], n
     coeffs = ndimage.spline_filter(np.where(valid, smooth, 0.0), order=3, mode="nearest")
     here = smooth[yy, xx]
 
-    def cost(c: np.ndarray) -> float:
-        py, px = 2.0 * c[0] - yy, 2.0 * c[1] - xx
+    def cost(cy: float, cx: float) -> float:
+        py, px = 2.0 * cy - yy, 2.0 * cx - xx
         ok = (py >= 0) & (py <= ny - 1) & (px >= 0) & (px <= nx - 1)
         ok[ok] = inner[np.rint(py[ok]).astype(int), np.rint(px[ok]).astype(int)]
         if ok.sum() < 100:
-            return np.inf
+            return math.inf
         there = ndimage.map_coordinates(coeffs, [py[ok], px[ok]], order=3, prefilter=False)
         return float(np.mean((here[ok] - there) ** 2))
 
-    if not math.isfinite(cost(np.asarray(start))):
-        return start  # too few measured pairs to compare (a small or mostly masked frame)
-    best = minimize(cost, np.asarray(start), method="Nelder-Mead",
-                    options={"xatol": 0.01, "fatol": 1e-12, "initial_simplex": np.asarray(start) + [[0, 0], [0.3, 0], [0, 0.3]]})
-    shift = best.x - np.asarray(start)
-    if not np.isfinite(best.fun) or np.max(np.abs(shift)) > 1.0:
+    offsets = np.array([(dy, dx) for dy in (-1.0, 0.0, 1.0) for dx in (-1.0, 0.0, 1.0)])
+    # The quadratic a + b.d + d^T C d in the grid offset d = (dy, dx), by least squares on the 9 points.
+    design = np.column_stack([np.ones(9), offsets[:, 0], offsets[:, 1], offsets[:, 0] ** 2, offsets[:, 1] ** 2,
+                              offsets[:, 0] * offsets[:, 1]])
+    centre = np.asarray(start, np.float64)
+    for step in _POLISH_STEPS:
+        values = np.array([cost(*(centre + step * d)) for d in offsets])
+        if not np.all(np.isfinite(values)):
+            break  # too few measured pairs at some trial centre (a small or mostly masked frame)
+        _, by, bx, cyy, cxx, cyx = np.linalg.lstsq(design, values, rcond=None)[0]
+        hessian = np.array([[2.0 * cyy, cyx], [cyx, 2.0 * cxx]])
+        if np.all(np.linalg.eigvalsh(hessian) > 0):
+            vertex = np.clip(np.linalg.solve(hessian, -np.array([by, bx])), -1.5, 1.5)  # in units of step
+        else:  # no minimum inside: the best grid point
+            vertex = offsets[int(np.argmin(values))]
+        centre = centre + step * vertex
+    if np.max(np.abs(centre - np.asarray(start))) > 1.0:
         return start
-    return float(best.x[0]), float(best.x[1])
+    return float(centre[0]), float(centre[1])

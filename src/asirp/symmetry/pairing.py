@@ -30,7 +30,9 @@ R + 1`` (the partner interpolation reaches one pixel further); see
 from __future__ import annotations
 
 import dataclasses
+import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,10 +49,20 @@ _CACHE_SIZE = 32
 _CACHE: weakref.WeakKeyDictionary[Geometry, dict[tuple, PartnerMap]] = weakref.WeakKeyDictionary()
 
 
+#: Bytes of partner maps of flat planes (no geometry) kept, newest first out last.
+_FLAT_CACHE_BYTES = 512 * 2**20
+_FLAT_CACHE: OrderedDict[tuple, PartnerMap] = OrderedDict()
+_FLAT_LOCK = threading.Lock()
+
+
 def partner_map(plane: ScatteringPlane, op: Operation, exclusion_px: float = 0.0) -> PartnerMap:
-    """:meth:`PartnerMap.build`, cached per geometry: solving a tilted geometry is the costly part."""
-    if plane.geometry is None or plane.u_maps is not None:
+    """:meth:`PartnerMap.build`, cached: per geometry (solving a tilted geometry is the costly part), and for
+    flat planes by shape, centre and operation (one decision on a 1 Mpx frame without a PONI pairs the same
+    plane ~100 times: the symmetry scores, the response fit, the fine-tuning, the final run; ~45 ms per map)."""
+    if plane.u_maps is not None:
         return PartnerMap.build(plane, op, exclusion_px)
+    if plane.geometry is None:
+        return _flat_partner_map(plane, op, exclusion_px)
     per_geometry = _CACHE.setdefault(plane.geometry, {})
     key = (plane.shape, tuple(np.round(op.array, 9).ravel()), float(exclusion_px))
     if key not in per_geometry:
@@ -58,6 +70,21 @@ def partner_map(plane: ScatteringPlane, op: Operation, exclusion_px: float = 0.0
             per_geometry.pop(next(iter(per_geometry)))
         per_geometry[key] = PartnerMap.build(plane, op, exclusion_px)
     return per_geometry[key]
+
+
+def _flat_partner_map(plane: ScatteringPlane, op: Operation, exclusion_px: float) -> PartnerMap:
+    """:func:`partner_map` of a flat plane, from a least-recently-used cache bounded by :data:`_FLAT_CACHE_BYTES`."""
+    key = (plane.shape, plane.center, tuple(np.round(op.array, 9).ravel()), float(exclusion_px))
+    with _FLAT_LOCK:
+        if key in _FLAT_CACHE:
+            _FLAT_CACHE.move_to_end(key)
+            return _FLAT_CACHE[key]
+    built = PartnerMap.build(plane, op, exclusion_px)
+    with _FLAT_LOCK:
+        _FLAT_CACHE[key] = built
+        while len(_FLAT_CACHE) > 1 and sum(m.nbytes for m in _FLAT_CACHE.values()) > _FLAT_CACHE_BYTES:
+            _FLAT_CACHE.popitem(last=False)
+    return built
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +146,12 @@ class PartnerMap:
                 ratio = omega / there
             ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0).astype(np.float32)
         return cls(op, y0 * nx + x0, weights, found, ratio, py.astype(np.float32), px.astype(np.float32))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the map's arrays (bytes)."""
+        arrays = (self.base, self.weights, self.found, self.ratio, self.py, self.px)
+        return sum(a.nbytes for a in arrays if a is not None)
 
     def with_response(self, response: np.ndarray) -> PartnerMap:
         """This map with partner values further scaled by ``F(pixel) / F(partner)``.
@@ -237,6 +270,53 @@ class Pairing:
         return Partners(
             np.stack([s[0] for s in sampled]), np.stack([s[1] for s in sampled]), np.stack([s[2] for s in sampled])
         )
+
+
+@dataclass(frozen=True, eq=False)
+class PartnerMean:
+    """The mean of every pixel's usable partners, for many images under one mask (:meth:`Partners.mean` of
+    :meth:`Pairing.partners`, without the variances).
+
+    Which partners are usable, and the weights of their interpolation neighbours
+    renormalised over the measured ones (times the solid-angle and response ratio),
+    depend on the mask only: they are computed once here, so each image or crop costs
+    one gather and one multiply-add per neighbour. Fine-tuning draws ~500 crops of one
+    frame: 6 -> 3.5 ms per 128² crop under seven operations. Memory: 16 bytes per
+    pixel and operation (~110 MB for 1 Mpx and seven operations).
+    """
+
+    pairing: Pairing
+    weights: tuple[np.ndarray, ...]  # per map (4, ny, nx) float32; 0 where the partner is not usable
+    count: np.ndarray  # (ny, nx) float32: usable partners per pixel
+
+    @classmethod
+    def of(cls, pairing: Pairing, valid: np.ndarray) -> PartnerMean:
+        valid = np.asarray(valid, bool)
+        ny, nx = valid.shape
+        vflat = valid.astype(np.float32).ravel()
+        weights, count = [], np.zeros((ny, nx), np.float32)
+        for m in pairing.maps:
+            measured = np.stack([w * np.take(vflat, m.base + offset) for offset, w in zip((0, nx, 1, nx + 1), m.weights)])
+            total = measured.sum(axis=0)
+            ok = m.found & (total >= MIN_WEIGHT)
+            scale = np.where(ok, 1.0 / np.where(ok, total, 1.0), 0.0).astype(np.float32)
+            if m.ratio is not None:
+                scale *= m.ratio
+            weights.append(measured * scale)
+            count += ok
+        return cls(pairing, tuple(weights), count)
+
+    def __call__(self, data: np.ndarray, region: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the usable partners and their number per pixel of ``data`` (or of its ``region``); 0 without one."""
+        flat = np.asarray(data, dtype=np.float32).ravel()
+        nx = data.shape[1]
+        count = self.count if region is None else self.count[region]
+        total = np.zeros(count.shape, np.float32)
+        for m, weights in zip(self.pairing.maps, self.weights):
+            base = m.base if region is None else m.base[region]
+            for offset, w in zip((0, nx, 1, nx + 1), weights):
+                total += (w if region is None else w[region]) * np.take(flat, base + offset)
+        return np.where(count > 0, total / np.maximum(count, 1.0), 0.0).astype(np.float32), count
 
 
 def check_response(response: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

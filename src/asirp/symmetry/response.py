@@ -54,12 +54,14 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, ParameterError
+from ..memo import ContentMemo, array_digest
 from .operations import Operation
 from .pairing import partner_map
 from .plane import ScatteringPlane, bilinear
@@ -164,6 +166,11 @@ class ResponseFit:
         }
 
 
+#: Fits remembered by content (:func:`fit_response`): a selection fits the whole frame, then a
+#: dozen small scoring copies, then the whole frame again in the final run (4 MB per Mpx each).
+_FITS: ContentMemo[ResponseFit] = ContentMemo(16)
+
+
 def _harmonics(degree: int) -> list[tuple[int, int, str]]:
     """Terms ``(n, m, kind)`` of the polar harmonic polynomial basis up to ``degree`` (no constant).
 
@@ -189,13 +196,23 @@ def _term_name(n: int, m: int, kind: str) -> str:
 def _basis(xn: np.ndarray, yn: np.ndarray, terms: list[tuple[int, int, str]]) -> np.ndarray:
     if not terms:
         return np.zeros((*np.shape(xn), 0))
+    return np.stack(list(_basis_columns(xn, yn, terms)), axis=-1)
+
+
+def _basis_columns(xn: np.ndarray, yn: np.ndarray, terms: list[tuple[int, int, str]]) -> Iterator[np.ndarray]:
+    """The values of each term at ``(xn, yn)``, one array at a time; the powers of ``z = xn + i yn`` and of
+    ``r^2`` are built by repeated multiplication and shared between terms (``z**m`` per term cost 4x more)."""
     z = xn + 1j * yn
     r2 = xn * xn + yn * yn
-    out = []
+    z_powers: list[Any] = [np.ones_like(z)]
+    r2_powers: list[Any] = [np.ones_like(r2)]
     for n, m, kind in terms:
-        zm = z**m
-        out.append(r2 ** ((n - m) // 2) * (zm.real if kind == "cos" else zm.imag))
-    return np.stack(out, axis=-1)
+        while len(z_powers) <= m:
+            z_powers.append(z_powers[-1] * z)
+        while len(r2_powers) <= (n - m) // 2:
+            r2_powers.append(r2_powers[-1] * r2)
+        zm = z_powers[m]
+        yield r2_powers[(n - m) // 2] * (zm.real if kind == "cos" else zm.imag)
 
 
 def _block_sum(a: np.ndarray, block: int, nby: int, nbx: int) -> np.ndarray:
@@ -306,9 +323,9 @@ class _Model:
         r = np.hypot(xn, yn)
         shrink = np.where(r > self.r_seen, self.r_seen / np.maximum(r, 1e-300), 1.0)
         xn, yn = xn * shrink, yn * shrink
-        for term, c in zip(self.terms, coef):
+        for column, c in zip(_basis_columns(xn, yn, self.terms), coef):
             if c != 0.0:
-                out += c * _basis(xn, yn, [term])[..., 0]
+                out += c * column
         return out
 
     def offset(self, f: float | None) -> np.ndarray:
@@ -443,7 +460,24 @@ def fit_response(
     >>> fit = fit_response(plane, parse("isotropy"), frame.data, frame.valid)
     >>> fit.terms_used, bool(np.all(fit.field == 1))
     (0, True)
+
+    The fit is remembered for the last few frames by content (a selection fits the
+    whole frame for scoring and again in the final run; ~1 s on 1 Mpx); treat the
+    returned ``field`` as read-only.
     """
+    if plane.u_maps is not None:  # a binned plane: nothing to key it by, and cheap
+        return _fit_response(plane, operations, data, valid, degree=degree, polarization=polarization, block=block)
+    ops = tuple(tuple(np.round(op.array, 9).ravel()) for op in operations)
+    # The geometry itself in the key (compared by identity, kept alive by the memo): an id could be reused.
+    key = (plane.shape, plane.center, plane.geometry, ops, array_digest(np.asarray(data), np.asarray(valid, bool)),
+           degree, polarization, block)
+    return _FITS.get(key, lambda: _fit_response(plane, operations, data, valid, degree=degree,
+                                                 polarization=polarization, block=block))
+
+
+def _fit_response(plane: ScatteringPlane, operations: list[Operation], data: np.ndarray, valid: np.ndarray, *,
+                  degree: int, polarization: bool, block: int) -> ResponseFit:
+    """:func:`fit_response` without its memo."""
     data = np.asarray(data)
     valid = np.asarray(valid, bool)
     if data.shape != plane.shape or valid.shape != plane.shape:

@@ -30,6 +30,7 @@ from pydantic import Field
 from ...errors import InputError
 from ...frame import Frame
 from ...history import sha256_of_file
+from ...progress import progress
 from ...symmetry import (
     Pairing,
     SymmetryReport,
@@ -507,7 +508,7 @@ def _noise2self(data: np.ndarray, valid: np.ndarray, params: Noise2SelfParams) -
     donut = np.divide(neigh_sum, neigh_n, out=np.zeros_like(neigh_sum), where=neigh_n > 0)
     yy, xx = np.indices(data.shape)
     last_loss = torch.tensor(math.nan)
-    for _ in range(params.steps):
+    for _ in progress(range(params.steps), desc="Noise2Self training", total=params.steps, unit="step"):
         batch_in, batch_t, batch_m = [], [], []
         for _ in range(4):
             phase = rng.integers(0, params.stride, 2)
