@@ -10,6 +10,7 @@ to keep its screenshots (``viewer-tomo.png``: docs/img).
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from asirp.errors import InputError, ParameterError
 from asirp.samples import sample_path
 from asirp.view.files import FrameCache
 from asirp.view.images import Orientation
-from asirp.view.tomography import ScanInputs, SliceOptions, Tomography, axis_labels, is_scan
+from asirp.view.tomography import ScanInputs, SliceOptions, Tomography, axis_labels, is_scan, shown_note
 
 #: The tooth scan: the copy in the shared data folder where there is one, else the package's (the same file).
 TOOTH = next((p for p in (Path("/work/shared/data/tomography/tooth.h5"),) if p.is_file()), sample_path("tooth"))
@@ -263,7 +264,8 @@ def test_slice_options_reconstruct_as_asirp_tomo_recon_and_reopen_from_a_workspa
     page.workspace_path.value = str(tmp_path / "slice.json")
     page._save_workspace()
     saved = load_state(tmp_path / "slice.json")
-    assert saved.tomography == {"view": "slice", "row": 1, "slice": {"algorithm": "fbp", "filter": "hann", "centre": "auto", "iterations": 100}}
+    assert saved.tomography == {"view": "slice", "row": 1, "slice": SliceOptions(filter_name="hann").to_dict()}
+    assert saved.tomography["slice"] | {"zingers": True} != SliceOptions(filter_name="hann").to_dict()  # every option saved
     again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "slice.json")], tmp_path)
     _finish_work(again.doc)
     assert (again.view, again.tomo_row.value, again.tomo_filter.value, again.workspace.path) == ("slice", 1, "hann", str(TOOTH) + "::slice row 1")
@@ -353,6 +355,9 @@ def test_tomography_views_in_a_real_browser(tmp_path):
             _until(lambda: not page.locator(".asirp-tomo-go-message").inner_text().strip(), 10)
             _until(lambda: _drawn(raw.screenshot()), 30)
             assert not _drawn(right.screenshot())  # nothing restored yet: the check tells blank from drawn
+            page.locator(".asirp-tomo-corrections").get_by_text("remove rings (--rings)").click()  # asirp tomo recon --rings
+            notes.get_by_text(re.compile(r"slice of row 1: FBP \(ramp\) \(rings removed\), .* rotation axis")).wait_for(timeout=60_000)
+            _until(lambda: _drawn(raw.screenshot()), 30)
             # The slice restores as any image.
             page.locator(".asirp-method select").select_option("gaussian")
             page.locator(".asirp-param-sigma input").fill("1.5")
@@ -371,3 +376,215 @@ def test_tomography_views_in_a_real_browser(tmp_path):
             browser.close()
     finally:
         viewer.stop()
+
+
+def _recon(scan: tomo.TomoScan, options: SliceOptions) -> tomo.Reconstruction:
+    """What ``asirp tomo recon`` makes of ``scan`` with the page's ``options`` (the same keywords its options give)."""
+    keywords: dict = dict(algorithm=options.algorithm, filter_name=options.filter_name, iterations=options.iterations,
+                          centre=options.centre, zingers=options.zingers, rings=options.rings)
+    if options.restore:
+        keywords |= dict(restore=options.restore, restore_params=options.restore_parameters(), restore_target=options.restore_target)
+    if options.denoise:
+        keywords |= dict(denoise=options.denoise, denoise_params=options.denoise_parameters())
+    return tomo.reconstruct_scan(scan, **keywords)
+
+
+def test_slice_corrections_restorations_and_noise2inverse_are_what_asirp_tomo_recon_makes():
+    """Zinger and ring removal, restored projections or slices, Noise2Inverse: each slice equal to reconstruct_scan's, its steps said."""
+    scan = tomo.read_scan(str(TOOTH))
+    views = Tomography.open(str(TOOTH))
+    cases = (
+        (SliceOptions.parse("fbp", "ramp", "", "100", zingers=True, rings=True), ["remove_zingers", "remove_rings"],
+         "FBP (ramp) (zingers removed, rings removed)"),
+        (SliceOptions.parse("fbp", "ramp", "", "100", rings=True, restore="gaussian", restore_params="sigma=1.5",
+                            restore_target="projections"), ["gaussian", "remove_rings"],
+         "FBP (ramp) (rings removed, projections restored with gaussian)"),
+        (SliceOptions.parse("sirt", "ramp", "300", "5", restore="gaussian", restore_params="sigma=1"), ["gaussian"],
+         "SIRT (5 iterations) (slices restored with gaussian)"),  # auto: the tooth's 2 rows are too thin, its slices are restored
+        (SliceOptions.parse("fbp", "hann", "", "100", denoise="noise2inverse", denoise_params="steps=2 patch=16 batch=2 channels=4"),
+         ["noise2inverse"], "Noise2Inverse (FBP hann, 2 training steps)"),
+    )  # fmt: skip
+    for options, steps, said in cases:
+        made = views.slice(1, options)
+        volume = _recon(scan, options).volume
+        np.testing.assert_allclose(made.data, volume.data[1], atol=1e-5 * float(np.abs(volume.data).max()), err_msg=str(options))
+        np.testing.assert_array_equal(made.valid, volume.valid[1])
+        methods = [step.method for step in made.history]
+        assert [m for m in methods if m not in ("read", "dark_subtraction", "flat_field", "minus_log", "find_centre", "rows", "fbp", "sirt",
+                                                "noise2inverse")] + [m for m in methods if m == "noise2inverse"] == steps, methods  # fmt: skip
+        assert [m for m in methods if m != "rows"] == [step.method for step in volume.history]  # the same steps in the same order
+        assert views.has_slice(0, options)  # its neighbour made with it
+        assert shown_note(views, "slice", made).startswith(f"slice of row 1: {said}, attenuation per voxel (1/px), rotation axis at column ")
+    restored = next(step for step in views.slice(1, cases[1][0]).history if step.method == "gaussian")
+    asked = {"requested": "projections", "restored": "projections", "reason": "restore_target='projections' was asked for"}
+    assert restored.notes["restore_target"] == asked
+    # Options that change nothing of the projections share the scan's corrected projections and axis.
+    assert views.projections(SliceOptions(algorithm="sirt", restore="gaussian", restore_params=("sigma=1",))) is views.attenuation
+
+
+def test_bad_slice_options_get_the_one_line_messages_of_asirp_tomo_recon(tmp_path, capsys):
+    views = Tomography.open(str(TOOTH))
+    out = str(tmp_path / "volume.nxs")
+
+    def refused(**typed) -> str:
+        with pytest.raises(ParameterError) as error:
+            views.check_options(SliceOptions.from_dict(typed))
+        return str(error.value)
+
+    def cli(*args: str) -> str:
+        return _cli_error(capsys, "tomo", "recon", str(TOOTH), "-o", out, *args)
+
+    assert refused(restore="gaussian", restore_params=["sigma=-1"]) == cli("--restore", "gaussian", "-p", "sigma=-1")
+    assert refused(restore="gaussian", restore_params="sigma") == cli("--restore", "gaussian", "-p", "sigma")
+    assert refused(restore="richardson_lucy", restore_params="iterations=0") == cli("--restore", "richardson_lucy", "-p", "iterations=0")
+    assert refused(restore="nosuch") == cli("--restore", "nosuch")
+    assert refused(algorithm="sirt", denoise="noise2inverse") == cli("--algorithm", "sirt", "--denoise", "noise2inverse")
+    for params in ("splits=20", "patch=7", "foo=1", "steps=x", "steps"):
+        assert refused(denoise="noise2inverse", denoise_params=params) == cli("--denoise", "noise2inverse", "--denoise-param", params)
+    assert "unknown Noise2Inverse parameter 'foo'; use one of splits, steps" in refused(denoise="noise2inverse", denoise_params="foo=1")
+    # Choices the page offers in lists, read from a workspace: argparse's words for them.
+    for key, option, value in (("restore_target", "--restore-target", "proj"), ("denoise", "--denoise", "bm3d")):
+        with pytest.raises(SystemExit):
+            main(["tomo", "recon", str(TOOTH), "-o", out, "--restore", "gaussian", option, value])
+        said = capsys.readouterr().err.strip().splitlines()[-1].removeprefix("asirp tomo recon: error: ")
+        with pytest.raises(ParameterError, match=re.escape(said)):
+            SliceOptions.from_dict({"restore": "gaussian", key: value})
+    assert not list(tmp_path.iterdir())  # every one refused before any work
+
+
+def test_slice_options_round_trip_through_a_workspace(tmp_path):
+    """Every option saved and read back; on the page, set, reconstructed, saved and reopened to the same slice."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import load_state
+
+    everything = SliceOptions.parse("fbp", "cosine", "296.5", "100", zingers=True, rings=True, restore="richardson_lucy",
+                                    restore_params="psf_sigma=1.2 iterations=10", restore_target="slices", denoise="noise2inverse",
+                                    denoise_params="steps=20 seed=3")  # fmt: skip
+    assert SliceOptions.from_dict(json.loads(json.dumps(everything.to_dict()))) == everything
+    assert SliceOptions.from_dict({}) == SliceOptions()  # an older workspace: the defaults
+
+    page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    _finish_work(page.doc)
+    page.tomo_row.value = 1
+    page.tomo_corrections.active = [0, 1]
+    page.tomo_restore.value = "gaussian"
+    assert page.tomo_restore_params.visible and page.tomo_restore_target.visible and not page.tomo_denoise_params.visible
+    page.tomo_restore_params.value = "sigma=1.5"
+    page.tomo_view.active = 2
+    _finish_work(page.doc)
+    options = SliceOptions(zingers=True, rings=True, restore="gaussian", restore_params=("sigma=1.5",))
+    volume = _recon(page.tomography.scan, options).volume
+    np.testing.assert_allclose(page.workspace.raw.data, volume.data[1], atol=1e-5 * float(np.abs(volume.data).max()))
+    assert "FBP (ramp) (zingers removed, rings removed, slices restored with gaussian)" in page.tomo_message.text
+    page.tomo_restore_params.value = "sigma=-1"  # refused beside the options, with the CLI's message; the slice shown stays
+    assert "method &#x27;gaussian&#x27;: sigma: must be greater than 0" in page.tomo_slice_message.text and page.busy is None
+    page.tomo_restore_params.value = "sigma=1.5"
+    page.workspace_path.value = str(tmp_path / "options.json")
+    page._save_workspace()
+    assert load_state(tmp_path / "options.json").tomography["slice"] == options.to_dict()
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "options.json")], tmp_path)
+    _finish_work(again.doc)
+    assert (again.tomo_corrections.active, again.tomo_restore.value, again.tomo_restore_params.value, again.tomo_restore_target.value,
+            again.tomo_denoise.value) == ([0, 1], "gaussian", "sigma=1.5", "auto", "")  # fmt: skip
+    assert again.workspace.path == f"{TOOTH}::slice row 1"
+    np.testing.assert_array_equal(again.workspace.raw.data, page.workspace.raw.data)
+
+
+def test_a_sirt_slice_is_cancelled_within_one_iteration(tmp_path):
+    """SIRT's loop goes through asirp.progress: cancelled, it stops at the next iteration, in the unit and on the page (the slice shown stays)."""
+    from bokeh.document import Document
+
+    from asirp.progress import Cancelled, Observation
+    from asirp.view.page import ViewerPage
+
+    views = Tomography.open(str(TOOTH))
+    views.slice(1)  # the axis found beforehand: the loop below is SIRT's only
+    options = SliceOptions.parse("sirt", "ramp", "", "10000")
+    seen: list[int] = []
+
+    def report(step) -> None:
+        if step.desc == "SIRT":
+            seen.append(step.done)
+            if step.done == 3:
+                watched.cancel()
+
+    with Observation(report) as watched, pytest.raises(Cancelled):
+        views.slice(1, options)
+    assert watched.stopped is not None and str(watched.stopped[-1]) == "SIRT: 3/10000 iterations" and seen[-1] == 3
+    assert not views.has_slice(1, options)  # nothing kept of it
+
+    page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    _finish_work(page.doc)
+    page.tomo_row.value = 1
+    page.tomo_view.active = 2
+    _finish_work(page.doc)
+    shown = page.workspace.raw
+    page.tomo_iterations.value = "10000"  # minutes on the tooth: only a cancel ends it within the test
+    page.tomo_algorithm.value = "sirt"
+    observation = page._observation
+    assert page.busy is not None and page.cancel_button.visible and observation is not None
+    started = time.perf_counter()
+    while not (observation.loops and observation.loops[-1].desc == "SIRT" and observation.loops[-1].done >= 2):
+        assert time.perf_counter() - started < 60, "SIRT's iterations never started"
+        time.sleep(0.01)
+    page._tick()
+    assert re.search(r"<b>reconstructing row 1…</b> SIRT: \d+/10000 iterations, \d+\.\d s$", page.status.text), page.status.text
+    page._cancel_restore()
+    running = observation.loops
+    cancelled = time.perf_counter()
+    _finish_work(page.doc)
+    seconds = time.perf_counter() - cancelled
+    stopped = observation.stopped
+    assert stopped is not None and stopped[-1].desc == "SIRT" and stopped[-1].done <= running[-1].done + 1 and seconds < 30
+    assert re.fullmatch(rf"cancelled: reconstructing row 1 after \d+\.\d s, in SIRT: {stopped[-1].done}/10000 iterations; "
+                        "the image shown before stays", page.status.text), page.status.text  # fmt: skip
+    assert page.workspace.raw is shown and page.busy is None and not page.cancel_button.visible and page.tomo_slice_message.text == ""
+    print(f"SIRT cancelled after {stopped[-1].done} iterations; the thread ended {seconds:.3f} s after the cancel")
+
+
+def test_opening_a_scan_is_cancelled_between_blocks(tmp_path, monkeypatch):
+    """The readers read projections in blocks through asirp.progress: Cancel stops opening, and the file shown before stays."""
+    from bokeh.document import Document
+
+    from asirp.progress import Cancelled, Observation
+    from asirp.tomo import readers
+    from asirp.view.page import ViewerPage
+
+    monkeypatch.setattr(readers, "READ_BLOCK_BYTES", 640 * 2 * 4 * 10)  # the tooth (float32) in blocks of 10 projections
+    with Observation() as watched:
+        opened = Tomography.open(str(TOOTH))
+    np.testing.assert_array_equal(opened.transmission.data, Tomography.open(str(TOOTH)).transmission.data)
+    steps: list[str] = []
+
+    def report(step) -> None:
+        steps.append(str(step))
+        if step.done == 2:
+            watched.cancel()
+
+    with Observation(report) as watched, pytest.raises(Cancelled):
+        Tomography.open(str(TOOTH))
+    assert str(watched.stopped[-1]) == "reading exchange/data: 2/19 blocks" and steps[0] == "reading exchange/data: 0/19 blocks"
+    inputs = _tiff_scan(tmp_path / "tiff", opened.scan, one_file=False)  # a folder of TIFFs: one file an iteration
+    with Observation(lambda step: step.done == 5 and watched.cancel()) as watched, pytest.raises(Cancelled):
+        Tomography.open(str(tmp_path / "tiff" / "projections"), inputs)
+    assert str(watched.stopped[-1]) == "reading projections: 5/181 files"
+
+    page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    _finish_work(page.doc)
+    shown = page.workspace.raw
+    read = ScanInputs.read
+
+    def held(self, path):  # the read waits for the click: the cancel lands within it, whatever the machine's speed
+        assert page._cancel.wait(30)
+        return read(self, path)
+
+    monkeypatch.setattr(ScanInputs, "read", held)
+    page._open_path(str(TOOTH))
+    assert page.busy is not None and page.cancel_button.visible
+    page._cancel_restore()
+    _finish_work(page.doc)
+    assert re.fullmatch(r"cancelled: opening tooth\.h5 after \d+\.\d s, in reading exchange/data: 0/19 blocks; the file shown before stays",
+                        page.status.text), page.status.text  # fmt: skip
+    assert page.workspace.raw is shown and page.tomography is not None and not page.cancel_button.visible and page.busy is None

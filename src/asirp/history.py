@@ -28,11 +28,20 @@ if TYPE_CHECKING:  # Frame holds HistorySteps: imported for the annotations only
 
 
 def sha256_of_file(path: str | PathLike[str], chunk_bytes: int = 1 << 22) -> str:
-    """Hex sha256 digest of a file, read in chunks (files may be many GB)."""
+    """Hex sha256 digest of a file, read in chunks (files may be many GB).
+
+    Watched by an :class:`asirp.progress.Observation` (the viewer opening a scan), a
+    cancel stops it between chunks.
+    """
+    from .progress import observing
+
+    watched = observing()
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk_bytes):
             digest.update(block)
+            if watched is not None:
+                watched.check()
     return digest.hexdigest()
 
 

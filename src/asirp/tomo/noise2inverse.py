@@ -22,6 +22,7 @@ Imaging 6, 1320-1335 (2020).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 from dataclasses import replace
 
@@ -51,6 +52,40 @@ def subset_reconstructions(frame: Frame, splits: int, *, centre: float | None, f
                          meta={**frame.meta, "angles_deg": angles[chosen].tolist()})
         volumes.append(np.asarray(fbp(subset, centre=centre, filter_name=filter_name).data))
     return np.stack(volumes)
+
+
+#: What ``denoise_params`` (``asirp tomo recon --denoise-param``) may set: :func:`noise2inverse`'s keywords but the
+#: rotation axis and the FBP filter, which are the reconstruction's own (``--center``, ``--filter``).
+PARAMETERS: tuple[str, ...] = ("splits", "steps", "patch", "batch", "channels", "learning_rate", "seed", "threads", "device")
+_WHOLE = ("splits", "steps", "patch", "batch", "channels", "seed", "threads")
+
+
+def check_parameters(shape: tuple[int, ...], **params: object) -> None:
+    """Refuse Noise2Inverse parameters for projections of ``shape`` ``(n_angles, ny, nx)`` before any work, in one line.
+
+    Unknown names, values of the wrong type, and the ranges :func:`noise2inverse` needs
+    (parameters not given take its defaults).
+    """
+    unknown = [name for name in params if name not in PARAMETERS]
+    if unknown:
+        raise ParameterError(f"unknown Noise2Inverse parameter {unknown[0]!r}; use one of {', '.join(PARAMETERS)}")
+    for name, value in params.items():
+        whole = name in _WHOLE
+        if (whole and (isinstance(value, bool) or not isinstance(value, int))) or (
+                name == "learning_rate" and (isinstance(value, bool) or not isinstance(value, int | float))):  # fmt: skip
+            raise ParameterError(f"Noise2Inverse parameter {name} must be {'a whole number' if whole else 'a number'}, got {value!r}")
+    if "device" in params and params["device"] not in ("auto", "cpu", "cuda"):
+        raise ParameterError(f"Noise2Inverse parameter device must be auto, cpu or cuda, got {params['device']!r}")
+    n_angles, nx = int(shape[0]), int(shape[-1])
+    defaults = {name: given.default for name, given in inspect.signature(noise2inverse).parameters.items() if name in PARAMETERS}
+    get = defaults | params
+    splits, patch = int(get["splits"]), int(get["patch"])
+    if not 2 <= splits <= 8 or n_angles < 4 * splits:
+        raise ParameterError(f"splits must be 2 to 8 with at least 4 projections each; got {splits} for {n_angles} projections")
+    if patch % 4 or not 8 <= patch <= nx:
+        raise ParameterError(f"patch must be a multiple of 4 between 8 and the slice side {nx}, got {patch}")
+    if get["steps"] < 1 or get["batch"] < 1 or get["channels"] < 4 or not get["learning_rate"] > 0:
+        raise ParameterError("steps, batch must be >= 1, channels >= 4 and learning_rate > 0")
 
 
 def _network(channels: int):
@@ -144,15 +179,10 @@ def noise2inverse(
     """
     import torch
 
-    n_angles, _, nx = frame.shape if frame.is_stack else (0, 0, 0)
     if not frame.is_stack or "angles_deg" not in frame.meta:
         raise InputError("noise2inverse needs attenuation projections (n_angles, ny, nx) with angles", frame.meta.get("source"))
-    if not 2 <= splits <= 8 or n_angles < 4 * splits:
-        raise ParameterError(f"splits must be 2 to 8 with at least 4 projections each; got {splits} for {n_angles} projections")
-    if patch % 4 or not 8 <= patch <= nx:
-        raise ParameterError(f"patch must be a multiple of 4 between 8 and the slice side {nx}, got {patch}")
-    if steps < 1 or batch < 1 or channels < 4 or not learning_rate > 0:
-        raise ParameterError("steps, batch must be >= 1, channels >= 4 and learning_rate > 0")
+    check_parameters(frame.shape, splits=splits, steps=steps, patch=patch, batch=batch, channels=channels,
+                     learning_rate=learning_rate)  # fmt: skip
     step = TimedStep("noise2inverse", centre_px=None if centre is None else float(centre), splits=splits, steps=steps,
                 patch=patch, batch=batch, channels=channels, learning_rate=learning_rate, seed=seed,
                 filter_name=filter_name, network="2-level U-Net, residual")

@@ -169,6 +169,10 @@ def reconstruct_scan(
     notes = {"restore_target": {"requested": restore_target, "restored": target, "reason": reason}}
     if denoise is not None and (denoise != "noise2inverse" or algorithm != "fbp"):
         raise ParameterError("denoise='noise2inverse' is the only denoiser and works with algorithm='fbp'")
+    if denoise is not None:
+        from .noise2inverse import check_parameters
+
+        check_parameters(scan.shape, **(denoise_params or {}))  # before any work, in one line
     timings: dict[str, float] = {}
     started = time.perf_counter()
     attenuation = corrected_projections(

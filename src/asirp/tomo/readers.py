@@ -43,12 +43,16 @@ from ..frame import Frame
 from ..history import HistoryStep, sha256_of_file
 from ..io.nexus import attr_text, dataset_text, nx_class, read_detector_pixel_size
 from ..io.sniff import HDF5_SUFFIXES, TIFF_SUFFIXES
+from ..progress import progress
 from ..synth import SynthResult
 from ..units import PixelSize
 
 AngleUnit = Literal["deg", "rad"]
 #: NXtomo ``image_key`` values.
 IMAGE_KEY_PROJECTION, IMAGE_KEY_FLAT, IMAGE_KEY_DARK, IMAGE_KEY_INVALID = 0, 1, 2, 3
+#: Bytes of projections read at a time: each block is one iteration of a progress loop, so a
+#: reader watched by an :class:`asirp.progress.Observation` (the viewer) reports and stops between blocks.
+READ_BLOCK_BYTES = 16 << 20
 _RADIAN_UNITS = {"rad", "radian", "radians"}
 _DEGREE_UNITS = {"deg", "degree", "degrees", "°"}
 
@@ -272,6 +276,18 @@ def check_rows(rows: tuple[int, int], ny: int, where: str) -> slice:
     return selected
 
 
+def _read_in_blocks(dataset: h5py.Dataset, selected: slice, what: str) -> np.ndarray:
+    """``dataset[:, selected, :]``, read :data:`READ_BLOCK_BYTES` at a time through :func:`asirp.progress.progress`."""
+    n, ny, nx = dataset.shape
+    rows = len(range(ny)[selected])
+    out = np.empty((n, rows, nx), dtype=dataset.dtype)
+    per = max(1, READ_BLOCK_BYTES // max(1, rows * nx * dataset.dtype.itemsize))
+    starts = range(0, n, per)
+    for start in progress(starts, desc=f"reading {what}", unit="block", total=len(starts)):
+        out[start : start + per] = dataset[start : start + per, selected, :]
+    return out
+
+
 def _dataset(handle: h5py.File, name: str, where: str) -> h5py.Dataset:
     item = handle.get(name)
     if not isinstance(item, h5py.Dataset):
@@ -328,7 +344,7 @@ def read_data_exchange(
         if data.ndim != 3:
             raise InputError(f"exchange/data must be (n_angles, ny, nx), got shape {data.shape}", where)
         _check_rows(selected, data.shape[1], where)
-        projections = data[:, selected, :]
+        projections = _read_in_blocks(data, selected, "exchange/data")
         flats = handle["exchange/data_white"][:, selected, :] if "exchange/data_white" in handle else None
         darks = handle["exchange/data_dark"][:, selected, :] if "exchange/data_dark" in handle else None
         theta = _angles_argument(angles, angles_unit)
@@ -375,7 +391,7 @@ def read_nxtomo(
         if unknown:
             raise InputError(f"unknown image_key values {unknown} (NXtomo: 0 projection, 1 flat, 2 dark, 3 invalid)", where)
         _check_rows(selected, data.shape[1], where)
-        stack = data[:, selected, :]
+        stack = _read_in_blocks(data, selected, f"{detector.name}/data")
         theta = _angles_argument(angles, angles_unit)
         if theta is None:
             name = next((n for n in ("sample/rotation_angle", "data/rotation_angle") if n in entry), None)
@@ -410,9 +426,28 @@ def _tiff_files(path: Path) -> list[Path]:
     return [path]
 
 
+def _read_tiff(file: Path) -> list[np.ndarray]:
+    """The images of one TIFF file: one 2-D image, or a multi-page file read :data:`READ_BLOCK_BYTES` of pages at a time
+    through :func:`asirp.progress.progress` (each page one image)."""
+    with tifffile.TiffFile(file) as tiff:
+        series = tiff.series[0]
+        pages = len(series.pages)
+        if pages < 2 or len(series.shape) != 3 or series.shape[0] != pages:
+            return [tiff.asarray()]
+        per = max(1, READ_BLOCK_BYTES // max(1, int(np.prod(series.shape[1:])) * series.dtype.itemsize))
+        starts = range(0, pages, per)
+        blocks = [tiff.asarray(key=range(start, min(start + per, pages)), series=0)
+                  for start in progress(starts, desc=f"reading {file.name}", unit="block", total=len(starts))]  # fmt: skip
+    return [block[None] if block.ndim == 2 else block for block in blocks]
+
+
 def _read_tiffs(path: Path, selected: slice, name: str) -> np.ndarray:
+    files = _tiff_files(path)
     try:
-        images = [tifffile.imread(file) for file in _tiff_files(path)]
+        if len(files) == 1:
+            images = _read_tiff(files[0])
+        else:  # a folder: one file per projection, each an iteration
+            images = [tifffile.imread(file) for file in progress(files, desc=f"reading {path.name}", unit="file")]
     except (OSError, ValueError, tifffile.TiffFileError) as exc:
         raise InputError(f"cannot read the {name} as TIFF ({exc})", path) from None
     stack = np.concatenate([image[None] if image.ndim == 2 else image for image in images])

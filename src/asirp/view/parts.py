@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bokeh.server.callbacks import PeriodicCallback
 
     from ..frame import Frame
+    from ..progress import Observation
     from .images import Axes, Orientation
     from .panels import ImagePanels
     from .profiles import Line
@@ -66,6 +67,9 @@ class PageParts:
     reduction: Select
     # The restore controls' (restoring.py), the comparisons' (comparing.py) and the outputs' (saving.py).
     restore_button: Button
+    cancel_button: Button
+    _cancel: threading.Event
+    _observation: Observation | None
     use_region: Checkbox
     status: Div
     restore_message: Div

@@ -14,7 +14,9 @@ NeXus NXtomo), or a TIFF stack (a multi-page TIFF or a folder of TIFFs) with the
 * **slice**: that row reconstructed with the options of ``asirp tomo recon``
   (:class:`SliceOptions`: FBP and its filter, or SIRT and its iterations; the rotation
   axis typed, or found once per method by :func:`asirp.tomo.pipeline.locate_centre`,
-  ``auto`` by default), attenuation per voxel (1/px). Finding the axis takes seconds:
+  ``auto`` by default; zinger and ring removal, a restoration of the projections or the
+  slices, Noise2Inverse, by :func:`asirp.tomo.corrected_projections` and the steps of
+  :func:`asirp.tomo.reconstruct_scan`), attenuation per voxel (1/px). Finding the axis takes seconds:
   the page reconstructs in a thread (:meth:`Tomography.has_slice` says when it must).
 
 The sinogram's axes are labelled as measured: detector columns (px) and the scan's
@@ -28,7 +30,7 @@ one-line messages of ``asirp tomo``. Reading and normalising a scan takes about 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,7 +40,7 @@ import numpy as np
 from ..errors import InputError, ParameterError
 from ..frame import Frame
 from ..history import HistoryStep
-from ..tomo.options import ALGORITHMS, FILTERS, check_iterations, parse_centre
+from ..tomo.options import ALGORITHMS, FILTERS, TARGETS, check_iterations, parse_centre
 from .images import AxisLabels, Orientation
 
 if TYPE_CHECKING:
@@ -50,39 +52,129 @@ View = Literal["projection", "sinogram", "slice"]
 VIEWS: tuple[View, ...] = ("projection", "sinogram", "slice")
 
 
+#: Denoisers of ``asirp tomo recon --denoise`` ("": none).
+DENOISERS: tuple[str, ...] = ("noise2inverse",)
+
+
+def _items(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``KEY=VALUE`` items typed in one field (separated by spaces), or saved as a list: each checked as ``--param`` checks it."""
+    from ..parameters import parse_assignment
+
+    items = tuple(text.split()) if isinstance(text, str) else tuple(str(item).strip() for item in text if str(item).strip())
+    for item in items:
+        parse_assignment(item)
+    return items
+
+
+def _choice(option: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if among ``choices``, else argparse's message for ``option`` (what ``asirp tomo recon`` prints)."""
+    if value not in choices:
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise ParameterError(f"argument {option}: invalid choice: {value!r} (choose from {listed})")
+    return value
+
+
 @dataclass(frozen=True)
 class SliceOptions:
-    """How a slice is reconstructed, as ``asirp tomo recon``'s ``--algorithm``, ``--filter``, ``--center`` and ``--iterations``."""
+    """How a slice is reconstructed, as ``asirp tomo recon``'s options.
+
+    ``--algorithm``, ``--filter``, ``--center``, ``--iterations``; ``--zingers`` and
+    ``--rings``; ``--restore METHOD`` with its ``-p KEY=VALUE`` items and
+    ``--restore-target``; ``--denoise noise2inverse`` with its ``--denoise-param`` items
+    ("" and (): not given). Parameters are kept as the ``KEY=VALUE`` texts typed
+    (:meth:`restore_parameters`, :meth:`denoise_parameters` read them as the CLI does).
+    """
 
     algorithm: str = "fbp"
     filter_name: str = "ramp"
     centre: float | str = "auto"
     iterations: int = 100
+    zingers: bool = False
+    rings: bool = False
+    restore: str = ""
+    restore_params: tuple[str, ...] = ()
+    restore_target: str = "auto"
+    denoise: str = ""
+    denoise_params: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, algorithm: str, filter_name: str, centre: str, iterations: str) -> SliceOptions:
-        """The options typed on the page (an empty centre: ``auto``), checked by ``asirp tomo``'s own code and messages."""
+    def parse(cls, algorithm: str, filter_name: str, centre: str, iterations: str, *, zingers: bool = False, rings: bool = False,
+              restore: str = "", restore_params: str | Sequence[str] = "", restore_target: str = "auto", denoise: str = "",
+              denoise_params: str | Sequence[str] = "") -> SliceOptions:  # fmt: skip
+        """The options typed on the page (an empty centre: ``auto``), checked by ``asirp tomo``'s own code and messages.
+
+        A restoration method is looked up in the registry and its parameters validated by
+        the method (``method 'gaussian': sigma: must be greater than 0``); Noise2Inverse's
+        names and types are checked here, its ranges against the scan by
+        :meth:`Tomography.check_options`.
+        """
         if algorithm not in ALGORITHMS or filter_name not in FILTERS:  # the page offers only these
             raise ParameterError(f"algorithm {algorithm!r} / filter {filter_name!r}: use one of {ALGORITHMS} / {FILTERS}")
         try:
             count = int(iterations.strip())
         except ValueError:
             raise ParameterError(f"--iterations expects a whole number, got {iterations.strip()!r}") from None
-        default = cls()  # what the algorithm does not use stays the default: the same slice, made once
+        default = cls()  # what the options do not use stays the default: the same slice, made once
         fbp = algorithm == "fbp"
+        restore = restore.strip()
+        restoring: tuple[str, ...] = ()
+        if restore:
+            from ..parameters import parse_assignment
+
+            restoring = _items(restore_params)
+            _choice("--restore-target", restore_target, TARGETS)
+            if restore != "auto":
+                from ..methods import get_method
+
+                get_method(restore).validate(**dict(parse_assignment(item) for item in restoring))
+        denoise = _choice("--denoise", denoise.strip(), DENOISERS) if denoise.strip() else ""
+        denoising: tuple[str, ...] = ()
+        if denoise:
+            if not fbp:
+                raise ParameterError("denoise='noise2inverse' is the only denoiser and works with algorithm='fbp'")
+            from ..parameters import parse_assignment
+            from ..tomo.noise2inverse import PARAMETERS
+
+            denoising = _items(denoise_params)
+            unknown = [key for key, _ in map(parse_assignment, denoising) if key not in PARAMETERS]
+            if unknown:
+                raise ParameterError(f"unknown Noise2Inverse parameter {unknown[0]!r}; use one of {', '.join(PARAMETERS)}")
         return cls(algorithm, filter_name if fbp else default.filter_name, parse_centre(centre.strip() or "auto"),
-                   default.iterations if fbp else check_iterations(count))  # fmt: skip
+                   default.iterations if fbp else check_iterations(count), bool(zingers), bool(rings), restore, restoring,
+                   restore_target if restore else default.restore_target, denoise, denoising)  # fmt: skip
+
+    def restore_parameters(self) -> dict[str, Any]:
+        """The restoration's parameters as ``-p KEY=VALUE`` gives them."""
+        from ..parameters import parse_assignment
+
+        return dict(parse_assignment(item) for item in self.restore_params)
+
+    def denoise_parameters(self) -> dict[str, Any]:
+        """Noise2Inverse's parameters as ``--denoise-param KEY=VALUE`` gives them."""
+        from ..parameters import parse_assignment
+
+        return dict(parse_assignment(item) for item in self.denoise_params)
 
     def to_dict(self) -> dict[str, Any]:
         """For a workspace file: the options as :meth:`from_dict` reads them back."""
-        return {"algorithm": self.algorithm, "filter": self.filter_name, "centre": self.centre, "iterations": self.iterations}
+        return {"algorithm": self.algorithm, "filter": self.filter_name, "centre": self.centre, "iterations": self.iterations,
+                "zingers": self.zingers, "rings": self.rings, "restore": self.restore, "restore_params": list(self.restore_params),
+                "restore_target": self.restore_target, "denoise": self.denoise, "denoise_params": list(self.denoise_params)}  # fmt: skip
 
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any]) -> SliceOptions:
         """Options saved by :meth:`to_dict` (missing keys: the defaults), checked as when typed."""
         default = cls()
+
+        def items(key: str) -> str | Sequence[str]:
+            value = saved.get(key, ())
+            return value if isinstance(value, str) else [str(item) for item in value]
+
         return cls.parse(str(saved.get("algorithm", default.algorithm)), str(saved.get("filter", default.filter_name)),
-                         str(saved.get("centre", default.centre)), str(saved.get("iterations", default.iterations)))  # fmt: skip
+                         str(saved.get("centre", default.centre)), str(saved.get("iterations", default.iterations)),
+                         zingers=saved.get("zingers") is True, rings=saved.get("rings") is True, restore=str(saved.get("restore") or ""),
+                         restore_params=items("restore_params"), restore_target=str(saved.get("restore_target", default.restore_target)),
+                         denoise=str(saved.get("denoise") or ""), denoise_params=items("denoise_params"))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -144,7 +236,8 @@ class Tomography:
     transmission: Frame
     attenuation: Frame
     inputs: ScanInputs = field(default_factory=ScanInputs)
-    _centred: dict[float | str, tuple[Frame, CentreEstimate]] = field(default_factory=dict)
+    _corrected: dict[tuple[Any, ...], Frame] = field(default_factory=dict)
+    _centred: dict[tuple[tuple[Any, ...], float | str], tuple[Frame, CentreEstimate]] = field(default_factory=dict)
     _slices: dict[tuple[int, SliceOptions], Frame] = field(default_factory=dict)
 
     @classmethod
@@ -154,10 +247,14 @@ class Tomography:
         ``asirp tomo``'s errors: no such file, a TIFF stack without angles, flats not above
         the dark... About a second for the tooth: the page calls this in its work thread.
         """
+        from ..progress import observing
         from ..tomo import minus_log, normalise
 
         inputs = inputs or ScanInputs()
-        scan = inputs.read(path.strip())
+        scan = inputs.read(path.strip())  # its loops (blocks of projections, files) report to the page and stop on Cancel
+        watched = observing()
+        if watched is not None:
+            watched.check()  # cancelled while the last block was read: no normalising
         transmission = normalise(scan)
         return cls(path.strip(), scan, transmission, minus_log(transmission), inputs)
 
@@ -217,7 +314,7 @@ class Tomography:
     @property
     def centre(self) -> CentreEstimate:
         """The rotation axis of the scan, found once (``asirp tomo recon``'s default, ``--center auto``)."""
-        return self._centre("auto")[1]
+        return self._centre(SliceOptions())[1]
 
     def check_centre(self, options: SliceOptions) -> None:
         """A typed rotation axis off the detector: the reconstruction's own message, before any work."""
@@ -226,12 +323,61 @@ class Tomography:
 
             check_centre(options.centre, self.scan.shape[2])
 
-    def _centre(self, centre: float | str) -> tuple[Frame, CentreEstimate]:
-        if centre not in self._centred:
+    def check_options(self, options: SliceOptions) -> None:
+        """What only the scan can tell, before any work: the axis on the detector, Noise2Inverse's ranges (``asirp tomo``'s messages)."""
+        self.check_centre(options)
+        if options.denoise:
+            from ..tomo.noise2inverse import check_parameters
+
+            check_parameters(self.scan.shape, **options.denoise_parameters())
+
+    def restore_target(self, options: SliceOptions) -> tuple[str, str] | None:
+        """Where ``options``' restoration applies, ``projections`` or ``slices``, and why (as ``asirp tomo recon`` chooses); None: no restoration."""
+        if not options.restore:
+            return None
+        from ..tomo.restore import choose_target
+
+        return choose_target(self.scan.shape, options.restore_target)
+
+    def _projections_key(self, options: SliceOptions) -> tuple[Any, ...]:
+        chosen = self.restore_target(options)
+        if chosen is None or chosen[0] != "projections":
+            return (options.zingers, options.rings)
+        return (options.zingers, options.rings, options.restore, options.restore_params, options.restore_target)
+
+    def projections(self, options: SliceOptions) -> Frame:
+        """The attenuation projections a slice with ``options`` is reconstructed from (made once per corrections and restoration).
+
+        :func:`asirp.tomo.corrected_projections`, as ``asirp tomo recon`` calls it: zingers
+        removed from the raw counts, the counts above dark restored (when the restoration
+        applies to the projections), flat field, -log, rings removed. Without any of them,
+        the scan's :attr:`attenuation`.
+        """
+        key = self._projections_key(options)
+        if key == (False, False):
+            return self.attenuation
+        if key not in self._corrected:
+            from ..tomo import corrected_projections
+
+            chosen = self.restore_target(options)
+            restoring = len(key) > 2
+            notes = None
+            if chosen is not None and restoring:
+                notes = {"restore_target": {"requested": options.restore_target, "restored": chosen[0], "reason": chosen[1]}}
+            self._corrected[key] = corrected_projections(self.scan, restore=options.restore if restoring else None,
+                                                         restore_params=options.restore_parameters() if restoring else None,
+                                                         restore_notes=notes, zingers=options.zingers, rings=options.rings)  # fmt: skip
+        return self._corrected[key]
+
+    def _centre(self, options: SliceOptions) -> tuple[Frame, CentreEstimate]:
+        key = (self._projections_key(options), options.centre)
+        if key not in self._centred:
             from ..tomo.pipeline import locate_centre
 
-            self._centred[centre] = locate_centre(self.attenuation, centre)  # type: ignore[arg-type]  # a method name or px
-        return self._centred[centre]
+            attenuation = self.projections(options)
+            scale = attenuation.shape[2] // self.scan.shape[2]  # > 1 after a super-resolution restoration
+            self._centred[key] = locate_centre(attenuation, options.centre, scale=scale)  # type: ignore[arg-type]  # a method name or px
+        return self._centred[key]
 
     def has_slice(self, row: int, options: SliceOptions) -> bool:
         """Whether the slice of ``row`` with ``options`` is made already (else :meth:`slice` takes seconds: run it in a thread)."""
@@ -240,25 +386,43 @@ class Tomography:
     def slice(self, row: int, options: SliceOptions | None = None) -> Frame:
         """Detector ``row`` reconstructed with ``options`` (default: FBP, ramp, axis found): ``(nx, nx)``, 1/px.
 
-        The reconstructions need a projection stack at least two rows high: the row is
-        reconstructed with its neighbour, and both slices are kept.
+        The steps of :func:`asirp.tomo.reconstruct_scan` with the same options: the
+        projections corrected and perhaps restored (:meth:`projections`), the axis found
+        on them, FBP, SIRT or Noise2Inverse, and the slices restored when the restoration
+        applies to them. The reconstructions need a projection stack at least two rows
+        high: the row is reconstructed with its neighbour, and both slices are kept (on a
+        grid refined ``s`` times by a super-resolution restoration, detector row ``r`` is
+        the refined row ``s r``). Noise2Inverse trains, and a restoration of the slices
+        decides (``auto``, a PSF estimated), on these two rows only: on a scan of more
+        rows than the tooth's two, ``asirp tomo recon`` sees them all.
         """
         options = options or SliceOptions()
         if (row, options) not in self._slices:
-            from ..tomo import fbp, sirt
+            from ..tomo import fbp, restore_slices, sirt
 
-            self.check_centre(options)
-            centred, estimate = self._centre(options.centre)
-            first = min(row, self.rows - 2)
+            self.check_options(options)
+            centred, estimate = self._centre(options)
+            scale = max(1, centred.shape[1] // self.rows)
+            first = min(row * scale, centred.shape[1] - 2)
             rows = centred.derive(centred.data[:, first : first + 2], HistoryStep(method="rows", parameters={"rows": [first, first + 2]}),
                                   valid=centred.valid[:, first : first + 2])  # fmt: skip
-            if options.algorithm == "sirt":
+            if options.denoise:
+                from ..tomo.noise2inverse import noise2inverse
+
+                volume = noise2inverse(rows, centre=estimate.centre_px, filter_name=options.filter_name,  # type: ignore[arg-type]
+                                       **options.denoise_parameters())  # fmt: skip
+            elif options.algorithm == "sirt":
                 volume = sirt(rows, iterations=options.iterations, centre=estimate.centre_px)
             else:
                 volume = fbp(rows, centre=estimate.centre_px, filter_name=options.filter_name)
-            for k in range(2):
-                meta = {**volume.meta, "row": first + k}
-                self._slices[(first + k, options)] = replace(volume, data=volume.data[k], valid=volume.valid[k], meta=meta)
+            chosen = self.restore_target(options)
+            if chosen is not None and chosen[0] == "slices":
+                notes = {"restore_target": {"requested": options.restore_target, "restored": chosen[0], "reason": chosen[1]}}
+                volume = restore_slices(volume, options.restore, notes=notes, **options.restore_parameters())
+            for k in range(volume.shape[0]):
+                if (first + k) % scale == 0:
+                    meta = {**volume.meta, "row": (first + k) // scale}
+                    self._slices[((first + k) // scale, options)] = replace(volume, data=volume.data[k], valid=volume.valid[k], meta=meta)
         return self._slices[(row, options)]
 
 
@@ -276,9 +440,19 @@ def shown_note(tomography: Tomography, view: View, frame: Frame) -> str:
     if view == "sinogram":
         return f"sinogram of row {frame.meta['row']}: attenuation -ln T, {frame.shape[0]} angles (down) x {frame.shape[1]} px"
     found = next(step.notes for step in frame.history if step.method == "find_centre")
-    made = frame.history[-1]
-    how = (f"FBP ({made.parameters['filter_name']})" if made.method == "fbp" else f"SIRT ({made.parameters['iterations']} iterations)")
-    return (f"slice of row {frame.meta['row']}: {how}, attenuation per voxel (1/px), rotation axis at column "
+    made = next(step for step in frame.history if step.method in ("fbp", "sirt", "noise2inverse"))
+    if made.method == "fbp":
+        how = f"FBP ({made.parameters['filter_name']})"
+    elif made.method == "sirt":
+        how = f"SIRT ({made.parameters['iterations']} iterations)"
+    else:
+        how = f"Noise2Inverse (FBP {made.parameters['filter_name']}, {made.parameters['steps']} training steps)"
+    done = [{"remove_zingers": "zingers removed", "remove_rings": "rings removed"}[step.method] for step in frame.history
+            if step.method in ("remove_zingers", "remove_rings")]  # fmt: skip
+    done += [f"{step.notes['restore_target']['restored']} restored with {step.method}" for step in frame.history
+             if "restore_target" in step.notes]  # fmt: skip
+    after = f" ({', '.join(done)})" if done else ""
+    return (f"slice of row {frame.meta['row']}: {how}{after}, attenuation per voxel (1/px), rotation axis at column "
             f"{found['centre_px']:.2f} px ({found['method']})")  # fmt: skip
 
 

@@ -9,30 +9,34 @@ stack opens as a scan when "open as a tomography scan" is ticked, with the angle
 and darks ``asirp tomo`` takes (:class:`~asirp.view.tomography.ScanInputs`). A scan is
 read and normalised in the page's work thread (the status says "opening tooth.h5…"). A
 slice is reconstructed with the options of ``asirp tomo recon`` (algorithm, filter or
-iterations, rotation axis typed or found), in the page's work thread as a restoration
-is (the status says "reconstructing row r…"; the page stays responsive). Each view is
+iterations, rotation axis typed or found, zingers, rings, a restoration and where,
+Noise2Inverse), in the page's work thread as a restoration is (the status says
+"reconstructing row r…" and the loop it is in; the page stays responsive; Cancel stops
+it, and the opening of a scan, at the next iteration). Each view is
 shown and restored as any image (a new view or row starts without results).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from functools import partial
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bokeh.layouts import column
-from bokeh.models.widgets.groups import RadioButtonGroup
+from bokeh.models.widgets.groups import CheckboxGroup, RadioButtonGroup
 from bokeh.models.widgets.inputs import Checkbox, Select, TextInput
 from bokeh.models.widgets.markups import Div
 from bokeh.models.widgets.sliders import Slider
 
 from ..errors import AsirpError, ParameterError
 from ..frame import Frame
-from ..tomo.options import ALGORITHMS, FILTERS
+from ..tomo.options import ALGORITHMS, FILTERS, TARGETS
 from .markup import error, heading, note, options
 from .parts import PageParts
-from .tomography import VIEWS, ScanInputs, SliceOptions, Tomography, View, shown_note, slider_title
+from .tomography import DENOISERS, VIEWS, ScanInputs, SliceOptions, Tomography, View, shown_note, slider_title
 
 if TYPE_CHECKING:
     from ..tomo.readers import AngleUnit
@@ -61,11 +65,30 @@ class TomographyControls(PageParts):
         self.tomo_iterations = TextInput(title="SIRT iterations", value="100", visible=False, width=320, css_classes=["asirp-tomo-iterations"])
         self.tomo_centre = TextInput(title="rotation axis, detector column in px (empty: found)", placeholder="auto", width=320,
                                      css_classes=["asirp-tomo-centre"])  # fmt: skip
-        for widget in (self.tomo_algorithm, self.tomo_filter, self.tomo_iterations, self.tomo_centre):
+        self.tomo_corrections = CheckboxGroup(labels=["remove zingers (--zingers)", "remove rings (--rings)"], active=[],
+                                              css_classes=["asirp-tomo-corrections"])  # fmt: skip
+        self.tomo_corrections.on_change("active", lambda attr, old, new: self._slice_options_changed())
+        from ..api import methods
+
+        self.tomo_restore = Select(title="restore (--restore): a method of the repertoire", value="",
+                                   options=[("", "none"), ("auto", "auto"), *options(method["name"] for method in methods())],
+                                   css_classes=["asirp-tomo-restore"])  # fmt: skip
+        self.tomo_restore_params = TextInput(title="its parameters (-p), KEY=VALUE separated by spaces", placeholder="sigma=1.5",
+                                             visible=False, width=320, css_classes=["asirp-tomo-restore-params"])  # fmt: skip
+        self.tomo_restore_target = Select(title="restore the (--restore-target)", value="auto", options=options(TARGETS), visible=False,
+                                          css_classes=["asirp-tomo-restore-target"])  # fmt: skip
+        self.tomo_denoise = Select(title="denoise (--denoise, FBP)", value="", options=[("", "none"), *options(DENOISERS)],
+                                   css_classes=["asirp-tomo-denoise"])  # fmt: skip
+        self.tomo_denoise_params = TextInput(title="its parameters (--denoise-param), KEY=VALUE separated by spaces",
+                                             placeholder="steps=300", visible=False, width=320,
+                                             css_classes=["asirp-tomo-denoise-params"])  # fmt: skip
+        for widget in (self.tomo_algorithm, self.tomo_filter, self.tomo_iterations, self.tomo_centre, self.tomo_restore,
+                       self.tomo_restore_params, self.tomo_restore_target, self.tomo_denoise, self.tomo_denoise_params):  # fmt: skip
             widget.on_change("value", lambda attr, old, new: self._slice_options_changed())
         self.tomo_slice_message = Div(text="", width=320, css_classes=["asirp-tomo-slice-message"])
-        self.tomo_slice = column(self.tomo_algorithm, self.tomo_filter, self.tomo_iterations, self.tomo_centre, self.tomo_slice_message,
-                                 visible=False)  # fmt: skip
+        self.tomo_slice = column(self.tomo_algorithm, self.tomo_filter, self.tomo_iterations, self.tomo_centre, self.tomo_corrections,
+                                 self.tomo_restore, self.tomo_restore_params, self.tomo_restore_target, self.tomo_denoise,
+                                 self.tomo_denoise_params, self.tomo_slice_message, visible=False)  # fmt: skip
         self.tomo_box = column(heading("Tomography"), self.tomo_view, self.tomo_row, self.tomo_slice, visible=False)
         self.tomo_notes = column(self.tomo_go, self.tomo_go_message, self.tomo_message, visible=False)
         self.frame_slider.on_change("value", lambda attr, old, new: self._projection_title())
@@ -127,13 +150,27 @@ class TomographyControls(PageParts):
         name = Path(path.strip()).name or path.strip()
         self.open_message.text = note(f"opening {name}: reading and normalising the scan (the status below says for how long)")
         self._in_thread(f"opening {name}", partial(Tomography.open, path, inputs),
-                        partial(self._tomography_opened, name, saved or {}, self.workspace.source))  # fmt: skip
+                        partial(self._tomography_opened, name, saved or {}, self.workspace.source), cancel=self._cancellable())  # fmt: skip
+
+    def _cancellable(self) -> threading.Event:
+        """A new cancel event for tomography work about to start in the thread, and the Cancel button shown for it."""
+        self._cancel = threading.Event()  # one per piece of work: a late click cannot cancel the next one
+        self.cancel_button.update(visible=True, disabled=False)
+        return self._cancel
+
+    def _cancelled_note(self, what: str, seconds: float, kept: str) -> str:
+        """The status after a Cancel: what stopped, after how long, in which loop, and what stays shown."""
+        stopped = None if self._observation is None else self._observation.stopped
+        at = f", in {' · '.join(str(step) for step in stopped)}" if stopped else ""
+        return f"cancelled: {escape(what)} after {seconds:.1f} s{escape(at)}; {kept}"
 
     def _tomography_opened(self, name: str, saved: Mapping[str, Any], shown: Frame | None, opened: Tomography | None, problem: str,
                            seconds: float) -> None:  # fmt: skip
         """A scan read and normalised (or why not): shown, unless another file was opened meanwhile (``shown``: the frame shown before)."""
+        self.cancel_button.visible = False
         if opened is None:
-            self.status.text = ""
+            kept = "the file shown before stays" if self.workspace.source is not None else "nothing opened"
+            self.status.text = "" if problem else self._cancelled_note(f"opening {name}", seconds, kept)
             self.open_message.text = error(problem) if problem else ""
             return
         if self.workspace.source is not shown:
@@ -146,6 +183,10 @@ class TomographyControls(PageParts):
         self.tomo_algorithm.value, self.tomo_filter.value = slice_options.algorithm, slice_options.filter_name
         self.tomo_iterations.value = str(slice_options.iterations)
         self.tomo_centre.value = "" if slice_options.centre == "auto" else str(slice_options.centre)
+        self.tomo_corrections.active = [index for index, on in enumerate((slice_options.zingers, slice_options.rings)) if on]
+        self.tomo_restore.value, self.tomo_restore_target.value = slice_options.restore, slice_options.restore_target
+        self.tomo_restore_params.value = " ".join(slice_options.restore_params)
+        self.tomo_denoise.value, self.tomo_denoise_params.value = slice_options.denoise, " ".join(slice_options.denoise_params)
         self.tomo_view.active = VIEWS.index(saved["view"]) if saved.get("view") in VIEWS else 0
         self.tomography = opened
         self.tomo_box.visible = self.tomo_notes.visible = True
@@ -171,14 +212,21 @@ class TomographyControls(PageParts):
 
     def _slice_options(self) -> SliceOptions:
         """The slice options typed, checked as ``asirp tomo recon`` checks them (its messages)."""
-        options = SliceOptions.parse(self.tomo_algorithm.value, self.tomo_filter.value, self.tomo_centre.value, self.tomo_iterations.value)
+        active = set(self.tomo_corrections.active or [])
+        options = SliceOptions.parse(self.tomo_algorithm.value, self.tomo_filter.value, self.tomo_centre.value, self.tomo_iterations.value,
+                                     zingers=0 in active, rings=1 in active, restore=self.tomo_restore.value,
+                                     restore_params=self.tomo_restore_params.value, restore_target=self.tomo_restore_target.value,
+                                     denoise=self.tomo_denoise.value if self.tomo_denoise.visible else "",
+                                     denoise_params=self.tomo_denoise_params.value)  # fmt: skip
         if self.tomography is not None:
-            self.tomography.check_centre(options)
+            self.tomography.check_options(options)
         return options
 
     def _slice_options_changed(self) -> None:
         fbp = self.tomo_algorithm.value == "fbp"
-        self.tomo_filter.visible, self.tomo_iterations.visible = fbp, not fbp
+        self.tomo_filter.visible, self.tomo_iterations.visible, self.tomo_denoise.visible = fbp, not fbp, fbp
+        self.tomo_restore_params.visible = self.tomo_restore_target.visible = bool(self.tomo_restore.value)
+        self.tomo_denoise_params.visible = fbp and bool(self.tomo_denoise.value)
         if self.view == "slice":
             self._show_view()
 
@@ -208,18 +256,24 @@ class TomographyControls(PageParts):
             if self.busy is not None:  # one thread at a time: this view once the work running ends
                 self._when_idle(self._show_view)
                 return
-            self.tomo_message.text = note(f"reconstructing row {row} with {slice_options.algorithm}…")
+            how = slice_options.denoise or slice_options.algorithm
+            self.tomo_message.text = note(f"reconstructing row {row} with {how}…")
             self._in_thread(f"reconstructing row {row}", partial(self.tomography.slice, row, slice_options),
-                            partial(self._slice_done, self.tomography))  # fmt: skip
+                            partial(self._slice_done, self.tomography, row), cancel=self._cancellable())  # fmt: skip
             return
         self._show_tomography(self.tomography.frame(view, row, slice_options))
 
-    def _slice_done(self, tomography: Tomography, frame: Frame | None, problem: str, seconds: float) -> None:
-        """A slice reconstructed (or why not): the view selected now is shown, if the scan is still open."""
+    def _slice_done(self, tomography: Tomography, row: int, frame: Frame | None, problem: str, seconds: float) -> None:
+        """A slice reconstructed (or why not, or cancelled: what was shown stays): the view selected now is shown, if the scan is still open."""
+        self.cancel_button.visible = False
         if tomography is not self.tomography:
             return
         if problem:
             self.tomo_slice_message.text = error(problem)
+            return
+        if frame is None:
+            self.status.text = self._cancelled_note(f"reconstructing row {row}", seconds, "the image shown before stays")
+            self.tomo_message.text = note(f"row {row} not reconstructed: cancelled")
             return
         self.status.text = f"done: row {frame.meta['row'] if frame else ''} reconstructed in {seconds:.2f} s"
         self._show_view()
