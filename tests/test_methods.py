@@ -45,6 +45,32 @@ def test_run_is_pure_and_records_provenance():
     assert step.duration_s >= 0 and step.version == asirp.__version__
 
 
+def test_gaussian_of_a_masked_stack_is_scipys_normalised_convolution_of_each_image():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(4)
+    data = rng.poisson(7.0, (3, 40, 56)).astype(np.float32)
+    valid = rng.random(data.shape) > 0.2
+    out = asirp.restore(Frame(data, valid), "gaussian", sigma=1.7)
+    for k in range(3):
+        weights = valid[k].astype(np.float64)
+        num = ndimage.gaussian_filter(np.where(valid[k], data[k], 0.0), 1.7, mode="reflect")
+        den = ndimage.gaussian_filter(weights, 1.7, mode="reflect")
+        np.testing.assert_allclose(out.data[k][valid[k]], (num / den)[valid[k]], rtol=2e-5)
+        assert np.all(out.data[k][~valid[k]] == 0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_frame_refuses_nan_or_inf_at_measured_pixels_only(bad):
+    data = np.ones((8, 8), np.float32)
+    data[2, 3] = bad
+    with pytest.raises(asirp.InputError, match="NaN or inf at pixels marked valid"):
+        Frame(data)
+    valid = np.ones((8, 8), bool)
+    valid[2, 3] = False
+    assert Frame(data, valid).data[2, 3] == 0
+
+
 def test_identity_returns_the_data():
     frame = Frame(np.arange(12.0).reshape(3, 4))
     np.testing.assert_array_equal(asirp.restore(frame, "identity").data, frame.data)

@@ -18,6 +18,7 @@ Frames are immutable: arrays are read-only views, and methods return new frames.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -38,13 +39,18 @@ MAX_ABS_VALUE = 1e15
 
 
 def check_range(values: np.ndarray, source: str | None = None) -> None:
-    """Refuse measured ``values`` (finite, any real dtype) beyond :data:`MAX_ABS_VALUE` in magnitude.
+    """Refuse measured ``values`` (any real dtype) that are NaN or infinite, or beyond :data:`MAX_ABS_VALUE`
+    in magnitude.
 
     Checked in the values' own dtype, before any cast to float32 (which would turn
-    float64 values beyond 3.4e38 into inf).
+    float64 values beyond 3.4e38 into inf). One minimum and one maximum do both checks
+    (a NaN propagates into both, an infinity into one): no array of flags.
     """
     if values.size:
-        largest = max(abs(float(values.min())), abs(float(values.max())))
+        low, high = float(values.min()), float(values.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise InputError("data contain NaN or inf at pixels marked valid; use Frame.from_array to mask them", source)
+        largest = max(abs(low), abs(high))
         if largest > MAX_ABS_VALUE:
             raise InputError(
                 f"values up to {largest:.3g} exceed {MAX_ABS_VALUE:.0e}, the largest magnitude whose squares and "
@@ -111,16 +117,14 @@ class Frame:
                 raise InputError(f"valid mask must be boolean, got {valid.dtype}", source)
             if valid.shape != data.shape:
                 raise InputError(f"valid mask shape {valid.shape} differs from data shape {data.shape}", source)
-        measured = data[valid]
-        if not np.isfinite(measured).all():
-            raise InputError("data contain NaN or inf at pixels marked valid; use Frame.from_array to mask them", source)
-        check_range(measured, source)
+        all_valid = bool(valid.all())
+        check_range(data if all_valid else data[valid], source)  # every pixel measured: no copy
         data = data.astype(np.float32, copy=False)
         if self.kind not in KINDS:
             raise InputError(f"unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}", source)
         if not valid.any():
             raise InputError("every pixel is masked: nothing to restore", source)
-        if not valid.all() and np.any(data[~valid] != 0):
+        if not all_valid and np.any(data[~valid] != 0):
             data = np.where(valid, data, np.float32(0))
         if self.geometry is not None:
             self.geometry.check_fits(data.shape[-2:], source)

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 from scipy import ndimage
 
-from ..filters import fill_masked
+from ..filters import fill_masked, gaussian_filter
 from ..frame import Frame
 from ._stack import map_images
 from .base import Method, Output, Params, register
@@ -63,8 +63,9 @@ class Gaussian(Method):
     def process(self, frame: Frame, params: GaussianParams) -> Output:
         def smooth(data: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             weights = valid.astype(np.float32)
-            num = ndimage.gaussian_filter(data * weights, params.sigma, mode="reflect")
-            den = ndimage.gaussian_filter(weights, params.sigma, mode="reflect")
+            # asirp.filters: OpenCV's separable filter, scipy.ndimage's kernel and borders (36 -> ~4 ms per Mpx).
+            num = gaussian_filter(np.asarray(data, np.float32) * weights, params.sigma, mode="reflect")
+            den = gaussian_filter(weights, params.sigma, mode="reflect")
             out = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-6)
             return out, valid
 
