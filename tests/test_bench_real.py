@@ -167,3 +167,16 @@ def test_crop_geometry_moves_the_beam_with_the_crop():
     np.testing.assert_allclose(cropped.integrator.qArray((64, 64)), q_full, rtol=1e-5)  # pyFAI: float32
     # a crop never leaves the frame
     assert real_suite.crop_region((100, 300), (5.0, 295.0), 64) == (0, 236, 64, 64)
+
+
+def test_series_consistency_tells_a_same_signal_pair_from_a_changed_pattern():
+    rng = np.random.default_rng(0)
+    expected = rng.gamma(0.5, 2.0, (256, 256))
+    valid = np.ones(expected.shape, bool)
+    frame = rng.poisson(expected).astype(np.float32)
+    others = np.mean([rng.poisson(expected) for _ in range(49)], axis=0)
+    assert real_suite.series_consistency(frame, others, valid, 1 / 49) == pytest.approx(1.0, abs=0.2)
+    moved = np.roll(expected, 40, axis=1)  # the pattern changed between the frame and the others
+    changed = np.mean([rng.poisson(moved) for _ in range(49)], axis=0)
+    assert real_suite.series_consistency(frame, changed, valid, 1 / 49) > real_suite.MAX_SERIES_CHI2
+    assert real_suite.series_consistency(frame[:20, :20], others[:20, :20], valid[:20, :20], 1 / 49) is None
