@@ -408,3 +408,18 @@ def test_ring_counts_of_a_right_estimate_are_barely_changed():
     restored, report = rings.conserve_counts(truth, measured, valid)
     assert report.moved_fraction < 0.1 and restored.dtype == np.float32
     assert np.all(restored >= 0)
+
+
+def test_fine_tuning_crops_use_the_precomputed_partner_mean_within_its_memory_bound(monkeypatch):
+    plane = ScatteringPlane.flat((96, 96), (47.3, 48.1))
+    pairing = Pairing.build(plane, [INVERSION])
+    counts = np.random.default_rng(2).poisson(2.0, (96, 96)).astype(np.float32)
+    source = training._ImageSource([(counts, np.ones((96, 96), bool))], pairing)
+    assert source._partner_mean(0) is not None
+    monkeypatch.setattr(training._ImageSource, "MAX_PARTNER_MEAN_BYTES", 0)
+    bounded = training._ImageSource([(counts, np.ones((96, 96), bool))], pairing)
+    assert bounded._partner_mean(0) is None
+    a = source.sample(np.random.default_rng(5), 64)
+    b = bounded.sample(np.random.default_rng(5), 64)  # the direct path: the same sample
+    np.testing.assert_allclose(a.inputs, b.inputs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(a.target, b.target)
