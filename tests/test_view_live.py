@@ -118,9 +118,69 @@ def test_follower_reports_an_idle_run_and_catches_up_with_a_gap(tmp_path):
     pipeline.run([RunStart("scan7"), *frames], output=out)  # no stop: the run stays partial, as while acquiring
     snap = follower.poll()
     assert snap.status == "running" and snap.seq == 40 and snap.path.name == "scan7.nxs.partial"
-    assert snap.timeline == ()  # 40 rows behind: jumped to the newest rather than reading them all
+    # 40 rows behind: the newest frame only is read; the timeline is the pipeline's, recorded for every row.
+    assert [seq for seq, _ in snap.timeline] == list(range(2, 41)) and "recorded in the run file" in snap.timeline_source
     time.sleep(0.3)
     assert follower.poll().status == "idle" and "no new frame for" in follower.latest().message
+    # A run that recorded no change statistic (no [analyse] change): computed by the follower, which jumps when behind.
+    plain = {key: value for key, value in PIPELINE.items() if key != "analyse"}
+    other = tmp_path / "plain"
+    Pipeline(parse_config(plain)).run([RunStart("scan8"), *frames], output=other)
+    snap = LiveFollower(other, config=parse_config(plain)).poll()
+    assert snap.seq == 40 and snap.timeline == () and "computed by the viewer on ring profiles" in snap.timeline_source
+
+
+def _pipeline_changes(config, frames, out, poni=None):
+    """Run ``frames`` (arrays) through a pipeline of ``config``; returns the change events its feedback published."""
+    from asirp.feedback import ChangeEvent
+    from asirp.pipeline import Item, RunStart, RunStop
+
+    published: list = []
+    pipeline = Pipeline(config, feedback=[lambda obj: published.append(obj) if isinstance(obj, ChangeEvent) else None])
+    pipeline.run([RunStart("series"), *(Item("series", k, frame) for k, frame in enumerate(frames, 1)), RunStop("series")], output=out)
+    return published
+
+
+def _rings(k: int, shape=(96, 96), change_at: int = 6) -> np.ndarray:
+    """A ring pattern whose ring moves outwards at ``change_at`` (the block means of the whole frame barely see it)."""
+    rng = np.random.default_rng(100 + k)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    radius = np.hypot(yy - 47.5, xx - 47.5)
+    ring = 22.0 if k < change_at else 26.0
+    return rng.poisson(20 + 80 * np.exp(-((radius - ring) ** 2) / 4.0)).astype(np.float32)
+
+
+@pytest.mark.parametrize("change", [{"on": "profile"}, {"on": "frame", "threshold": 5.0}, {}])
+def test_the_page_timeline_is_the_pipelines_change_detection(tmp_path, change):
+    """Recorded in the run file ([analyse] change set): the page shows exactly the events the feedback published."""
+    config = parse_config({**PIPELINE, "read": {"kind": "image"}, "analyse": {"change": change, "bins": 64}})
+    frames = [_rings(k) for k in range(1, 13)]
+    published = _pipeline_changes(config, frames, tmp_path / "out")
+    assert [event.seq for event in published] == [6]
+    snap = LiveFollower(tmp_path / "out", config=config, frame_interval_s=0).poll()
+    assert snap.status == "finished" and "recorded in the run file" in snap.timeline_source
+    assert list(snap.changes) == published  # the same ChangeEvents: run, seq, confidence, z, distance, baseline
+    assert [seq for seq, _ in snap.timeline] == list(range(2, 13))
+    with h5py.File(snap.path) as handle:
+        settings = json.loads(handle["entry/data/change_distance"].attrs["asirp_change"])
+    assert settings["on"] == change.get("on", "profile") and settings["bins"] == 64
+
+
+def test_without_recorded_changes_the_page_computes_what_the_pipeline_would(tmp_path):
+    """No [analyse] change in the pipeline: the follower computes the timeline with the defaults (ring profiles),
+    event for event as a pipeline with ``change = {}`` finds it."""
+    base = {**PIPELINE, "read": {"kind": "image"}}
+    plain = parse_config({key: value for key, value in base.items() if key != "analyse"})
+    frames = [_rings(k) for k in range(1, 13)]
+    assert _pipeline_changes(plain, frames, tmp_path / "plain") == []
+    follower = LiveFollower(tmp_path / "plain", config=plain, frame_interval_s=0)
+    snap = follower.poll()
+    assert "computed by the viewer on ring profiles" in snap.timeline_source
+    published = _pipeline_changes(parse_config({**base, "analyse": {"change": {}}}), frames, tmp_path / "with")
+    assert [event.seq for event in snap.changes] == [event.seq for event in published] == [6]
+    for mine, theirs in zip(snap.changes, published, strict=True):  # from the float32 rows of the file: equal within float32
+        assert mine.confidence == pytest.approx(theirs.confidence, rel=1e-4)
+        assert mine.z_score == pytest.approx(theirs.z_score, rel=1e-4) and mine.distance == pytest.approx(theirs.distance, rel=1e-4)
 
 
 def test_a_run_file_of_the_earlier_layout_still_shows_its_frames_and_decision(tmp_path):
@@ -428,3 +488,41 @@ def test_view_follow_publish_sends_accepted_rois_through_a_0mq_proxy(tmp_path):
     event = next(doc for name, doc in received[first:] if name == "event")
     assert start["purpose"] == "asirp feedback" and start["asirp_source_run"] == "run-7"
     assert list(event["data"]["box"]) == [20, 41, 30, 51] and json.loads(event["data"]["motors"])["sample_y"] == pytest.approx([1.2, 1.4])
+
+
+def test_raw_frames_of_a_runengine_source_come_from_its_documents(tmp_path):
+    """A RunEngine with an ophyd.sim detector: the raw frame shown is the frame the detector produced (from the event documents)."""
+    from bluesky import RunEngine
+    from bluesky.plans import count
+    from ophyd.sim import SynSignal
+
+    from asirp.online import BlueskyConsumer
+    from asirp.view.live import DocumentRawSource
+
+    out = tmp_path / "restored"
+    config = parse_config({**PIPELINE, "read": {"kind": "xrf_map"}})
+    produced: list[np.ndarray] = []
+
+    def exposure() -> np.ndarray:
+        produced.append(_map(len(produced) + 1))
+        return produced[-1]
+
+    camera = SynSignal(func=exposure, name="xrf_cam")
+    RE = RunEngine({})
+    consumer = BlueskyConsumer(Pipeline(config), output=str(out))
+    raw = DocumentRawSource(config, keep=3)
+    RE.subscribe(consumer)
+    RE.subscribe(raw)
+    read: dict[int, np.ndarray] = {}  # what the RunEngine read from the detector at each event
+    RE.subscribe(lambda name, doc: read.__setitem__(doc["seq_num"], np.array(doc["data"]["xrf_cam"])) if name == "event" else None)
+    (uid,) = RE(count([camera], num=5, delay=0.05))
+    consumer.close(30)
+    follower = LiveFollower(out, config=config, raw=raw, frame_interval_s=0)
+    snap = follower.poll()
+    assert snap.run == uid and snap.seq == 5 and snap.raw_note == ""
+    np.testing.assert_array_equal(snap.raw.data, read[5])  # the newest frame, as the detector produced it
+    assert any(np.array_equal(read[5], frame) for frame in produced) and not np.array_equal(read[5], read[4])
+    assert snap.raw_display.shape == snap.restored_display.shape and snap.limits["linear"][1] > 0
+    np.testing.assert_array_equal(raw.frame(3, uid).data, read[3])
+    with pytest.raises(InputError, match="not received"):  # only the newest `keep` frames are kept
+        raw.frame(1, uid)

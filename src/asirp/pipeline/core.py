@@ -28,7 +28,7 @@ from .backends import Backend, make_backend
 from .config import PipelineConfig, load_config, parse_config
 from .engine import Engine, RunSummary, Sink
 from .items import Item, Marker, Result
-from .sinks import DocumentEmitter, Emit, FeedbackPublisher, FeedbackSink, NexusSink, SnapshotSink
+from .sinks import ChangeTracker, DocumentEmitter, Emit, FeedbackPublisher, FeedbackSink, NexusSink, SnapshotSink
 from .sources import expand_inputs, file_stream
 from .steps import WorkerSteps
 from .xrf_map import MapAssembler
@@ -148,6 +148,7 @@ class Pipeline:
             queue_depth=queue_depth,
             on_result=on_result,
             prepare=prepare,
+            change=ChangeTracker(self.config.analyse.change, self.config.analyse.bins) if self.config.analyse.change is not None else None,
         )
 
     def run(

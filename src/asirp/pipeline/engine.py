@@ -34,6 +34,7 @@ import numpy as np
 from ..select.plan import Plan
 from .backends import Backend, FutureLike
 from .items import Item, Marker, Result, RunStart, RunStop, Skipped
+from .sinks.feedback import ChangeTracker
 from .steps import WorkerSteps, error_text, load_frame, process_item
 from .xrf_map import MapAssembler
 
@@ -147,6 +148,9 @@ class Engine:
         Called (in the writer thread) with each result after it was written.
     prepare:
         Called on each item before planning (e.g. to fill external Bluesky data).
+    change:
+        Change detection (``[analyse] change``), run in the writer thread on each result before
+        the run file is written, which records it (a :class:`~asirp.pipeline.sinks.ChangeTracker`).
     """
 
     def __init__(
@@ -161,8 +165,10 @@ class Engine:
         queue_depth: Callable[[], int] | None = None,
         on_result: Callable[[Result], None] | None = None,
         prepare: Callable[[Item], Item] | None = None,
+        change: ChangeTracker | None = None,
     ):
         self.steps = steps
+        self.change = change
         self.backend = backend
         self.nexus = nexus
         self.sinks = list(sinks)
@@ -262,6 +268,8 @@ class Engine:
 
     def _close_run(self, run: str, complete: bool) -> None:
         path = self.nexus.close_run(run, complete)
+        if self.change is not None:
+            self.change.close_run(run)
         self.summary.files[run] = None if path is None else str(path)
         for sink in self.sinks:
             try:
@@ -332,6 +340,8 @@ class Engine:
                 head = self._pending[0]
             try:
                 if head.action == "open":
+                    if self.change is not None:
+                        self.change.open_run(head.run)
                     for sink in self.sinks:  # in this thread: sinks see one ordered stream of calls
                         sink.open_run(head.run, head.meta)
                 elif head.action == "close":
@@ -349,6 +359,11 @@ class Engine:
                 self._cond.notify_all()
 
     def _write(self, result: Result) -> None:
+        if self.change is not None:
+            try:
+                self.change.update(result)
+            except Exception as exc:  # change detection must not stop the restoration
+                log.warning("change detection failed on frame %d: %s", result.seq, exc)
         try:
             result.written = float(self.nexus.write(result))
         except Exception as exc:  # the output refused this frame (e.g. another shape): recorded, the run goes on

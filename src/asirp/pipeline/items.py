@@ -142,6 +142,12 @@ class Result:
     written: float = 0.0
     #: A new plan the worker made because this frame's data drifted from the run's (``auto`` only).
     replanned: Any = None
+    #: Change detection of this frame (``[analyse] change``; set by the writer before the run file is written):
+    #: the statistic ``d_t`` (None: not computed, or the run's first frame), the :class:`~asirp.feedback.ChangeEvent`
+    #: when this frame is a change, and the settings it was computed with (None when change detection is off).
+    change_distance: float | None = None
+    change_event: Any = None
+    change_settings: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:

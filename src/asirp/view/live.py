@@ -9,7 +9,17 @@ of the viewer's own process, and every ``poll_s`` seconds makes one
 came from (when told where the pipeline reads, ``--raw``), the method and the decision
 of ``auto`` with its reasons (the run file's NXprocess groups), the pipeline's rate from the
 rows' ``written_time``, the change-detection timeline and the ROI proposals on the
-frame. Only the latest snapshot is kept: a page that draws slowly skips frames, and
+frame.
+
+The **change timeline** is the pipeline's own: a pipeline with ``[analyse] change`` records each
+row's statistic and the changes it found in the run file (``change_distance`` and the
+``change_*`` event fields, the events its feedback publishes), and the follower shows those.
+Only for a run that recorded none (no ``[analyse] change``, or a file of an earlier layout) does
+the follower compute the timeline itself, with the same detector on the same vectors as the
+pipeline would (:class:`~asirp.pipeline.sinks.ChangeTracker`'s ``change_vector``: ring profiles
+by default, whole frames with ``on = "frame"``), with ``[analyse] change`` or its defaults.
+
+Only the latest snapshot is kept: a page that draws slowly skips frames, and
 nothing ever waits on the page. The pipeline does not know the viewer exists.
 
 Accepted ROIs are published by :class:`RoiFeedback` through
@@ -37,9 +47,9 @@ from ..feedback.change import ChangeDetector, ChangeEvent
 from ..feedback.roi import Roi, propose_rois
 from ..frame import Frame
 from ..kinds import Kind
-from ..pipeline.config import PipelineConfig, RoiConfig
+from ..pipeline.config import ChangeConfig, PipelineConfig, RoiConfig
 from ..pipeline.items import FileRef, Item
-from ..pipeline.sinks.feedback import FeedbackPublisher, motor_grid
+from ..pipeline.sinks.feedback import FeedbackPublisher, change_vector, motor_grid
 from . import images
 from .images import Scale
 
@@ -50,8 +60,6 @@ log = logging.getLogger("asirp.view")
 LIVE_PIXELS = images.PANEL_SIZE**2
 #: Rows read per poll for the timeline; a pipeline further ahead is caught up by jumping to its newest row (a gap).
 MAX_ROWS_PER_POLL = 16
-#: Side of the block-mean image whose successive differences make the change timeline (pixels).
-TIMELINE_SIDE = 64
 #: Rows whose ``written_time`` give the pipeline's rate.
 RATE_ROWS = 20
 #: Timeline points kept (frames).
@@ -88,6 +96,7 @@ class LiveSnapshot:
     pipeline_fps: float | None = None
     timeline: tuple[tuple[int, float], ...] = ()
     changes: tuple[ChangeEvent, ...] = ()
+    timeline_source: str = ""
     rois: tuple[Roi, ...] = ()
     made: float = 0.0
 
@@ -129,8 +138,8 @@ class RawSource:
         if self.dataset is not None and not self.path.is_file():
             raise InputError("no such file", path)
 
-    def frame(self, seq: int) -> Frame:
-        """The raw frame ``seq`` (1-based); :class:`~asirp.errors.InputError` when it is not there."""
+    def frame(self, seq: int, run: str = "") -> Frame:
+        """The raw frame ``seq`` (1-based; ``run`` is not needed here); :class:`~asirp.errors.InputError` when it is not there."""
         from ..pipeline.steps import load_frame
 
         if self.dataset is not None:
@@ -141,6 +150,79 @@ class RawSource:
                 raise InputError(f"frame {seq} not found: {len(files)} files match {self.read.pattern!r}", self.path)
             ref = FileRef(str(files[seq - 1]))
         return load_frame(Item("raw", seq, ref), self.read)
+
+
+class DocumentRawSource:
+    """Raw frames of a Bluesky document stream (a RunEngine, or a 0MQ proxy's ``RemoteDispatcher``): a document callback.
+
+    A RunEngine source has no raw files to read: its frames travel inside the event documents.
+    Subscribed to the same stream as the pipeline (``RE.subscribe(source)``, or
+    ``asirp view --follow ... --raw zmq:HOST:PORT``), it keeps the newest ``keep`` frames of the
+    image field the pipeline's :class:`~asirp.online.BlueskyConsumer` restores (``[read] field``,
+    else the first array field of 2 or more dimensions), keyed by run uid and ``seq_num``, and
+    reads them with the pipeline's own reader (``[read]``: mask, saturation, geometry). It only
+    keeps a reference to each array (microseconds) and never raises: the RunEngine never waits
+    for it. Frames stored externally (resource/datum) are not read here; the page says so.
+    """
+
+    spec = "Bluesky documents"
+
+    def __init__(self, config: PipelineConfig, keep: int = 8):
+        self.read = config.read
+        self.keep = int(keep)
+        self._min_ndim = 1 if config.xrf_map is not None else 2
+        self._descriptors: dict[str, tuple[str, str]] = {}  # descriptor uid -> (run uid, field)
+        self._ignored: set[str] = set()
+        self._frames: dict[tuple[str, int], np.ndarray] = {}
+        self._external: set[str] = set()  # runs whose images are references (resource/datum)
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, doc: dict[str, Any]) -> None:
+        try:
+            if name == "start" and "asirp_source_run" in doc:  # asirp's own derived runs
+                self._ignored.add(doc["uid"])
+            elif name == "descriptor" and doc.get("run_start") not in self._ignored:
+                keys = doc.get("data_keys", {})
+                field = self.read.field or next(
+                    (k for k, v in keys.items()
+                     if len(v.get("shape") or []) >= self._min_ndim and not str(v.get("external", "")).startswith("STREAM:")),
+                    None)  # fmt: skip
+                if field is not None and field in keys:
+                    self._descriptors[doc["uid"]] = (doc["run_start"], field)
+            elif name == "event":
+                self._event(doc)
+            elif name == "event_page":
+                from event_model import unpack_event_page
+
+                for event in unpack_event_page(cast(Any, doc)):
+                    self._event(event)
+        except Exception as exc:  # a raising callback would abort the scan
+            log.debug("raw frames from documents: %s document: %s", name, exc)
+
+    def _event(self, doc: dict[str, Any]) -> None:
+        known = self._descriptors.get(doc["descriptor"])
+        if known is None:
+            return
+        run, field = known
+        if doc.get("filled", {}).get(field) is False:
+            self._external.add(run)
+            return
+        with self._lock:
+            self._frames[(run, int(doc["seq_num"]))] = np.asarray(doc["data"][field])
+            while len(self._frames) > self.keep:
+                del self._frames[next(iter(self._frames))]  # the oldest received
+
+    def frame(self, seq: int, run: str = "") -> Frame:
+        """The raw frame ``seq`` of ``run`` as received; :class:`~asirp.errors.InputError` when it was not (or no longer is) kept."""
+        from ..pipeline.steps import load_frame
+
+        with self._lock:
+            array = self._frames.get((run, seq))
+        if array is None:
+            if run in self._external:
+                raise InputError(f"raw frames of run {run} are stored externally (resource/datum): not shown")
+            raise InputError(f"raw frame {seq} of run {run} not received from the documents (the page listens since it started)")
+        return load_frame(Item(run, seq, array), self.read)
 
 
 def newest_run_file(folder: Path) -> Path | None:
@@ -250,7 +332,8 @@ class LiveFollower:
         The pipeline's configuration: ``[read]`` reads raw frames, ``[analyse] change``
         and ``roi`` set the timeline's threshold and the ROI proposals (defaults otherwise).
     raw:
-        A :class:`RawSource`, or None when raw frames are not followed.
+        A :class:`RawSource` (files), a :class:`DocumentRawSource` (a RunEngine's or 0MQ documents),
+        or None when raw frames are not followed.
     poll_s:
         Seconds between looks at the folder.
     idle_s:
@@ -264,7 +347,7 @@ class LiveFollower:
         last ones): proposing costs more than the rest of a snapshot together.
     """
 
-    def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | None = None,
+    def __init__(self, folder: str | Path, *, config: PipelineConfig | None = None, raw: RawSource | DocumentRawSource | None = None,
                  poll_s: float = 0.05, idle_s: float = 5.0, frame_interval_s: float = 1 / 7, roi_interval_s: float = 1.0):
         self.folder = Path(folder)
         self.config = config or PipelineConfig()
@@ -274,8 +357,8 @@ class LiveFollower:
         self.frame_interval_s = frame_interval_s
         self.roi_interval_s = roi_interval_s
         self.roi_config = self.config.analyse.roi or RoiConfig()
-        change = self.config.analyse.change
-        self._change_args = (change.threshold, change.min_history) if change is not None else (6.0, 3)
+        #: The change detection the follower computes for a run that recorded none: the pipeline's, or its defaults.
+        self.change_config = self.config.analyse.change or ChangeConfig()
         self._latest = LiveSnapshot(0, "waiting", f"{self.folder}: no run yet")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -286,7 +369,9 @@ class LiveFollower:
         self._row = -1  # last row read
         self._pending: tuple[np.ndarray, np.ndarray, int] | None = None  # the newest row read and not yet in a snapshot
         self._next_frame = -math.inf  # time.monotonic() from which the next frame snapshot may be made
-        self._detector = ChangeDetector(*self._change_args)
+        self._detector = self._new_detector()
+        self._recorded: bool | None = None  # whether the run file records the pipeline's change statistic (None: not looked yet)
+        self._geometry: Any = None  # the run's geometry (ring profiles of a run that recorded no changes)
         self._timeline: deque[tuple[int, float]] = deque(maxlen=TIMELINE_LENGTH)
         self._changes: list[ChangeEvent] = []
         self._last_new = time.monotonic()
@@ -294,6 +379,18 @@ class LiveFollower:
         self._history_json: str | None = None
         self._rois: tuple[Roi, ...] = ()  # the newest ROI proposals, and from when new ones are due
         self._next_rois = -math.inf
+
+    def _new_detector(self) -> ChangeDetector:
+        return ChangeDetector(self.change_config.threshold, self.change_config.min_history)
+
+    @property
+    def change_source(self) -> str:
+        """Where the timeline of the run followed comes from, in words for the page."""
+        if self._recorded:
+            return "the pipeline's change detection, as recorded in the run file"
+        cfg = self.change_config
+        on = "ring profiles" if cfg.on == "profile" else "whole frames"
+        return f"computed by the viewer on {on} (the run file records none), threshold {cfg.threshold:g}"
 
     # -- thread ------------------------------------------------------------------------------------
     def start(self) -> LiveFollower:
@@ -369,7 +466,15 @@ class LiveFollower:
         group = handle.get("entry/data")
         if group is None or "sequence" not in group:
             return self._latest
-        for name in ("sequence", "data", "mask", "written_time", "method"):
+        if self._recorded is None:
+            self._recorded = "change_distance" in group and "asirp_change" in group["change_distance"].attrs
+            if not self._recorded and self.change_config.on == "profile":
+                from ..io.nexus import read_geometry
+
+                detector = handle.get("entry/instrument/detector")
+                self._geometry = read_geometry(detector, str(path)) if detector is not None else None
+        changes = ("change_distance", "change_confidence", "change_z_score", "change_baseline") if self._recorded else ()
+        for name in ("sequence", "data", "mask", "written_time", "method", *changes):
             group[name].refresh()
         if self._history_json is None:
             self._history_json = run_history_json(handle)
@@ -380,14 +485,18 @@ class LiveFollower:
         if rows > 0 and rows - 1 > self._row:
             self._last_new = time.monotonic()
             first = self._row + 1
-            if rows - first > MAX_ROWS_PER_POLL:  # behind: jump to the newest, the timeline restarts after a gap
+            if self._recorded:  # the pipeline's own statistic: a few numbers a row, every row
+                self._recorded_points(group, run, first, rows)
                 first = rows - 1
-                self._detector = ChangeDetector(*self._change_args)
+            elif rows - first > MAX_ROWS_PER_POLL:  # behind: jump to the newest, the timeline restarts after a gap
+                first = rows - 1
+                self._detector = self._new_detector()
             for row in range(first, rows):
                 data = np.asarray(group["data"][row])
                 valid = np.asarray(group["mask"][row]) == 0
                 seq = int(group["sequence"][row])
-                self._timeline_point(data, valid, run, seq)
+                if not self._recorded:
+                    self._timeline_point(data, valid, run, seq)
             self._row = rows - 1
             self._pending = (data, valid, seq)
         if self._pending is None:
@@ -414,9 +523,30 @@ class LiveFollower:
             return self._publish(status=status, message=message, run=run, path=path, rows=rows)
         return self._latest
 
+    def _recorded_points(self, group: Any, run: str, first: int, rows: int) -> None:
+        """The timeline points and change events of rows ``first:rows`` as the pipeline recorded them."""
+        sequence = np.asarray(group["sequence"][first:rows])
+        distance = np.asarray(group["change_distance"][first:rows])
+        confidence = np.asarray(group["change_confidence"][first:rows])
+        z_score = np.asarray(group["change_z_score"][first:rows])
+        baseline = np.asarray(group["change_baseline"][first:rows])
+        for i, seq in enumerate(int(s) for s in sequence):
+            if np.isfinite(distance[i]):
+                self._timeline.append((seq, float(distance[i])))
+            if np.isfinite(confidence[i]):
+                self._changes.append(ChangeEvent(run, seq, seq - 1, float(confidence[i]), float(z_score[i]), float(distance[i]),
+                                                 float(baseline[i])))  # fmt: skip
+
     def _timeline_point(self, data: np.ndarray, valid: np.ndarray, run: str, seq: int) -> None:
-        factor = max(1, math.ceil(max(data.shape) / TIMELINE_SIDE))
-        vector, _ = images.downsample(data, valid, factor)
+        """Change detection on one row, computed here as the pipeline's :class:`~asirp.pipeline.sinks.ChangeTracker` does."""
+        from ..feedback.profile import ring_profile
+
+        cfg = self.change_config
+        frame = Frame.from_array(data, valid, kind=cast(Kind, self.config.read.kind), geometry=self._geometry)
+        profile = ring_profile(frame, self.config.analyse.bins) if cfg.on == "profile" else None
+        vector = change_vector(frame, profile, cfg)
+        if vector is None:
+            return
         event = self._detector.update(vector, seq=seq, run=run)
         if self._detector.last_distance is not None:
             self._timeline.append((seq, self._detector.last_distance))
@@ -455,7 +585,7 @@ class LiveFollower:
         raw, raw_note = None, "" if self.raw is not None else "raw frames not followed (asirp view --follow ... --raw FOLDER or FILE::DATASET)"
         if self.raw is not None:
             try:
-                raw = self.raw.frame(seq)
+                raw = self.raw.frame(seq, run)
             except AsirpError as exc:
                 raw_note = str(exc)
             if raw is not None and (raw.is_stack or raw.image_shape != restored.image_shape):
@@ -479,4 +609,5 @@ class LiveFollower:
                              restored=restored, raw=raw, raw_note=raw_note, raw_display=raw_display,
                              restored_display=restored_display, limits=limits, method=method,
                              decision=decision_lines(self._history_json, method), pipeline_fps=fps,
-                             timeline=tuple(self._timeline), changes=tuple(self._changes), rois=rois)  # fmt: skip
+                             timeline=tuple(self._timeline), changes=tuple(self._changes), timeline_source=self.change_source,
+                             rois=rois)  # fmt: skip

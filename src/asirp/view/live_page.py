@@ -155,7 +155,7 @@ class LivePage:
     def _build_timeline(self) -> None:
         self.timeline_source = ColumnDataSource({"seq": [], "distance": []})
         self.change_source = ColumnDataSource({"seq": [], "distance": [], "confidence": []})
-        self.timeline = figure(title="change between successive frames (relative RMS difference of block means, at most 64 x 64)", height=190,
+        self.timeline = figure(title="change between successive frames (relative RMS difference, the pipeline's change detection)", height=190,
                                width=900, x_axis_label="frame (sequence number)", y_axis_label="d", tools="pan,wheel_zoom,reset,hover",
                                css_classes=["asirp-timeline"])  # fmt: skip
         self.timeline.line("seq", "distance", source=self.timeline_source, line_color="#1f77b4")
@@ -285,8 +285,9 @@ class LivePage:
                    "confidence": [e.confidence for e in snap.changes]}  # fmt: skip
         if changes != self.change_source.data:
             self.change_source.data = changes
-        self._set_text(self.timeline_note, note("; ".join(f"change at frame {e.seq} (confidence {e.confidence:.2f}, z {e.z_score:.1f})"
-                                                          for e in snap.changes[-5:]) or "no change detected"))  # fmt: skip
+        listed = "; ".join(f"change at frame {e.seq} (confidence {e.confidence:.2f}, z {e.z_score:.1f})" for e in snap.changes[-5:])
+        source = f" ({snap.timeline_source})" if snap.timeline_source else ""
+        self._set_text(self.timeline_note, note((listed or "no change detected") + source))
 
     def _typed_box(self) -> tuple[int, int, int, int] | None:
         """The box typed in the four fields (rows y0:y1, columns x0:x1), or None while one is empty or not an integer."""

@@ -11,11 +11,12 @@
 """
 
 from .documents import DocumentEmitter, Emit, NexusRowHandler
-from .feedback import FeedbackPublisher, FeedbackSink, motor_grid
+from .feedback import ChangeTracker, FeedbackPublisher, FeedbackSink, motor_grid
 from .run_file import NexusSink, RunWriter, read_rows, run_file_name
 from .snapshot import SnapshotSink
 
 __all__ = [
+    "ChangeTracker",
     "DocumentEmitter",
     "Emit",
     "FeedbackPublisher",

@@ -9,8 +9,11 @@ stream ``"change"`` and one event per proposed ROI in stream ``"roi"``. A
 RunEngine-side agent, a GUI or a queue-server client subscribed to the 0MQ proxy sees
 them as ordinary documents.
 
-:class:`FeedbackSink` is the pipeline sink that runs change detection and ROI
-proposals on restored frames in sequence order and publishes what they find.
+:class:`ChangeTracker` runs change detection on restored frames in sequence order, in the
+engine's writer thread **before** the run file is written, so the run file records each
+frame's statistic and the changes found (the live viewer shows those, and
+:class:`FeedbackSink` publishes the same events: the page and the feedback cannot disagree).
+:class:`FeedbackSink` is the pipeline sink that publishes them and the ROI proposals.
 """
 
 from __future__ import annotations
@@ -115,30 +118,78 @@ class FeedbackPublisher:
             self.emit("stop", state["bundle"].compose_stop(exit_status="success"))
 
 
+def change_vector(frame: Frame, profile: np.ndarray | None, config: ChangeConfig) -> np.ndarray | None:
+    """What change detection compares from frame to frame: the ring profile (``on = "profile"``) or the whole frame, masked pixels 0."""
+    if config.on == "profile":
+        return profile
+    return np.where(frame.valid, frame.data, 0)
+
+
+def change_settings(config: ChangeConfig, bins: int) -> dict[str, Any]:
+    """The settings a run's change statistic was computed with, as recorded in its run file."""
+    return {"on": config.on, "threshold": config.threshold, "min_history": config.min_history, "bins": bins}
+
+
+class ChangeTracker:
+    """Change detection on each run's restored frames, in sequence order (``[analyse] change``).
+
+    :meth:`update` sets a result's ``change_distance``, ``change_event`` and ``change_settings``;
+    the engine calls it before the run file is written, so the file records them.
+    """
+
+    def __init__(self, config: ChangeConfig, bins: int = 256):
+        self.config = config
+        self.settings = change_settings(config, bins)
+        self._detectors: dict[str, ChangeDetector] = {}
+
+    def _detector(self, run: str) -> ChangeDetector:
+        return self._detectors.setdefault(run, ChangeDetector(self.config.threshold, self.config.min_history))
+
+    def open_run(self, run: str) -> None:
+        self._detectors[run] = ChangeDetector(self.config.threshold, self.config.min_history)
+
+    def close_run(self, run: str) -> None:
+        self._detectors.pop(run, None)
+
+    def update(self, result: Result) -> None:
+        frame = result.frame
+        if frame is None or frame.is_stack:
+            return
+        result.change_settings = self.settings
+        vector = change_vector(frame, result.profile, self.config)
+        if vector is None:
+            return
+        detector = self._detector(result.run)
+        result.change_event = detector.update(vector, seq=result.seq, run=result.run)
+        result.change_distance = detector.last_distance
+
+
 class FeedbackSink:
-    """Pipeline sink: change detection and ROI proposals on restored frames, published in order."""
+    """Pipeline sink: change events and ROI proposals on restored frames, published in order.
+
+    Change events are those the engine's :class:`ChangeTracker` put on each result (and the run
+    file recorded); a result the engine did not track (an engine built without one) is tracked here.
+    """
 
     def __init__(self, publisher: FeedbackPublisher, change: ChangeConfig | None, roi: RoiConfig | None):
         self.publisher = publisher
         self.change = change
         self.roi = roi
-        self._detectors: dict[str, ChangeDetector] = {}
+        self._tracker = ChangeTracker(change) if change is not None else None
 
     def open_run(self, run: str, metadata: dict[str, Any]) -> None:
-        if self.change is not None:
-            self._detectors[run] = ChangeDetector(self.change.threshold, self.change.min_history)
+        if self._tracker is not None:
+            self._tracker.open_run(run)
 
     def write(self, result: Result) -> None:
         frame = result.frame
         if frame is None:
             return
-        if self.change is not None:
-            detector = self._detectors.setdefault(result.run, ChangeDetector(self.change.threshold, self.change.min_history))
-            vector = result.profile if self.change.on == "profile" else np.where(frame.valid, frame.data, 0)
-            if vector is not None:
-                event = detector.update(vector, seq=result.seq, run=result.run)
-                if event is not None:
-                    self.publisher.change(event)
+        if self._tracker is not None:
+            if result.change_settings is None:  # not tracked before the run file (an engine without a ChangeTracker)
+                self._tracker.update(result)
+            if result.change_event is not None:
+                self.publisher.change(result.change_event)
         if self.roi is not None and not frame.is_stack:
             cfg = self.roi
             grid = motor_grid(cfg, frame)
@@ -146,7 +197,8 @@ class FeedbackSink:
             self.publisher.rois(result.run, result.seq, rois)
 
     def close_run(self, run: str, complete: bool) -> None:
-        self._detectors.pop(run, None)
+        if self._tracker is not None:
+            self._tracker.close_run(run)
         self.publisher.close_run(run)
 
     def close(self) -> None:

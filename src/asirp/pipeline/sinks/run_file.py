@@ -35,6 +35,12 @@ The file is asirp's NeXus layout (:mod:`asirp.io.nexus`) for a stack that grows,
             sequence      int64 (n,): the source's sequence number of each row
             method        the method that restored each row
             arrival_time, written_time   float64 (n,), Unix seconds @units="s"
+            change_distance   float64 (n,): the change statistic d_t of each row ([analyse] change;
+                          NaN for a run's first frame and when change detection is off);
+                          @asirp_change: the settings (JSON: on, threshold, min_history, bins),
+                          only when the pipeline detects changes
+            change_confidence, change_z_score, change_baseline   float64 (n,): NaN, except at
+                          the rows where a change was found (the ChangeEvent the feedback publishes)
         instrument/       NXinstrument/NXdetector: the first frame's geometry (when it has one)
         process_01_.../   NXprocess, one per step of the history of the run's first frame
                           (method, parameters, the selector's decision, budget), there from the
@@ -76,6 +82,10 @@ ROW_FIELDS = {
     "method": nexus.SeriesField(f"S{_METHOD_CHARS}"),
     "arrival_time": nexus.SeriesField(np.float64, "s"),
     "written_time": nexus.SeriesField(np.float64, "s"),
+    "change_distance": nexus.SeriesField(np.float64, fill=np.nan),
+    "change_confidence": nexus.SeriesField(np.float64, fill=np.nan),
+    "change_z_score": nexus.SeriesField(np.float64, fill=np.nan),
+    "change_baseline": nexus.SeriesField(np.float64, fill=np.nan),
     "sequence": nexus.SeriesField(np.int64, fill=-1),
 }
 _SERIES = ("data", "mask", *ROW_FIELDS)
@@ -158,6 +168,7 @@ class RunWriter:
         self._handle: h5py.File | None = None
         self._journal: TextIO | None = None
         self._first_history: tuple[Any, ...] = ()
+        self._change_settings: dict[str, Any] | None = None
         #: Frames whose method was decided anew because their data drifted (sequence, last step).
         self._redecided: list[dict[str, Any]] = []
         self._recover()
@@ -199,6 +210,9 @@ class RunWriter:
             handle = h5py.File(self.partial, "a", libver="latest")
         except OSError:
             handle = None  # still marked open by a killed writer: rebuild below
+        if handle is not None and any(name not in handle["entry/data"] for name in _SERIES):
+            handle.close()  # written by an earlier version, without today's per-row fields: rebuilt below
+            handle = None
         if handle is not None:
             for name in _SERIES:
                 handle["entry/data"][name].resize(self.rows, axis=0)
@@ -208,6 +222,9 @@ class RunWriter:
         with h5py.File(self.partial, "r", swmr=True, libver="latest") as old:
             handle = self._create(rebuilt, frame)
             for name in _SERIES:
+                if name not in old["entry/data"]:  # a field the earlier version did not write: left at its fill value
+                    handle["entry/data"][name].resize(self.rows, axis=0)
+                    continue
                 target = handle["entry/data"][name]
                 target.resize(self.rows, axis=0)
                 for start in range(0, self.rows, 16):  # 16 frames at a time: bounded memory
@@ -226,7 +243,9 @@ class RunWriter:
         entry.create_dataset("run_uid", data=self.run)
         entry.create_dataset("start_time", data=now_iso())
         nexus.write_note(entry, "run_metadata", json.dumps(self.metadata, default=str, sort_keys=True), "the run's start metadata")
-        nexus.create_frame_series(entry, frame, ROW_FIELDS)
+        series = nexus.create_frame_series(entry, frame, ROW_FIELDS)
+        if self._change_settings is not None:  # attributes too must exist before SWMR mode
+            series["change_distance"].attrs["asirp_change"] = json.dumps(self._change_settings, sort_keys=True)
         if frame.geometry is not None:
             nexus.write_geometry(entry, frame.geometry)
         nexus.write_history(entry, frame.history)  # now: SWMR allows no new objects later
@@ -264,6 +283,8 @@ class RunWriter:
         frame = result.frame
         if not self._first_history:
             self._first_history = frame.history
+        if self._change_settings is None:
+            self._change_settings = result.change_settings
         handle = self._open_handle(frame)
         group = handle["entry/data"]
         row = self.rows
@@ -271,7 +292,12 @@ class RunWriter:
         handle.flush()  # the frame is on disk before the row is declared written below
         written = time.time()
         method = frame.history[-1].method if frame.history else ""
-        values = {"method": method.encode()[:_METHOD_CHARS], "arrival_time": result.arrived, "written_time": written, "sequence": result.seq}
+        event = result.change_event
+        values = {"method": method.encode()[:_METHOD_CHARS], "arrival_time": result.arrived, "written_time": written,
+                  "change_distance": np.nan if result.change_distance is None else result.change_distance,
+                  "change_confidence": np.nan if event is None else event.confidence,
+                  "change_z_score": np.nan if event is None else event.z_score,
+                  "change_baseline": np.nan if event is None else event.baseline, "sequence": result.seq}  # fmt: skip
         nexus.write_fields(group, row, values)
         handle.flush()
         if frame.history and frame.history is not self._first_history and "redecided" in frame.history[-1].notes:
