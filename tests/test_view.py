@@ -597,6 +597,155 @@ def test_a_workspace_file_reopens_the_same_view(diffraction_tiff, tmp_path):
     assert "broken.json: not a workspace file: invalid JSON at line 1" in again.open_message.text
 
 
+def _stack_page(tmp_path, cache=None, name="stack.tif"):
+    """A page on a 4-image stack written to ``name`` (made once per test folder)."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    source = tmp_path / name
+    if not source.exists():
+        asirp.save(Frame.from_array(np.random.default_rng(5).poisson(20, (4, 32, 32)).astype(np.float32)), source)
+    return ViewerPage(Document(), cache or FrameCache(), [str(source)], tmp_path), source
+
+
+def _tabs(page) -> dict[int, list[str]]:
+    """The result tabs of every image, as the page lists them when the frame slider moves to it."""
+    tabs = {}
+    for index in range(page.workspace.count):
+        page.frame_slider.value = index
+        page._show_image(index)
+        tabs[index] = [label for _, label in page.results.options]
+    return tabs
+
+
+def test_a_workspace_redoes_the_restorations_of_every_image_and_whole_stack_runs(tmp_path):
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import load_state
+
+    page, source = _stack_page(tmp_path)
+    page._show_image(1)
+    page.method.value = "gaussian"
+    page.fields["sigma"].value = "1.5"
+    page._start_restore()
+    _finish_work(page.doc)
+    page.workspace.restore("gaussian", {}, (4, 20, 8, 24))  # a region of image 1
+    page._show_image(3)
+    page.method.value = "auto"
+    page._start_restore()
+    _finish_work(page.doc)
+    page._show_image(2)
+    page.method.value = "tikhonov"
+    page.whole_stack.active = True
+    page._start_restore()  # every image, decided on image 2
+    _finish_work(page.doc)
+    tabs = _tabs(page)
+    assert tabs[1][:2] == ["1: gaussian (sigma=1.5)", "2: gaussian [rows 4:20, columns 8:24]"] and tabs[3][0].startswith("1: auto → ")
+    assert all(labels[-1].endswith("tikhonov [stack, 4 images]") for labels in tabs.values()) and len(tabs[0]) == 1
+    page._show_image(3)
+    page.workspace_path.value = str(tmp_path / "session.json")
+    page._save_workspace()
+    saved = load_state(tmp_path / "session.json")
+    assert [(run.method, run.index, run.images) for run in saved.runs] == [
+        ("gaussian", 1, None), ("gaussian", 1, None), ("auto", 3, None), ("tikhonov", 2, (0, 4))]
+    assert saved.runs[2].decision["method"] == page.workspace.results[3][0].frame.history[-1].method
+    assert saved.sha256 == asirp.open(source).history[0].inputs[0]["sha256"] and saved.index == 3
+    assert [r.method for r in saved.restorations] == ["auto", "tikhonov"]  # the image shown's, as older versions read them
+
+    again = ViewerPage(page.doc.__class__(), FrameCache(), [str(tmp_path / "session.json")], tmp_path)
+    assert again.status.text.startswith("<b>redoing the workspace&#x27;s restorations…</b>") and again.cancel_button.visible
+    _finish_work(again.doc)
+    assert "4 restorations to run again" in again.open_message.text and "color:#b00020" not in again.open_message.text
+    assert again.status.text.startswith("workspace: 4 of 4 restorations done") and again.restore_message.text == ""
+    assert again.workspace.index == 3 and not again.cancel_button.visible
+    assert _tabs(again) == tabs
+    for index in range(4):
+        for made, remade in zip(page.workspace.results[index], again.workspace.results[index], strict=True):
+            np.testing.assert_array_equal(remade.frame.data, made.frame.data)
+            assert remade.region == made.region
+    assert again.workspace.runs == page.workspace.runs  # saved again, it records the same
+
+
+def test_a_workspaces_restorations_stop_on_cancel_keeping_those_made(tmp_path, monkeypatch):
+    import threading
+
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import PageState, Run, save_state
+
+    page, source = _stack_page(tmp_path)
+    runs = (Run("gaussian", {"sigma": 1.0}, index=0), Run("gaussian", {"sigma": 2.0}, index=1), Run("tikhonov", {}, index=0, images=(0, 4)))
+    save_state(PageState(str(source), runs=runs), tmp_path / "session.json")
+    reached, go, original = threading.Event(), threading.Event(), Workspace.restore
+
+    def held(self, *args, **kwargs):
+        if kwargs.get("index") == 1:  # the first made, the second waits until Cancel was pressed
+            reached.set()
+            go.wait(30)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Workspace, "restore", held)
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "session.json")], tmp_path)
+    assert reached.wait(30)
+    again._cancel_restore()
+    assert "2 of 3: gaussian (sigma=2.0) on image 1," in again.status.text and "cancelling at the next iteration" in again.status.text
+    go.set()
+    _finish_work(again.doc)
+    assert again.status.text.startswith("cancelled: the workspace's restorations after ")
+    assert again.status.text.endswith("1 of 3 made again, the rest not run")
+    assert [r.label for r in again.workspace.results[0]] == ["1: gaussian (sigma=1.0)"] and 1 not in again.workspace.results
+    assert not again.cancel_button.visible and not again.restore_button.disabled
+
+
+def test_an_old_workspace_redoes_its_restorations_on_the_image_shown(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import FORMAT
+
+    _, source = _stack_page(tmp_path)
+    old = {"format": FORMAT, "version": 1, "path": str(source), "index": 2, "look": {"palette": "magma"},
+           "restorations": [{"method": "gaussian", "parameters": {"sigma": 1.5}, "region": None}]}  # fmt: skip
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    page = ViewerPage(Document(), FrameCache(), [str(tmp_path / "old.json")], tmp_path)
+    _finish_work(page.doc)
+    assert page.palette.value == "magma" and page.workspace.index == 2 and "1 restoration to run again" in page.open_message.text
+    assert {index: [r.label for r in kept] for index, kept in page.workspace.results.items()} == {2: ["1: gaussian (sigma=1.5)"]}
+    expected = asirp.restore(asirp.open(source).images()[2], "gaussian", sigma=1.5)
+    np.testing.assert_allclose(page.workspace.shown_results[0].frame.data, expected.data)
+
+
+def test_stale_workspace_entries_are_said_beside_open_and_the_rest_redone(tmp_path):
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import PageState, Run, load_state, save_state
+
+    page, source = _stack_page(tmp_path)
+    sha256 = asirp.open(source).history[0].inputs[0]["sha256"]
+    runs = (Run("gaussian", {"sigma": 1.0}, index=9), Run("no_such_method", {}, index=0), Run("gaussian", {"sigma": 2.0}, index=3),
+            Run("tikhonov", {}, index=0, images=(0, 6)))
+    save_state(PageState(str(source), look={"palette": "magma"}, runs=runs, sha256=sha256), tmp_path / "session.json")
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "session.json")], tmp_path)
+    _finish_work(again.doc)
+    message = again.open_message.text
+    assert "1 restoration to run again" in message and "\n" not in message
+    assert "restoration 1 (gaussian (sigma=1.0) on image 9): image 9 is beyond the 4 images of the stack; skipped" in message
+    assert "restoration 2 (no_such_method on image 0): unknown method &#x27;no_such_method&#x27;; skipped" in message
+    assert "restoration 4 (tikhonov on images 0:6): image 5 is beyond the 4 images of the stack; skipped" in message
+    assert {index: [r.label for r in kept] for index, kept in again.workspace.results.items()} == {3: ["1: gaussian (sigma=2.0)"]}
+    assert again.status.text.startswith("workspace: 1 of 1 restorations done")
+
+    asirp.save(Frame.from_array(np.ones((4, 32, 32), np.float32)), source, force=True)  # the file changed since
+    assert load_state(tmp_path / "session.json").sha256 == sha256
+    changed = ViewerPage(Document(), FrameCache(), [str(tmp_path / "session.json")], tmp_path)
+    _finish_work(changed.doc)
+    assert "stack.tif has changed since the workspace was saved (its sha256 differs): its 4 restorations not run again" \
+        in changed.open_message.text
+    assert changed.workspace.results == {} and changed.palette.value == "magma" and changed.workspace.source is not None
+
+
 def test_page_lists_hdf5_images_and_steps_through_a_stack(tmp_path):
     from bokeh.document import Document
 

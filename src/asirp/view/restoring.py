@@ -71,6 +71,7 @@ class RestoreControls(PageParts):
         self.cancel_button.on_click(self._cancel_restore)
         self._cancel = threading.Event()
         self._progress: tuple[int, int] | None = None  # images done and in all, of a whole-stack restoration
+        self._stage = ""  # what the work is at, when it has several parts (a workspace's restorations), set from its thread
         self._observation: Observation | None = None  # the loops of the work running in the thread (read by _tick)
         self._waiting: list[Callable[[], None]] = []  # called once the work running in a thread ends (_when_idle)
         self.status = Div(text="", css_classes=["asirp-status"])
@@ -158,6 +159,7 @@ class RestoreControls(PageParts):
         self.busy = (label, time.perf_counter())
         self.restore_button.disabled = True
         self._progress = None  # set by a whole-stack restoration as it goes
+        self._stage = ""
         observation = self._observation = Observation(cancel=cancel, bars=False)
         self._tick()
         self._busy_callback = self.doc.add_periodic_callback(self._tick, BUSY_TICK_MS)
@@ -199,11 +201,12 @@ class RestoreControls(PageParts):
     def _tick(self) -> None:
         if self.busy is not None:
             label, started = self.busy
+            stage = f" {html.escape(self._stage)}," if self._stage else ""
             images_done = "" if self._progress is None else f" image {min(self._progress[0] + 1, self._progress[1])} of {self._progress[1]},"
             loops = "" if self._observation is None else self._observation.describe()
             where = f" {html.escape(loops)}," if loops else ""
             cancelling = " cancelling at the next iteration…" if self._cancel.is_set() and self.cancel_button.visible else ""
-            self.status.text = f"<b>{html.escape(label)}…</b>{images_done}{where} {time.perf_counter() - started:.1f} s{cancelling}"
+            self.status.text = f"<b>{html.escape(label)}…</b>{stage}{images_done}{where} {time.perf_counter() - started:.1f} s{cancelling}"
 
     def _set_progress(self, done: int, total: int) -> None:
         self._progress = (done, total)  # read by _tick on the server's loop

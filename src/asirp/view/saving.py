@@ -7,6 +7,7 @@ A mixin of :class:`~asirp.view.page.ViewerPage`: it builds its widgets in
 from __future__ import annotations
 
 import logging
+import threading
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from ..errors import AsirpError
 from .markup import error, note
 from .parts import PageParts
 from .profiles import Line, azimuthal
-from .state import PageState, Restoration, absolute_path, load_state, save_state
+from .state import PageState, Restoration, Run, absolute_path, load_state, save_state
+from .workspace import stale
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class SaveControls(PageParts):
 
     # -- workspace files -----------------------------------------------------------------
     def _page_state(self) -> PageState:
-        """What this page shows, as a workspace (the restorations of the image shown)."""
+        """What this page shows, as a workspace (every restoration made, in order; the image shown's also as ``restorations``)."""
         line = None if self.line is None else (self.line.x0, self.line.y0, self.line.x1, self.line.y1)
         look = {"palette": self.palette.value, "scale": self.scale.value, "clip": list(self.clip.value),
                 "right_mode": self.right_mode.active, "axes": self.axis_units.value, "rotate": self.rotate.value,
@@ -65,7 +67,7 @@ class SaveControls(PageParts):
         return PageState(absolute, self.workspace.index, look, self.region, line,
                          self.panels.view(),
                          None if not reference else str(Path(reference.split("::")[0]).absolute()), restorations,
-                         self._tomography_state(), self._xrf_state())
+                         self._tomography_state(), self._xrf_state(), tuple(self.workspace.runs), self.workspace.sha256)
 
     def _save_workspace(self) -> None:
         if self.workspace.source is None:
@@ -120,26 +122,83 @@ class SaveControls(PageParts):
         if state.reference:
             self.reference_path.value = state.reference
             self._load_reference()
-        self.open_message.text = note(f"workspace {Path(path).name}: {len(state.restorations)} restorations to run again")
-        self._in_thread("running the workspace's restorations", partial(self._rerun, state), partial(self._rerun_done, state))
+        runs, problems = self._runs_to_redo(state)
+        said = f"workspace {Path(path).name}: {len(runs)} restoration{'' if len(runs) == 1 else 's'} to run again"
+        self.open_message.text = note(said) + (" " + error("; ".join(problems)) if problems else "")
+        self._cancel = threading.Event()
+        self.cancel_button.update(visible=True, disabled=False)
+        redone: list[Run] = []
+        self._in_thread("redoing the workspace's restorations", partial(self._rerun, runs, redone, self._cancel),
+                        partial(self._rerun_done, state, runs, redone), cancel=self._cancel)  # fmt: skip
 
-    def _rerun(self, state: PageState) -> list[str]:
-        """Run the workspace's restorations again (in the work thread); what went wrong with each, one line each."""
+    def _runs_to_redo(self, state: PageState) -> tuple[list[Run], list[str]]:
+        """The workspace's restorations that can be made again on the file as now read, and why each other cannot, one line each.
+
+        A workspace written before runs were recorded redoes its ``restorations`` on the image shown. A file whose sha256
+        is not the one recorded has changed since: none is redone.
+        """
+        if state.runs is None:
+            index = self.workspace.index
+            runs = [Run(r.method, r.parameters, index, r.region) for r in state.restorations]
+        else:
+            runs = list(state.runs)
+        problems = list(state.skipped)
+        now = self.workspace.sha256
+        if runs and state.tomography is None and state.xrf is None and state.sha256 and now and now != state.sha256:
+            name = Path(state.path.split("::")[0]).name
+            problems.append(f"{name} has changed since the workspace was saved (its sha256 differs): "
+                            f"its {len(runs)} restoration{'' if len(runs) == 1 else 's'} not run again")
+            return [], problems
+        kept = []
+        for number, run in enumerate(runs, 1):
+            why = stale(run, self.workspace.count, set(self.described))
+            if why:
+                problems.append(f"restoration {number} ({run.describe()}): {why}; skipped")
+            else:
+                kept.append(run)
+        return kept, problems
+
+    def _rerun(self, runs: list[Run], redone: list[Run], cancel: threading.Event) -> list[str]:
+        """Make the workspace's restorations again, in order (in the work thread); what went wrong with each, one line each.
+
+        The status says which is running (``2 of 5: gaussian (sigma=1.5) on image 3``), and a whole-stack run its image;
+        Cancel stops the one running and the rest, keeping those already made.
+        """
         problems = []
-        for restoration in state.restorations:
+        for number, run in enumerate(runs, 1):
+            self._stage = f"{number} of {len(runs)}: {run.describe()}"
+            self._progress = None
             try:
-                result = self.workspace.restore(restoration.method, restoration.parameters, restoration.region)
-                self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+                if run.images is not None:
+                    results = self.workspace.restore_stack(run.method, run.parameters, images=run.images, decide_on=run.index,
+                                                           cancel=cancel, progress=self._set_progress)  # fmt: skip
+                else:
+                    results = [self.workspace.restore(run.method, run.parameters, run.region, index=run.index, cancel=cancel)]
+                for result in results:
+                    self._azimuthal[id(result.frame)] = azimuthal(result.frame)
+                redone.append(run)
+                chosen = results[0].frame.history[-1].method
+                if run.decision is not None and run.decision.get("method") not in (None, chosen):
+                    problems.append(f"restoration {number} ({run.describe()}): auto chose {chosen} this time "
+                                    f"(the workspace recorded {run.decision['method']})")
             except AsirpError as exc:
-                problems.append(f"{restoration.method}: {exc}")
+                problems.append(f"restoration {number} ({run.describe()}): {exc}")
             except Exception as exc:
-                log.exception("restoration with %s failed", restoration.method)
-                problems.append(f"{restoration.method} failed: {type(exc).__name__}: {exc}")
+                log.exception("restoration with %s failed", run.method)
+                problems.append(f"restoration {number} ({run.describe()}) failed: {type(exc).__name__}: {exc}")
+        self._stage, self._progress = "", None
         return problems
 
-    def _rerun_done(self, state: PageState, problems: list[str] | None, problem: str, seconds: float) -> None:
+    def _rerun_done(self, state: PageState, runs: list[Run], redone: list[Run], problems: list[str] | None, problem: str,
+                    seconds: float) -> None:
+        self.cancel_button.visible = False
+        if problems is None and not problem:  # cancelled: the restorations made before stay
+            self.status.text = (f"cancelled: the workspace's restorations after {seconds:.1f} s; "
+                                f"{len(redone)} of {len(runs)} made again, the rest not run")
+            problems = []
+        else:
+            self.status.text = f"workspace: {len(redone)} of {len(runs)} restorations done in {seconds:.1f} s"
         problems = [*(problems or []), *([problem] if problem else [])]
-        self.status.text = f"workspace: {len(state.restorations) - len(problems)} of {len(state.restorations)} restorations done"
         self.restore_message.text = error("; ".join(problems))
         self._refresh_results()
         if state.view is not None:

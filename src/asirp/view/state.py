@@ -2,8 +2,11 @@
 
 A workspace records the file open (absolute path, ``::dataset`` included), the image of
 a stack shown, the look (colour map, scale, limits, axes, orientation, right panel),
-the region drawn, the profile line, the zoom, the reference, and the restorations of
-the image shown as method, parameters and region; for a tomography scan also its view
+the region drawn, the profile line, the zoom, the reference, the restorations of the
+image shown as method, parameters and region (read by every version), and every
+restoration the page made, in order (:class:`Run`: of one image of a stack, with its
+index, or a whole-stack run with its range; for ``auto`` the decision as a record),
+with the sha256 of the file read, to tell a changed file; for a tomography scan also its view
 (projection, sinogram or slice), detector row and slice options; for an XRF element map
 the spectra cube it was made from, its line (channel window) and normalisation, since the
 map itself is no file. Reopening reads the file again and
@@ -40,6 +43,32 @@ class Restoration:
 
 
 @dataclass(frozen=True)
+class Run:
+    """One restoration the page made, in the order made, to make again.
+
+    Of image ``index`` (``region`` of it, or the whole image), or, with ``images``
+    (first, end), of those images of the stack with one plan decided on image ``index``
+    (a whole-stack run). ``decision``: what ``auto`` chose (``{"method", "parameters"}``),
+    a record: ``auto`` decides again when the workspace is reopened.
+    """
+
+    method: str
+    parameters: dict[str, Any]
+    index: int = 0
+    region: tuple[int, int, int, int] | None = None
+    images: tuple[int, int] | None = None
+    decision: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        """``gaussian (sigma=1.5) on image 2``, ``auto on images 0:4``: what the status and messages call it."""
+        params = ", ".join(f"{key}={value}" for key, value in self.parameters.items())
+        what = self.method + (f" ({params})" if params else "")
+        if self.images is not None:
+            return f"{what} on images {self.images[0]}:{self.images[1]}"
+        return f"{what} on image {self.index}" + ("" if self.region is None else " (a region)")
+
+
+@dataclass(frozen=True)
 class XrfMap:
     """How an element map was made, to make it again: the cube (absolute ``FILE`` or ``FILE::/spectra``), line, normalisation.
 
@@ -69,9 +98,17 @@ class PageState:
     tomography: dict[str, Any] | None = None
     #: An element map's making (None: not a map); ``path`` names the map shown (``CUBE::line (normalisation)``).
     xrf: XrfMap | None = None
+    #: Every restoration made, in order (None: a workspace written before they were recorded: ``restorations`` are redone).
+    runs: tuple[Run, ...] | None = None
+    #: The sha256 of the file read (its read step's), to tell a file changed since; None: not known.
+    sha256: str | None = None
+    #: Entries of ``runs`` that could not be read, one line each (said beside Open; not written).
+    skipped: tuple[str, ...] = field(default=(), compare=False)
 
     def to_json(self) -> str:
-        return json.dumps({"format": FORMAT, "version": VERSION, **asdict(self)}, indent=2)
+        values = asdict(self)
+        del values["skipped"]
+        return json.dumps({"format": FORMAT, "version": VERSION, **values}, indent=2, default=str)
 
 
 def absolute_path(path: str) -> str:
@@ -129,6 +166,45 @@ def _xrf_map(value: Any, path: Path) -> XrfMap | None:
     return XrfMap(value["spectra"], value["line"], value["normalisation"], None if channels is None else (channels[0], channels[1]))
 
 
+def _whole(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _runs(value: Any, path: Path) -> tuple[tuple[Run, ...] | None, tuple[str, ...]]:
+    """The ``runs`` entry: the restorations made in order (None when absent), and those that cannot be read, one line each."""
+    if value is None:
+        return None, ()
+    if not isinstance(value, list):
+        raise InputError("not an asirp view workspace: runs must be a list", path)
+    runs, skipped = [], []
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("method"), str):
+            skipped.append(f"restoration {number}: no method; skipped")
+            continue
+        parameters, images, decision = item.get("parameters") or {}, item.get("images"), item.get("decision")
+        problem = ""
+        if not isinstance(parameters, dict):
+            problem = "its parameters are not a mapping"
+        elif not _whole(item.get("index", 0)):
+            problem = f"image index {item.get('index')!r} is not a whole number"
+        elif images is not None and not (isinstance(images, list) and len(images) == 2 and all(_whole(i) for i in images)
+                                         and images[0] < images[1]):  # fmt: skip
+            problem = f"images {images!r} is not a range (first, end) of whole numbers"
+        elif decision is not None and not isinstance(decision, dict):
+            problem = "its decision is not a mapping"
+        if problem:
+            skipped.append(f"restoration {number} ({item['method']}): {problem}; skipped")
+            continue
+        try:
+            region = _region(item.get("region"), "a region", path)
+        except InputError:
+            skipped.append(f"restoration {number} ({item['method']}): its region is not 4 whole numbers; skipped")
+            continue
+        runs.append(Run(item["method"], dict(parameters), item.get("index", 0), region,
+                        None if images is None else (images[0], images[1]), decision))  # fmt: skip
+    return tuple(runs), tuple(skipped)
+
+
 def load_state(path: str | os.PathLike[str]) -> PageState:
     """Read a workspace file; :class:`~asirp.errors.InputError` (one line naming the file) when it is not one."""
     source = Path(path).expanduser()
@@ -155,6 +231,8 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
     tomography = raw.get("tomography")
     if tomography is not None and not (isinstance(tomography, dict) and isinstance(tomography.get("view"), str)):
         raise InputError("not an asirp view workspace: the tomography entry needs a view", source)
+    runs, skipped = _runs(raw.get("runs"), source)
+    sha256 = raw.get("sha256")
     return PageState(
         path=raw["path"],
         index=int(raw.get("index") or 0),
@@ -166,4 +244,7 @@ def load_state(path: str | os.PathLike[str]) -> PageState:
         restorations=restorations,
         tomography=tomography,
         xrf=xrf,
+        runs=runs,
+        sha256=sha256 if isinstance(sha256, str) else None,
+        skipped=skipped,
     )

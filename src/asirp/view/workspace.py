@@ -9,6 +9,7 @@ page is the file the CLI would have written, provenance included.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from ..frame import Frame
 from ..history import HistoryStep
 from ..progress import Cancelled
 from .files import FrameCache, Opened
+from .state import Run
 
 log = logging.getLogger("asirp.view")
 
@@ -70,6 +72,24 @@ def _short(params: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in params.items())
 
 
+def _decision(plan: Any) -> dict[str, Any] | None:
+    """What ``auto`` chose (method and parameters, as JSON values), or None for a method named."""
+    if plan.decision is None:
+        return None
+    parameters = json.loads(json.dumps(plan.params, default=str))
+    return {"method": plan.method, "parameters": parameters}
+
+
+def stale(run: Run, count: int, methods: set[str]) -> str:
+    """Why ``run`` cannot be made again on a frame of ``count`` images with these ``methods`` (``""``: it can)."""
+    if run.method != "auto" and run.method not in methods:
+        return f"unknown method {run.method!r}"
+    last = run.index if run.images is None else max(run.index, run.images[1] - 1)
+    if last >= count:
+        return f"image {last} is beyond the {count} image{'s' if count != 1 else ''} of {'the stack' if count > 1 else 'the file'}"
+    return ""
+
+
 @dataclass
 class Workspace:
     """What one page has open. ``source`` is the frame as read (an image or a stack);
@@ -80,6 +100,8 @@ class Workspace:
     source: Frame | None = None
     index: int = 0
     results: dict[int, list[Result]] = field(default_factory=dict)
+    #: Every restoration kept, in the order made, as a workspace file records it.
+    runs: list[Run] = field(default_factory=list)
     reference: Frame | None = None
     _images: dict[int, Frame] = field(default_factory=dict)
 
@@ -92,7 +114,17 @@ class Workspace:
 
     def show(self, frame: Frame, path: str) -> None:
         """Make ``frame`` (read from ``path``, or made from it: an XRF element map) the one shown; forget the previous results."""
-        self.path, self.source, self.index, self.results, self._images = path, frame, 0, {}, {}
+        self.path, self.source, self.index, self.results, self._images, self.runs = path, frame, 0, {}, {}, []
+
+    @property
+    def sha256(self) -> str | None:
+        """The sha256 of the file the open frame was read from (its read step's), or None when its history has none."""
+        if self.source is None:
+            return None
+        for step in self.source.history:
+            if step.method == "read" and step.inputs:
+                return step.inputs[0].get("sha256")
+        return None
 
     @property
     def count(self) -> int:
@@ -104,14 +136,18 @@ class Workspace:
     @property
     def raw(self) -> Frame:
         """The 2-D image shown (image ``index`` of a stack), with the read step in its history; one object per image."""
+        return self.image(self.index)
+
+    def image(self, index: int) -> Frame:
+        """Image ``index`` of the open stack (the image itself when one is open), with the read step in its history."""
         if self.source is None:
             raise OutputError("no file is open")
         if not self.source.is_stack:
             return self.source
-        if self.index not in self._images:
+        if index not in self._images:
             source = self.source
-            self._images[self.index] = replace(source, data=source.data[self.index], valid=source.valid[self.index])
-        return self._images[self.index]
+            self._images[index] = replace(source, data=source.data[index], valid=source.valid[index])
+        return self._images[index]
 
     def open_reference(self, path: str) -> Frame:
         """Open a ground-truth image (or stack, one image per image of the open frame) to score results against."""
@@ -134,8 +170,9 @@ class Workspace:
         """The results of the image shown, oldest first."""
         return self.results.get(self.index, [])
 
-    def restore(self, method: str, params: dict[str, Any], region: Region | None = None, *, cancel: Event | None = None) -> Result:
-        """Restore the image shown, or its ``region``, with ``method`` (or ``"auto"``) and keep the result.
+    def restore(self, method: str, params: dict[str, Any], region: Region | None = None, *, index: int | None = None,
+                cancel: Event | None = None) -> Result:
+        """Restore the image shown (image ``index`` when given), or its ``region``, with ``method`` (or ``"auto"``) and keep the result.
 
         Blocking: run it in a thread. The region's crop is a step of the result's history.
         ``cancel`` set stops it between its stages (the decision, the restoration) with
@@ -145,20 +182,25 @@ class Workspace:
         """
         from ..select import make_plan
 
-        raw = self.raw if region is None else crop(self.raw, region)
+        index = self.index if index is None else index
+        image = self.image(index)
+        raw = image if region is None else crop(image, region)
         started = time.perf_counter()
         _check(cancel)
         plan = make_plan(raw, method, params)
         _check(cancel)
         frame = plan.run(raw)
         _check(cancel)
-        result = self._result(self.index, method, params, plan, frame, time.perf_counter() - started, region)
-        self.results.setdefault(self.index, []).append(result)
+        result = self._result(index, method, params, plan, frame, time.perf_counter() - started, region)
+        self.results.setdefault(index, []).append(result)
+        self.runs.append(Run(method, dict(params), index, region, None, _decision(plan)))
         return result
 
-    def restore_stack(self, method: str, params: dict[str, Any], *, cancel: Event | None = None,
+    def restore_stack(self, method: str, params: dict[str, Any], *, images: tuple[int, int] | None = None,
+                      decide_on: int | None = None, cancel: Event | None = None,
                       progress: Callable[[int, int], None] | None = None) -> list[Result]:
-        """Restore every image of the open stack with one plan (decided on the image shown, as ``asirp restore`` on a stack).
+        """Restore every image of the open stack (``images``: first, end) with one plan, decided on the image shown
+        (image ``decide_on`` when given), as ``asirp restore`` on a stack.
 
         ``progress(done, total)`` is called before each image and at the end; ``cancel``
         set stops it between images with :class:`Cancelled`, keeping nothing. The results,
@@ -168,25 +210,31 @@ class Workspace:
 
         if self.source is None:
             raise OutputError("no file is open")
-        total = self.count
+        first, end = (0, self.count) if images is None else images
+        if not 0 <= first < end <= self.count:
+            raise OutputError(f"images {first}:{end} are not within the {self.count} images of the stack")
+        decide_on = self.index if decide_on is None else decide_on
+        total = end - first
         started = time.perf_counter()
         _check(cancel)
-        plan = make_plan(self.raw, method, params)
+        plan = make_plan(self.image(decide_on), method, params)
         made = []
-        for index, image in enumerate(self.source.images()):
+        for done, index in enumerate(range(first, end)):
             if progress is not None:
-                progress(index, total)
+                progress(done, total)
             _check(cancel)
-            image_started = started if index == 0 else time.perf_counter()  # the first image's time includes the decision
-            made.append((index, plan.run(image), time.perf_counter() - image_started))
+            image_started = started if done == 0 else time.perf_counter()  # the first image's time includes the decision
+            made.append((index, plan.run(self.image(index)), time.perf_counter() - image_started))
         _check(cancel)
         if progress is not None:
             progress(total, total)
+        note = f" [stack, {total} images]" if total == self.count else f" [stack, images {first}:{end}]"
         results = []
         for index, frame, seconds in made:
-            result = self._result(index, method, params, plan, frame, seconds, None, f" [stack, {total} images]")
+            result = self._result(index, method, params, plan, frame, seconds, None, note)
             self.results.setdefault(index, []).append(result)
             results.append(result)
+        self.runs.append(Run(method, dict(params), decide_on, None, (first, end), _decision(plan)))
         return results
 
     def _result(self, index: int, method: str, params: dict[str, Any], plan: Any, frame: Frame, seconds: float, region: Region | None,
