@@ -526,3 +526,82 @@ def test_raw_frames_of_a_runengine_source_come_from_its_documents(tmp_path):
     np.testing.assert_array_equal(raw.frame(3, uid).data, read[3])
     with pytest.raises(InputError, match="not received"):  # only the newest `keep` frames are kept
         raw.frame(1, uid)
+
+
+def test_view_follow_raw_zmq_shows_the_frames_a_0mq_proxy_carries(tmp_path):
+    """``--raw zmq:HOST:PORT`` as the command builds it: a RunEngine publishes to a real 0MQ proxy, the page's
+    dispatcher thread receives the documents, and the raw frame the page holds is the frame the detector produced;
+    closing the follower (the server stopping) ends the dispatcher's thread."""
+    from bluesky import RunEngine
+    from bluesky.callbacks.zmq import Proxy, Publisher
+    from bluesky.plans import count
+    from event_model import compose_run
+    from ophyd.sim import SynSignal
+
+    from asirp.cli import build_parser
+    from asirp.cli.view import _live
+    from asirp.online import BlueskyConsumer
+    from asirp.view.live import ZmqRawSource
+
+    proxy = Proxy("127.0.0.1", "127.0.0.1")  # free ports, chosen by the proxy
+    threading.Thread(target=proxy.start, daemon=True).start()
+    in_address, out_address = (str(port) if "://" in str(port) else f"127.0.0.1:{port}" for port in (proxy.in_port, proxy.out_port))
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(TOML)
+    out = tmp_path / "restored"
+    args = build_parser().parse_args(["view", "--follow", str(out), "--pipeline", str(toml), "--raw", f"zmq:{out_address}"])
+    follower, _ = _live(args)
+    raw = follower.raw
+    assert isinstance(raw, ZmqRawSource) and raw.address == out_address and out_address in raw.spec
+    follower.start()
+    publisher = Publisher(in_address)
+    try:
+        deadline = time.monotonic() + 20
+        while raw.listener.received == 0:  # 0MQ subscriptions take a moment: probe runs until one arrives
+            assert time.monotonic() < deadline, "no document crossed the proxy"
+            probe = compose_run(metadata={"purpose": "probe"})
+            publisher("start", probe.start_doc)
+            publisher("stop", probe.compose_stop())
+            time.sleep(0.1)
+        config = follower.config
+        produced: list[np.ndarray] = []
+
+        def exposure() -> np.ndarray:
+            produced.append(_map(len(produced) + 1))
+            return produced[-1]
+
+        camera = SynSignal(func=exposure, name="xrf_cam")
+        RE = RunEngine({})
+        consumer = BlueskyConsumer(Pipeline(config), output=str(out))  # the pipeline, in the acquisition session
+        RE.subscribe(consumer)
+        RE.subscribe(publisher)
+        read: dict[int, np.ndarray] = {}
+        RE.subscribe(lambda name, doc: read.__setitem__(doc["seq_num"], np.array(doc["data"]["xrf_cam"])) if name == "event" else None)
+        (uid,) = RE(count([camera], num=5, delay=0.05))
+        consumer.close(30)
+        deadline = time.monotonic() + 20
+        while not ((snap := follower.latest()).run == uid and snap.seq == 5 and snap.raw is not None):
+            assert time.monotonic() < deadline, f"the page never showed raw frame 5: {snap.status} {snap.raw_note}"
+            time.sleep(0.05)
+        np.testing.assert_array_equal(snap.raw.data, read[5])  # the newest frame, as the detector produced it
+        assert any(np.array_equal(read[5], frame) for frame in produced) and not np.array_equal(read[5], read[4])
+        np.testing.assert_array_equal(raw.frame(4, uid).data, read[4])
+    finally:
+        follower.close()
+        publisher.close()
+    assert not raw.listener.alive  # stopped cleanly with the follower
+
+
+@pytest.mark.parametrize("value", ["zmq:", "zmq:localhost", "zmq:localhost:port", "zmq:localhost:70000", "zmq::5578"])
+def test_view_follow_raw_zmq_refuses_bad_addresses_in_one_line(tmp_path, capsys, value):
+    assert main(["view", "--follow", str(tmp_path), "--raw", value, "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert f"--raw zmq: expects HOST:PORT of a 0MQ proxy's output (port 1 to 65535), got {value[4:]!r}" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_serve_zmq_refuses_a_bad_address_with_the_same_message(tmp_path, capsys):
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(TOML)
+    assert main(["serve", str(toml), "--zmq", "localhost", "-o", str(tmp_path / "out")]) == 2
+    assert "--zmq expects HOST:PORT of a 0MQ proxy's output (port 1 to 65535), got 'localhost'" in capsys.readouterr().err

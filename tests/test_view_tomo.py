@@ -588,3 +588,53 @@ def test_opening_a_scan_is_cancelled_between_blocks(tmp_path, monkeypatch):
     assert re.fullmatch(r"cancelled: opening tooth\.h5 after \d+\.\d s, in reading exchange/data: 0/19 blocks; the file shown before stays",
                         page.status.text), page.status.text  # fmt: skip
     assert page.workspace.raw is shown and page.tomography is not None and not page.cancel_button.visible and page.busy is None
+
+
+def test_rows_read_only_those_detector_rows_as_asirp_tomo_rows(tmp_path, capsys):
+    """The rows field under the path: the scan opened holds only the rows asked for (asirp.tomo's reader with the same rows),
+    bad rows get asirp tomo's one-line messages beside Open, and a workspace reopens the same rows."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+    from asirp.view.state import load_state
+
+    path = str(_scan_without_flats(tmp_path / "tall.h5", air=True))  # 24 detector rows
+    opened = Tomography.open(path, ScanInputs(rows=(5, 9)))
+    expected = tomo.read_scan(path, rows=(5, 9))
+    np.testing.assert_array_equal(opened.scan.projections.data, expected.projections.data)
+    np.testing.assert_array_equal(opened.scan.darks, expected.darks)
+    np.testing.assert_array_equal(opened.attenuation.data, tomo.minus_log(tomo.normalise(expected)).data)
+    assert opened.rows == 4 and opened.scan.shape == (40, 4, 48) and Tomography.open(path).rows == 24
+    assert "detector rows 5 to 8 read (rows 5:9): row 0 here is detector row 5" in opened.describe()
+    # Saved and read back as [start, stop]; a saved value that is not two integers gets --rows's message.
+    assert ScanInputs(rows=(5, 9)).to_dict() == {"rows": [5, 9]}
+    assert ScanInputs.from_dict(json.loads(json.dumps(ScanInputs("a.txt", rows=(5, 9)).to_dict()))).rows == (5, 9)
+    with pytest.raises(ParameterError, match=re.escape("--rows expects START:STOP (detector rows), got '[5]'")):
+        ScanInputs.from_dict({"rows": [5]})
+
+    page = ViewerPage(Document(), FrameCache(), [], tmp_path)
+    assert page.tomo_rows in page.scan_input_controls() and page.tomo_rows.visible  # shown whether the box is ticked or not
+    for typed in ("5", "a:b", "9:5", "20:30"):  # the form (before reading), then the reader's checks (after it looked)
+        page.tomo_rows.value = typed
+        page._open_path(path)
+        _finish_work(page.doc)
+        message = _cli_error(capsys, "tomo", "centre", path, "--rows", typed)
+        assert html.escape(message) in page.open_message.text, (typed, message, page.open_message.text)
+        assert page.tomography is None
+    page.tomo_rows.value = "5:9"
+    page._open_path(path)
+    _finish_work(page.doc)
+    assert page.tomography is not None and page.tomography.rows == 4 and page.tomo_row.end == 3
+    np.testing.assert_array_equal(page.tomography.attenuation.data, opened.attenuation.data)
+    page.tomo_view.active = 1  # the sinogram of row 2 here: detector row 7
+    page.tomo_row.value = 2
+    _finish_work(page.doc)
+    np.testing.assert_array_equal(page.workspace.raw.data, Tomography.open(path).frame("sinogram", 7).data)
+    page.workspace_path.value = str(tmp_path / "rows.json")
+    page._save_workspace()
+    assert load_state(tmp_path / "rows.json").tomography["scan"] == {"rows": [5, 9]}
+    again = ViewerPage(Document(), FrameCache(), [str(tmp_path / "rows.json")], tmp_path)  # a fresh page, its rows field empty
+    _finish_work(again.doc)
+    assert again.tomography is not None and again.tomography.inputs == ScanInputs(rows=(5, 9)) and again.tomo_rows.value == "5:9"
+    np.testing.assert_array_equal(again.tomography.scan.projections.data, expected.projections.data)
+    np.testing.assert_array_equal(again.workspace.raw.data, page.workspace.raw.data)

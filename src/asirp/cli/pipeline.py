@@ -96,8 +96,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if len(sources) != 1:
         raise ParameterError("give exactly one source: --zmq HOST:PORT, --watch FOLDER or --swmr FILE::DATASET")
     if args.zmq:
-        from ..online.zmq import serve_zmq
+        from ..online.zmq import parse_address, serve_zmq
 
+        parse_address(args.zmq, "--zmq")
         summary = serve_zmq(
             args.zmq,
             pipeline,

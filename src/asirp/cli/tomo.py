@@ -23,18 +23,9 @@ from ..tomo.options import (
     TARGETS,
     TRANSMISSION_FLOOR,
     parse_centre,
+    parse_rows,
 )
 from ..units import PixelSize, parse_length
-
-
-def _rows(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    start, sep, stop = text.partition(":")
-    try:
-        return int(start), int(stop)
-    except ValueError:
-        raise ParameterError(f"--rows expects START:STOP (detector rows), got {text!r}") from None
 
 
 def _point(text: str | None) -> tuple[int, int, int] | None:
@@ -61,7 +52,7 @@ def _read(args: argparse.Namespace):
         value, unit = parse_length(args.pixel_size)
         pixel = PixelSize.square(value, unit)
     return read_scan(args.input, angles=args.angles, angles_unit=args.angles_unit, flats=args.flats, darks=args.darks,
-                     rows=_rows(args.rows), pixel_size=pixel, sort_angles=not args.strict_angles)
+                     rows=parse_rows(args.rows), pixel_size=pixel, sort_angles=not args.strict_angles)
 
 
 def _cmd_recon(args: argparse.Namespace) -> int:

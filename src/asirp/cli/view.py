@@ -6,6 +6,7 @@ Examples::
     asirp view scan.h5 other.tif --port 8000 --no-browser
     asirp view --host 0.0.0.0 frame.tif       # shared on the beamline network: the printed URL holds a token
     asirp view --follow restored/ --pipeline pipeline.toml --raw /data/pilatus/scan_0042/ --publish localhost:5577
+    asirp view --follow restored/ --pipeline pipeline.toml --raw zmq:localhost:5578    # raw frames of a 0MQ proxy's documents
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ from ..errors import ParameterError
 
 #: Bokeh's customary port.
 DEFAULT_PORT = 5006
+#: ``--raw zmq:HOST:PORT``: raw frames from the documents of a 0MQ proxy's output (as ``asirp serve --zmq HOST:PORT``).
+ZMQ_PREFIX = "zmq:"
 
 
 def _live(args: argparse.Namespace) -> tuple[Any, Any]:
     """The follower and the ROI publisher of ``--follow`` (bad options refused in one line before anything starts)."""
     from ..pipeline.config import PipelineConfig, load_config
-    from ..view.live import LiveFollower, RawSource, RoiFeedback
+    from ..view.live import DocumentRawSource, LiveFollower, RawSource, RoiFeedback, ZmqRawSource
 
+    if not 0 < args.max_fps <= 50:
+        raise ParameterError(f"--max-fps must be above 0 and at most 50 frames/s, got {args.max_fps:g}")
     config = load_config(args.pipeline) if args.pipeline else PipelineConfig()
-    raw = RawSource(args.raw, config) if args.raw else None
+    raw: RawSource | DocumentRawSource | None = None
+    if args.raw and args.raw.startswith(ZMQ_PREFIX):  # a 0MQ proxy's documents, listened to once the page starts
+        raw = ZmqRawSource(args.raw[len(ZMQ_PREFIX):], config)
+    elif args.raw:
+        raw = RawSource(args.raw, config)
     feedback = None
     if args.publish:
         from bluesky.callbacks.zmq import Publisher
@@ -35,8 +44,6 @@ def _live(args: argparse.Namespace) -> tuple[Any, Any]:
         feedback = RoiFeedback(Publisher(args.publish))
     if not Path(args.follow).is_dir():  # the pipeline creates it when it starts: wait for it, and say so
         print(f"asirp: warning: {args.follow}: no such folder yet; the page waits for the pipeline to create it", file=sys.stderr)
-    if not 0 < args.max_fps <= 50:
-        raise ParameterError(f"--max-fps must be above 0 and at most 50 frames/s, got {args.max_fps:g}")
     return LiveFollower(args.follow, config=config, raw=raw, poll_s=args.poll, frame_interval_s=1.0 / args.max_fps), feedback
 
 
@@ -68,7 +75,8 @@ def register_cli(commands: Any, common: argparse.ArgumentParser) -> None:
     live = view.add_argument_group("live mode: follow a running pipeline (asirp serve / run / a BlueskyConsumer)")
     live.add_argument("--follow", metavar="FOLDER", help="the pipeline's output folder: show its newest run's frames as they are written")
     live.add_argument("--pipeline", metavar="TOML", help="the pipeline's file: how raw frames are read, [analyse] change and roi settings")
-    live.add_argument("--raw", metavar="SOURCE", help="where the pipeline reads raw frames: the watched FOLDER or FILE::DATASET (SWMR)")
+    live.add_argument("--raw", metavar="SOURCE", help="where the pipeline reads raw frames: the watched FOLDER, FILE::DATASET (SWMR), "
+                           "or zmq:HOST:PORT, the 0MQ proxy output whose documents it restores (asirp serve --zmq)")
     live.add_argument("--publish", metavar="HOST:PORT",
                       help="0MQ proxy input to which accepted ROIs go as feedback documents (as asirp serve --publish)")
     live.add_argument("--max-fps", type=float, default=7.0,

@@ -43,6 +43,21 @@ def parse_centre(text: str) -> float | str:
         raise ParameterError(f"--center expects auto, registration, sharpness or a column in px, got {text!r}") from None
 
 
+def parse_rows(text: str | None) -> tuple[int, int] | None:
+    """Detector rows as ``asirp tomo recon --rows`` takes them: ``START:STOP`` (None: all rows).
+
+    Only the form is checked here; :func:`asirp.tomo.read_scan` refuses rows out of order or
+    past the detector's last one with its own message, when it knows the detector's height.
+    """
+    if text is None:
+        return None
+    start, _, stop = text.partition(":")
+    try:
+        return int(start), int(stop)
+    except ValueError:
+        raise ParameterError(f"--rows expects START:STOP (detector rows), got {text!r}") from None
+
+
 def check_iterations(iterations: int) -> int:
     """``iterations`` if SIRT runs that many (1 to :data:`MAX_ITERATIONS`), else the one-line error."""
     if not 1 <= int(iterations) <= MAX_ITERATIONS:

@@ -225,6 +225,32 @@ class DocumentRawSource:
         return load_frame(Item(run, seq, array), self.read)
 
 
+class ZmqRawSource(DocumentRawSource):
+    """Raw frames of the documents a Bluesky 0MQ proxy publishes (``asirp view --follow ... --raw zmq:HOST:PORT``).
+
+    A :class:`DocumentRawSource` subscribed to a :class:`bluesky.callbacks.zmq.RemoteDispatcher`
+    of the proxy's output, which runs in a daemon thread of its own
+    (:class:`asirp.online.zmq.DispatcherThread`): the page and the pipeline never wait for it.
+    :class:`LiveFollower` starts it with its own thread and stops it when it is closed (the
+    server stopping). As any 0MQ subscriber it receives what is published once it listens.
+    """
+
+    def __init__(self, address: str, config: PipelineConfig, keep: int = 8):
+        from ..online.zmq import DispatcherThread, parse_address
+
+        super().__init__(config, keep)
+        self.address = parse_address(address, "--raw zmq:")
+        self.spec = f"the 0MQ proxy {self.address}"
+        self.listener = DispatcherThread(self.address, [self], name="asirp-view-raw-zmq")
+
+    def start(self) -> ZmqRawSource:
+        self.listener.start()
+        return self
+
+    def close(self) -> None:
+        self.listener.stop()
+
+
 def newest_run_file(folder: Path) -> Path | None:
     """The run file (``*.nxs`` or ``*.nxs.partial``) of ``folder`` modified last, or None."""
     found = []
@@ -394,6 +420,8 @@ class LiveFollower:
 
     # -- thread ------------------------------------------------------------------------------------
     def start(self) -> LiveFollower:
+        if isinstance(self.raw, ZmqRawSource):
+            self.raw.start()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="asirp-view-follow")
         self._thread.start()
         return self
@@ -402,6 +430,8 @@ class LiveFollower:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        if isinstance(self.raw, ZmqRawSource):
+            self.raw.close()
 
     def latest(self) -> LiveSnapshot:
         """The newest snapshot (never waits)."""

@@ -179,38 +179,51 @@ class SliceOptions:
 
 @dataclass(frozen=True)
 class ScanInputs:
-    """What ``asirp tomo`` reads beside a scan's path: ``--angles`` and ``--angles-unit``, ``--flats``, ``--darks`` ("": not given).
+    """What ``asirp tomo`` reads beside a scan's path: ``--angles`` and ``--angles-unit``, ``--flats``, ``--darks`` ("": not given),
+    and ``--rows`` (``(start, stop)`` detector rows to read; None: all).
 
     A TIFF stack carries neither angles nor flats nor darks: they come from these files,
     as on the command line (:func:`asirp.tomo.read_scan`'s ``angles``, ``flats``,
     ``darks``); an HDF5 scan carries its own (an angles file overrides its angles).
+    ``rows`` reads only those detector rows, as ``asirp tomo recon --rows`` does (from an
+    HDF5 file only those are read): the scan opened is ``stop - start`` rows high, its row 0
+    the detector's row ``start``.
     """
 
     angles: str = ""
     angles_unit: AngleUnit = "deg"
     flats: str = ""
     darks: str = ""
+    rows: tuple[int, int] | None = None
 
     def read(self, path: str) -> TomoScan:
         """The scan at ``path`` read with these inputs, as ``asirp tomo`` reads it (its errors and messages)."""
         from ..tomo import read_scan
 
         return read_scan(path, angles=self.angles or None, angles_unit=self.angles_unit, flats=self.flats or None,
-                         darks=self.darks or None)  # fmt: skip
+                         darks=self.darks or None, rows=self.rows)  # fmt: skip
 
-    def to_dict(self) -> dict[str, str]:
-        """For a workspace file: the inputs given, files as absolute paths (nothing given: empty)."""
+    def to_dict(self) -> dict[str, Any]:
+        """For a workspace file: the inputs given, files as absolute paths, rows as ``[start, stop]`` (nothing given: empty)."""
         files = {name: str(Path(value).absolute()) for name, value in (("angles", self.angles), ("flats", self.flats),
                                                                         ("darks", self.darks)) if value}  # fmt: skip
-        return files | ({"angles_unit": self.angles_unit} if self.angles else {})
+        return files | ({"angles_unit": self.angles_unit} if self.angles else {}) | ({"rows": list(self.rows)} if self.rows else {})
 
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any]) -> ScanInputs:
-        """Inputs saved by :meth:`to_dict` (an angle unit other than ``deg`` or ``rad`` refused as ``--angles-unit`` refuses it)."""
+        """Inputs saved by :meth:`to_dict` (an angle unit other than ``deg`` or ``rad`` refused as ``--angles-unit`` refuses it,
+        rows not ``[start, stop]`` as ``--rows`` refuses them)."""
+        from ..tomo.options import parse_rows
+
         unit = str(saved.get("angles_unit", "deg"))
         if unit not in ("deg", "rad"):
             raise ParameterError(f"--angles-unit: invalid choice {unit!r} (choose from 'deg', 'rad')")
-        return cls(str(saved.get("angles", "")), "rad" if unit == "rad" else "deg", str(saved.get("flats", "")), str(saved.get("darks", "")))
+        rows = saved.get("rows")
+        if rows is not None:
+            pair = isinstance(rows, (list, tuple)) and len(rows) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in rows)
+            rows = parse_rows(":".join(str(v) for v in rows) if pair else str(rows))
+        return cls(str(saved.get("angles", "")), "rad" if unit == "rad" else "deg", str(saved.get("flats", "")), str(saved.get("darks", "")),
+                   rows)  # fmt: skip
 
 
 def is_scan(path: str) -> bool:
@@ -278,6 +291,9 @@ class Tomography:
         flats = "no flats" if self.scan.flats is None else f"{self.scan.flats.shape[0]} flats"
         darks = "no darks (dark taken as 0)" if self.scan.darks is None else f"{self.scan.darks.shape[0]} darks"
         text = f"tomography scan: {n} projections, {angles[0]:.4g}° to {angles[-1]:.4g}°, detector {ny} x {nx} px, {flats}, {darks}"
+        if self.inputs.rows is not None:
+            start, stop = self.inputs.rows
+            text += f"; detector rows {start} to {stop - 1} read (rows {start}:{stop}): row 0 here is detector row {start}"
         notes = self.transmission.history[-1].notes
         return text + (f"; {notes['flat']}" if "flat" in notes else "")
 

@@ -33,7 +33,7 @@ from bokeh.models.widgets.sliders import Slider
 
 from ..errors import AsirpError, ParameterError
 from ..frame import Frame
-from ..tomo.options import ALGORITHMS, FILTERS, TARGETS
+from ..tomo.options import ALGORITHMS, FILTERS, TARGETS, parse_rows
 from .markup import error, heading, note, options
 from .parts import PageParts
 from .tomography import DENOISERS, VIEWS, ScanInputs, SliceOptions, Tomography, View, shown_note, slider_title
@@ -106,10 +106,12 @@ class TomographyControls(PageParts):
         self.tomo_darks = TextInput(title="dark-field TIFF or folder (optional)", width=320, css_classes=["asirp-tomo-darks"])
         self.tomo_inputs = column(self.tomo_angles, self.tomo_angles_unit, self.tomo_flats, self.tomo_darks, visible=False)
         self.tomo_as_scan.on_change("active", lambda attr, old, new: setattr(self.tomo_inputs, "visible", bool(new)))
+        self.tomo_rows = TextInput(title="a tomography scan's detector rows to read, START:STOP (empty: all; as asirp tomo --rows)",
+                                   placeholder="all", width=320, css_classes=["asirp-tomo-rows"])  # fmt: skip
 
     def scan_input_controls(self) -> list[Any]:
-        """The box and files of a scan opened as ``asirp tomo`` reads it, for the page's Open section (above its button)."""
-        return [self.tomo_as_scan, self.tomo_inputs]
+        """The rows of a scan, the box and files of a scan opened as ``asirp tomo`` reads it, for the page's Open section."""
+        return [self.tomo_rows, self.tomo_as_scan, self.tomo_inputs]
 
     def tomography_controls(self) -> list[Any]:
         """The controls, in the order the page's left column shows them, the page's stack slider (the projections' angle) among them."""
@@ -121,11 +123,13 @@ class TomographyControls(PageParts):
         return bool(self.tomo_as_scan.active)
 
     def _scan_inputs(self) -> ScanInputs:
-        """The angles, flats and darks typed (none when the box is not ticked: an HDF5 scan carries its own)."""
+        """The rows typed (``--rows``'s message when not START:STOP), and the angles, flats and darks typed (none when the box
+        is not ticked: an HDF5 scan carries its own)."""
+        rows = parse_rows(self.tomo_rows.value) if self.tomo_rows.value.strip() else None
         if not self.opens_as_scan:
-            return ScanInputs()
+            return ScanInputs(rows=rows)
         unit: AngleUnit = "rad" if self.tomo_angles_unit.value == "rad" else "deg"
-        return ScanInputs(self.tomo_angles.value.strip(), unit, self.tomo_flats.value.strip(), self.tomo_darks.value.strip())
+        return ScanInputs(self.tomo_angles.value.strip(), unit, self.tomo_flats.value.strip(), self.tomo_darks.value.strip(), rows)
 
     @property
     def view(self) -> View:
@@ -178,6 +182,8 @@ class TomographyControls(PageParts):
             return
         self.status.text = f"done: opened {name} in {seconds:.2f} s"
         self.tomography = None  # the controls set below show nothing until the scan is in
+        rows = opened.inputs.rows
+        self.tomo_rows.value = f"{rows[0]}:{rows[1]}" if rows else ""  # the rows read (a workspace's, when reopened)
         self.tomo_row.update(end=max(1, opened.rows - 1), value=min(int(saved.get("row", 0)), opened.rows - 1))
         slice_options = SliceOptions.from_dict(saved.get("slice") or {}) if "slice" in saved else SliceOptions()
         self.tomo_algorithm.value, self.tomo_filter.value = slice_options.algorithm, slice_options.filter_name
