@@ -638,3 +638,97 @@ def test_rows_read_only_those_detector_rows_as_asirp_tomo_rows(tmp_path, capsys)
     assert again.tomography is not None and again.tomography.inputs == ScanInputs(rows=(5, 9)) and again.tomo_rows.value == "5:9"
     np.testing.assert_array_equal(again.tomography.scan.projections.data, expected.projections.data)
     np.testing.assert_array_equal(again.workspace.raw.data, page.workspace.raw.data)
+
+
+def test_projection_and_sinogram_views_show_the_slice_options_corrections(tmp_path):
+    """Zingers, rings, projections restored: the projection and sinogram views are asirp.tomo.corrected_projections with the same options
+    (made once, said under the view); options that leave the projections alone, and none, show the scan as read."""
+    from bokeh.document import Document
+
+    from asirp.view.page import ViewerPage
+
+    scan = tomo.read_scan(str(TOOTH))
+    views = Tomography.open(str(TOOTH))
+    cases = (
+        (SliceOptions.parse("fbp", "ramp", "", "100", zingers=True, rings=True), dict(zingers=True, rings=True),
+         "zingers removed, rings removed"),
+        (SliceOptions.parse("fbp", "ramp", "", "100", rings=True, restore="gaussian", restore_params="sigma=1.5", restore_target="projections"),
+         dict(rings=True, restore="gaussian", restore_params={"sigma": 1.5}), "rings removed, projections restored with gaussian"),
+    )  # fmt: skip
+    for options, keywords, said in cases:
+        assert views.corrects(options) and not views.has_projections(options)
+        corrected = tomo.corrected_projections(scan, **keywords)
+        shown = views.frame("projection", 0, options)
+        assert views.has_projections(options) and views.frame("projection", 0, options) is shown  # made once
+        np.testing.assert_array_equal(shown.data, corrected.data)
+        np.testing.assert_array_equal(shown.valid, corrected.valid)
+        said_projections = f"projections as attenuation -ln T with the slice options' corrections ({said}), 181 angles"
+        assert shown_note(views, "projection", shown).startswith(said_projections)
+        for row in (0, 1):
+            sinogram = views.frame("sinogram", row, options)
+            np.testing.assert_array_equal(sinogram.data, corrected.data[:, row, :])
+            assert sinogram.history[-1].method == "sinogram" and sinogram.meta["row"] == row
+            assert shown_note(views, "sinogram", sinogram).endswith(f"with the slice options' corrections ({said})")
+        assert views.slice(1, options).history[: len(shown.history)] == shown.history  # the slice is made from what is shown
+    # No corrections (none given, or a restoration of the slices, another algorithm): the scan as read, as before.
+    attenuation = tomo.minus_log(tomo.normalise(scan))
+    for options in (None, SliceOptions(), SliceOptions(algorithm="sirt", restore="gaussian", restore_params=("sigma=1",), restore_target="slices")):
+        assert options is None or (not views.corrects(options) and views.has_projections(options))
+        assert views.frame("projection", 0, options) is views.transmission
+        sinogram = views.frame("sinogram", 1, options)
+        np.testing.assert_array_equal(sinogram.data, attenuation.data[:, 1, :])
+        assert sinogram.history[-1].parameters == {"row": 1} and shown_note(views, "sinogram", sinogram).endswith(" as read (no corrections)")
+    assert shown_note(views, "projection", views.transmission).startswith("projections as transmission (P - D) / (F - D), 181 angles")
+
+    # On the page: ticking corrects in the work thread and shows them (and says so); unticking shows the scan as read again.
+    page = ViewerPage(Document(), FrameCache(), [str(TOOTH)], tmp_path)
+    _finish_work(page.doc)
+    assert page.tomo_slice.visible and page.workspace.source is page.tomography.transmission
+    page.tomo_corrections.active = [0, 1]
+    assert page.busy is not None and "correcting the projections with the slice options…" in page.tomo_message.text
+    _finish_work(page.doc)
+    assert page.status.text.startswith("done: projections corrected in ")
+    expected = tomo.corrected_projections(scan, zingers=True, rings=True)
+    np.testing.assert_array_equal(page.workspace.source.data, expected.data)
+    assert "with the slice options' corrections (zingers removed, rings removed)" in html.unescape(page.tomo_message.text)
+    shown = page.workspace.source
+    page.tomo_algorithm.value = "sirt"  # not a correction: the view stays (no new work, the same frame)
+    assert page.busy is None and page.workspace.source is shown
+    page.tomo_view.active = 1
+    page.tomo_row.value = 1
+    page._show_view()
+    _finish_work(page.doc)
+    np.testing.assert_array_equal(page.workspace.source.data, expected.data[:, 1, :])
+    page.tomo_corrections.active = []
+    _finish_work(page.doc)
+    np.testing.assert_array_equal(page.workspace.source.data, attenuation.data[:, 1, :])
+    assert "as read (no corrections)" in page.tomo_message.text
+    page.tomo_view.active = 0
+    _finish_work(page.doc)
+    assert page.workspace.source is page.tomography.transmission and "projections as transmission" in page.tomo_message.text
+
+
+def test_the_rotation_axis_search_is_cancelled_at_its_next_batch_of_candidates():
+    """find_centre's sharpness search loops through asirp.progress: cancelled, it stops at its next batch of candidates (nothing kept)."""
+    from asirp.progress import Cancelled, Observation
+
+    views = Tomography.open(str(TOOTH))
+    found = tomo.find_centre(views.attenuation, method="sharpness")  # unobserved: as before
+    seen: list[str] = []
+
+    def report(step) -> None:
+        if step.desc.startswith("rotation axis"):
+            seen.append(str(step))
+            if step.done == 1:
+                watched.cancel()
+
+    with Observation(report) as watched, pytest.raises(Cancelled):
+        tomo.find_centre(views.attenuation, method="sharpness")
+    assert watched.stopped is not None and str(watched.stopped[-1]) == seen[-1] == "rotation axis: 320 candidate centres: 1/5 batches"
+    with Observation() as watched:  # observed, not cancelled: the same axis
+        assert tomo.find_centre(views.attenuation, method="sharpness") == found
+    # Within a slice (the axis found first): cancelled in the search, no axis and no slice kept.
+    with Observation(lambda step: step.desc.startswith("rotation axis") and watched.cancel()) as watched, pytest.raises(Cancelled):
+        views.slice(1)
+    assert watched.stopped is not None and watched.stopped[-1].desc.startswith("rotation axis") and not views._centred
+    assert not views.has_slice(1, SliceOptions())

@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from ..errors import InputError, ParameterError
 from ..frame import Frame
+from ..progress import progress
 from .correct import ATTENUATION
 from .reconstruct import FourierProjector
 
@@ -155,7 +156,9 @@ def centre_by_sharpness(
     projector = FourierProjector(nx, angles_deg)
     per_batch = max(1, BATCH_SLICES // len(chosen))
     score = np.empty(candidates.size)
-    for start in range(0, candidates.size, per_batch):
+    # Through asirp.progress: a bar on a long search, and in the viewer's work thread Cancel stops it at the next batch of candidates.
+    batches = range(0, candidates.size, per_batch)
+    for start in progress(batches, desc=f"rotation axis: {candidates.size} candidate centres", total=len(batches), unit="batch"):
         group = candidates[start : start + per_batch]
         slices = projector.backproject(np.tile(sinograms, (group.size, 1, 1)), np.repeat(group, len(chosen)),
                                        filter_name="hann")

@@ -19,6 +19,12 @@ NeXus NXtomo), or a TIFF stack (a multi-page TIFF or a folder of TIFFs) with the
   :func:`asirp.tomo.reconstruct_scan`), attenuation per voxel (1/px). Finding the axis takes seconds:
   the page reconstructs in a thread (:meth:`Tomography.has_slice` says when it must).
 
+With slice options that correct the projections (zingers, rings, a restoration of the
+projections), the projection and sinogram views show the attenuation projections the
+slice is reconstructed from (:meth:`Tomography.projections`, made once per scan and
+options: :meth:`Tomography.has_projections`), and the note says which corrections
+(:func:`shown_note`); without them, the scan as read.
+
 The sinogram's axes are labelled as measured: detector columns (px) and the scan's
 angles θ (°) (:func:`axis_labels`).
 
@@ -311,20 +317,43 @@ class Tomography:
     def frame(self, view: View, row: int = 0, options: SliceOptions | None = None) -> Frame:
         """What ``view`` shows: the transmission stack (every angle), or the sinogram or slice of detector ``row``.
 
-        A slice not made yet takes seconds (the axis found, the row reconstructed):
-        :meth:`has_slice` says so beforehand.
+        With ``options`` that correct the projections (zingers, rings, a restoration of the
+        projections), the projection and sinogram views show the attenuation projections
+        a slice with those options is reconstructed from (:meth:`projections`, made once);
+        without, the scan's transmission and attenuation as read. A slice not made yet
+        takes seconds (the axis found, the row reconstructed), and so do corrected
+        projections: :meth:`has_slice` and :meth:`has_projections` say so beforehand.
         """
+        corrected = options is not None and self.corrects(options)
         if view == "projection":
-            return self.transmission
+            return self.projections(options) if corrected and options is not None else self.transmission
         row = self.check(view, row)
-        return self.sinogram(row) if view == "sinogram" else self.slice(row, options or SliceOptions())
+        if view == "sinogram":
+            return self.sinogram(row, options if corrected else None)
+        return self.slice(row, options or SliceOptions())
 
-    def sinogram(self, row: int) -> Frame:
-        """Attenuation ``-ln T`` of detector ``row`` at every angle: ``(n_angles, nx)``, rows in angle order (``meta["angles_deg"]``)."""
-        attenuation = self.attenuation
-        step = HistoryStep(method="sinogram", parameters={"row": int(row)})
+    def corrects(self, options: SliceOptions) -> bool:
+        """Whether ``options`` change the projections (zingers or rings removed, the projections restored): the views show them corrected."""
+        return self.corrections_key(options) != (False, False)
+
+    def has_projections(self, options: SliceOptions) -> bool:
+        """Whether the projections corrected with ``options`` are made already (else :meth:`projections` takes seconds: a thread)."""
+        key = self.corrections_key(options)
+        return key == (False, False) or key in self._corrected
+
+    def sinogram(self, row: int, options: SliceOptions | None = None) -> Frame:
+        """Attenuation ``-ln T`` of detector ``row`` at every angle: ``(n_angles, nx)``, rows in angle order (``meta["angles_deg"]``).
+
+        With ``options``: that row of the projections they correct (:meth:`projections`);
+        on a grid refined ``s`` times by a super-resolution restoration, detector row
+        ``r`` is the refined row ``s r`` (``s nx`` columns).
+        """
+        attenuation = self.attenuation if options is None else self.projections(options)
+        scale = max(1, attenuation.shape[1] // self.rows)
+        step = HistoryStep(method="sinogram", parameters={"row": int(row)} | ({"refined_row": int(row) * scale} if scale > 1 else {}))
         meta = {**attenuation.meta, "row": int(row), "description": f"sinogram of detector row {row} (attenuation -ln T)"}
-        return attenuation.derive(attenuation.data[:, row, :], step, valid=attenuation.valid[:, row, :], kind="image",
+        index = row * scale
+        return attenuation.derive(attenuation.data[:, index, :], step, valid=attenuation.valid[:, index, :], kind="image",
                                   pixel_size=None, meta=meta)  # fmt: skip
 
     @property
@@ -355,7 +384,8 @@ class Tomography:
 
         return choose_target(self.scan.shape, options.restore_target)
 
-    def _projections_key(self, options: SliceOptions) -> tuple[Any, ...]:
+    def corrections_key(self, options: SliceOptions) -> tuple[Any, ...]:
+        """What of ``options`` changes the projections: zingers, rings, and the restoration when it applies to the projections."""
         chosen = self.restore_target(options)
         if chosen is None or chosen[0] != "projections":
             return (options.zingers, options.rings)
@@ -369,7 +399,7 @@ class Tomography:
         applies to the projections), flat field, -log, rings removed. Without any of them,
         the scan's :attr:`attenuation`.
         """
-        key = self._projections_key(options)
+        key = self.corrections_key(options)
         if key == (False, False):
             return self.attenuation
         if key not in self._corrected:
@@ -386,7 +416,7 @@ class Tomography:
         return self._corrected[key]
 
     def _centre(self, options: SliceOptions) -> tuple[Frame, CentreEstimate]:
-        key = (self._projections_key(options), options.centre)
+        key = (self.corrections_key(options), options.centre)
         if key not in self._centred:
             from ..tomo.pipeline import locate_centre
 
@@ -449,12 +479,25 @@ def slider_title(tomography: Tomography, view: View, index: int) -> str:
     return f"detector row {index} (0 to {tomography.rows - 1})"
 
 
+def corrections(frame: Frame) -> list[str]:
+    """The corrections in ``frame``'s history, as the page says them: zingers removed, rings removed, what was restored with what."""
+    done = [{"remove_zingers": "zingers removed", "remove_rings": "rings removed"}[step.method] for step in frame.history
+            if step.method in ("remove_zingers", "remove_rings")]  # fmt: skip
+    return done + [f"{step.notes['restore_target']['restored']} restored with {step.method}" for step in frame.history
+                   if "restore_target" in step.notes]  # fmt: skip
+
+
 def shown_note(tomography: Tomography, view: View, frame: Frame) -> str:
-    """What the page says about a view shown: its quantity, and for a slice the rotation axis and how it was found."""
+    """What the page says about a view shown: its quantity and the corrections shown, and for a slice the rotation axis and how it was found."""
+    done = corrections(frame)
     if view == "projection":
+        if done:
+            return (f"projections as attenuation -ln T with the slice options' corrections ({', '.join(done)}), {frame.shape[0]} angles: "
+                    "step through them with the slider; untick and clear them for the transmission as read")  # fmt: skip
         return f"projections as transmission (P - D) / (F - D), {frame.shape[0]} angles: step through them with the slider"
     if view == "sinogram":
-        return f"sinogram of row {frame.meta['row']}: attenuation -ln T, {frame.shape[0]} angles (down) x {frame.shape[1]} px"
+        shown = f"sinogram of row {frame.meta['row']}: attenuation -ln T, {frame.shape[0]} angles (down) x {frame.shape[1]} px"
+        return shown + (f", with the slice options' corrections ({', '.join(done)})" if done else " as read (no corrections)")
     found = next(step.notes for step in frame.history if step.method == "find_centre")
     made = next(step for step in frame.history if step.method in ("fbp", "sirt", "noise2inverse"))
     if made.method == "fbp":
@@ -463,10 +506,6 @@ def shown_note(tomography: Tomography, view: View, frame: Frame) -> str:
         how = f"SIRT ({made.parameters['iterations']} iterations)"
     else:
         how = f"Noise2Inverse (FBP {made.parameters['filter_name']}, {made.parameters['steps']} training steps)"
-    done = [{"remove_zingers": "zingers removed", "remove_rings": "rings removed"}[step.method] for step in frame.history
-            if step.method in ("remove_zingers", "remove_rings")]  # fmt: skip
-    done += [f"{step.notes['restore_target']['restored']} restored with {step.method}" for step in frame.history
-             if "restore_target" in step.notes]  # fmt: skip
     after = f" ({', '.join(done)})" if done else ""
     return (f"slice of row {frame.meta['row']}: {how}{after}, attenuation per voxel (1/px), rotation axis at column "
             f"{found['centre_px']:.2f} px ({found['method']})")  # fmt: skip

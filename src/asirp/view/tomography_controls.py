@@ -12,7 +12,9 @@ slice is reconstructed with the options of ``asirp tomo recon`` (algorithm, filt
 iterations, rotation axis typed or found, zingers, rings, a restoration and where,
 Noise2Inverse), in the page's work thread as a restoration is (the status says
 "reconstructing row r…" and the loop it is in; the page stays responsive; Cancel stops
-it, and the opening of a scan, at the next iteration). Each view is
+it, and the opening of a scan, at the next iteration). The options' zinger and ring
+removal and a restoration of the projections apply to the projection and sinogram views
+too (corrected in the work thread, once per options). Each view is
 shown and restored as any image (a new view or row starts without results).
 """
 
@@ -52,6 +54,7 @@ class TomographyControls(PageParts):
 
     def _build_tomography(self) -> None:
         self.tomography = None
+        self._corrections_shown: tuple[Any, ...] | None = None  # what the projection or sinogram view shown was corrected with
         self.tomo_view = RadioButtonGroup(labels=list(VIEWS), active=0, css_classes=["asirp-tomo-view"])
         self.tomo_view.on_change("active", lambda attr, old, new: self._show_view())
         self.tomo_row = Slider(title="detector row", start=0, end=1, value=0, step=1, visible=False, css_classes=["asirp-tomo-row"])
@@ -235,6 +238,13 @@ class TomographyControls(PageParts):
         self.tomo_denoise_params.visible = fbp and bool(self.tomo_denoise.value)
         if self.view == "slice":
             self._show_view()
+        elif self.tomography is not None:  # the projections and sinogram change only with their corrections
+            try:
+                changed = self.tomography.corrections_key(self._slice_options()) != self._corrections_shown
+            except AsirpError:
+                changed = True  # _show_view says why beside the options
+            if changed:
+                self._show_view()
 
     def _show_view(self) -> None:
         """Show the view selected: the projections (every angle), or the sinogram or slice of the row on the slider.
@@ -245,20 +255,27 @@ class TomographyControls(PageParts):
         if self.tomography is None:
             return
         view, row = self.view, int(self.tomo_row.value)
-        self.tomo_slice.visible = view == "slice"
+        self.tomo_slice.visible = True  # the corrections and restoration of the projections apply to every view
         try:
             self.tomography.check(view, row)
         except AsirpError as exc:
             self.tomo_message.text = error(str(exc))
             return
-        self.tomo_slice_message.text, slice_options = "", None
-        if view == "slice":
-            try:
-                slice_options = self._slice_options()
-            except AsirpError as exc:  # asirp tomo recon's message, beside the options
-                self.tomo_slice_message.text = error(str(exc))
+        self.tomo_slice_message.text = ""
+        try:
+            slice_options = self._slice_options()
+        except AsirpError as exc:  # asirp tomo recon's message, beside the options
+            self.tomo_slice_message.text = error(str(exc))
+            return
+        if view != "slice" and not self.tomography.has_projections(slice_options):
+            if self.busy is not None:
+                self._when_idle(self._show_view)
                 return
-        if slice_options is not None and not self.tomography.has_slice(row, slice_options):
+            self.tomo_message.text = note("correcting the projections with the slice options…")
+            self._in_thread("correcting the projections", partial(self.tomography.projections, slice_options),
+                            partial(self._projections_done, self.tomography), cancel=self._cancellable())  # fmt: skip
+            return
+        if view == "slice" and not self.tomography.has_slice(row, slice_options):
             if self.busy is not None:  # one thread at a time: this view once the work running ends
                 self._when_idle(self._show_view)
                 return
@@ -267,7 +284,23 @@ class TomographyControls(PageParts):
             self._in_thread(f"reconstructing row {row}", partial(self.tomography.slice, row, slice_options),
                             partial(self._slice_done, self.tomography, row), cancel=self._cancellable())  # fmt: skip
             return
+        self._corrections_shown = self.tomography.corrections_key(slice_options) if view != "slice" else None
         self._show_tomography(self.tomography.frame(view, row, slice_options))
+
+    def _projections_done(self, tomography: Tomography, frame: Frame | None, problem: str, seconds: float) -> None:
+        """Projections corrected with the slice options (or why not, or cancelled: what was shown stays): the view selected now is shown."""
+        self.cancel_button.visible = False
+        if tomography is not self.tomography:
+            return
+        if problem:
+            self.tomo_slice_message.text = error(problem)
+            return
+        if frame is None:
+            self.status.text = self._cancelled_note("correcting the projections", seconds, "the image shown before stays")
+            self.tomo_message.text = note("projections not corrected: cancelled")
+            return
+        self.status.text = f"done: projections corrected in {seconds:.2f} s"
+        self._show_view()
 
     def _slice_done(self, tomography: Tomography, row: int, frame: Frame | None, problem: str, seconds: float) -> None:
         """A slice reconstructed (or why not, or cancelled: what was shown stays): the view selected now is shown, if the scan is still open."""
