@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -65,6 +66,19 @@ def _map(k: int, shape=(96, 96), change_at: int = 7) -> np.ndarray:
     second = (70, 30) if k < change_at else (25, 70)
     rate = 5 + 60 * np.exp(-((yy - 30) ** 2 + (xx - 40) ** 2) / 60.0) + 40 * np.exp(-((yy - second[0]) ** 2 + (xx - second[1]) ** 2) / 40.0)
     return rng.poisson(rate).astype(np.float32)
+
+
+def _counting_camera() -> tuple[Any, list[np.ndarray]]:
+    """An ophyd.sim detector whose k-th exposure is ``_map(k)``, and the list of what it produced."""
+    from ophyd.sim import SynSignal
+
+    produced: list[np.ndarray] = []
+
+    def exposure() -> np.ndarray:
+        produced.append(_map(len(produced) + 1))
+        return produced[-1]
+
+    return SynSignal(func=exposure, name="xrf_cam"), produced
 
 
 def _write_raw(folder: Path, n: int) -> None:
@@ -494,20 +508,13 @@ def test_raw_frames_of_a_runengine_source_come_from_its_documents(tmp_path):
     """A RunEngine with an ophyd.sim detector: the raw frame shown is the frame the detector produced (from the event documents)."""
     from bluesky import RunEngine
     from bluesky.plans import count
-    from ophyd.sim import SynSignal
 
     from asirp.online import BlueskyConsumer
     from asirp.view.live import DocumentRawSource
 
     out = tmp_path / "restored"
     config = parse_config({**PIPELINE, "read": {"kind": "xrf_map"}})
-    produced: list[np.ndarray] = []
-
-    def exposure() -> np.ndarray:
-        produced.append(_map(len(produced) + 1))
-        return produced[-1]
-
-    camera = SynSignal(func=exposure, name="xrf_cam")
+    camera, produced = _counting_camera()
     RE = RunEngine({})
     consumer = BlueskyConsumer(Pipeline(config), output=str(out))
     raw = DocumentRawSource(config, keep=3)
@@ -536,7 +543,6 @@ def test_view_follow_raw_zmq_shows_the_frames_a_0mq_proxy_carries(tmp_path):
     from bluesky.callbacks.zmq import Proxy, Publisher
     from bluesky.plans import count
     from event_model import compose_run
-    from ophyd.sim import SynSignal
 
     from asirp.cli import build_parser
     from asirp.cli.view import _live
@@ -564,13 +570,7 @@ def test_view_follow_raw_zmq_shows_the_frames_a_0mq_proxy_carries(tmp_path):
             publisher("stop", probe.compose_stop())
             time.sleep(0.1)
         config = follower.config
-        produced: list[np.ndarray] = []
-
-        def exposure() -> np.ndarray:
-            produced.append(_map(len(produced) + 1))
-            return produced[-1]
-
-        camera = SynSignal(func=exposure, name="xrf_cam")
+        camera, produced = _counting_camera()
         RE = RunEngine({})
         consumer = BlueskyConsumer(Pipeline(config), output=str(out))  # the pipeline, in the acquisition session
         RE.subscribe(consumer)

@@ -109,7 +109,7 @@ class TomographyControls(PageParts):
         self.tomo_darks = TextInput(title="dark-field TIFF or folder (optional)", width=320, css_classes=["asirp-tomo-darks"])
         self.tomo_inputs = column(self.tomo_angles, self.tomo_angles_unit, self.tomo_flats, self.tomo_darks, visible=False)
         self.tomo_as_scan.on_change("active", lambda attr, old, new: setattr(self.tomo_inputs, "visible", bool(new)))
-        self.tomo_rows = TextInput(title="a tomography scan's detector rows to read, START:STOP (empty: all; as asirp tomo --rows)",
+        self.tomo_rows = TextInput(title="tomography rows START:STOP (--rows; empty: all)",
                                    placeholder="all", width=320, css_classes=["asirp-tomo-rows"])  # fmt: skip
 
     def scan_input_controls(self) -> list[Any]:
@@ -287,13 +287,20 @@ class TomographyControls(PageParts):
         self._corrections_shown = self.tomography.corrections_key(slice_options) if view != "slice" else None
         self._show_tomography(self.tomography.frame(view, row, slice_options))
 
-    def _projections_done(self, tomography: Tomography, frame: Frame | None, problem: str, seconds: float) -> None:
-        """Projections corrected with the slice options (or why not, or cancelled: what was shown stays): the view selected now is shown."""
+    def _work_ended_for_this_scan(self, tomography: Tomography, problem: str) -> bool:
+        """Work of the page's thread on ``tomography`` ended: Cancel hidden; True when its result is to be shown
+        (the scan is still open and nothing went wrong; a problem is said beside the slice options)."""
         self.cancel_button.visible = False
         if tomography is not self.tomography:
-            return
+            return False
         if problem:
             self.tomo_slice_message.text = error(problem)
+            return False
+        return True
+
+    def _projections_done(self, tomography: Tomography, frame: Frame | None, problem: str, seconds: float) -> None:
+        """Projections corrected with the slice options (or why not, or cancelled: what was shown stays): the view selected now is shown."""
+        if not self._work_ended_for_this_scan(tomography, problem):
             return
         if frame is None:
             self.status.text = self._cancelled_note("correcting the projections", seconds, "the image shown before stays")
@@ -304,11 +311,7 @@ class TomographyControls(PageParts):
 
     def _slice_done(self, tomography: Tomography, row: int, frame: Frame | None, problem: str, seconds: float) -> None:
         """A slice reconstructed (or why not, or cancelled: what was shown stays): the view selected now is shown, if the scan is still open."""
-        self.cancel_button.visible = False
-        if tomography is not self.tomography:
-            return
-        if problem:
-            self.tomo_slice_message.text = error(problem)
+        if not self._work_ended_for_this_scan(tomography, problem):
             return
         if frame is None:
             self.status.text = self._cancelled_note(f"reconstructing row {row}", seconds, "the image shown before stays")
